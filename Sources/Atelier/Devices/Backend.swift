@@ -1,0 +1,101 @@
+/// The device interface: memory, transfers and a small set of primitives.
+/// Everything above it (composite ops, the graph, training) is written once
+/// against this protocol, so the CPU path and OpenCL run the same code and
+/// the tests compare them primitive by primitive.
+///
+/// Work is enqueued in order; `read` waits for what came before it.
+/// A backend is used from one thread at a time.
+public protocol Backend: AnyObject {
+    /// "cpu" or "opencl:P:D (device name)".
+    var name: String { get }
+    var pool: BufferPool { get }
+
+    func write(_ values: [Float], to buffer: DeviceBuffer) throws
+    func read(_ buffer: DeviceBuffer) throws -> [Float]
+    func fill(_ buffer: DeviceBuffer, with value: Float) throws
+    func copy(_ source: DeviceBuffer, to destination: DeviceBuffer) throws
+    /// Waits for all enqueued work.
+    func synchronize() throws
+
+    func gemm(_ shape: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws
+    /// Image (N,C,H,W) -> columns [C*R*S, N*P*Q].
+    func im2col(_ geometry: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws
+    /// Columns -> image, summing overlaps; overwrites `image`.
+    func col2im(_ geometry: ConvGeometry, columns: DeviceBuffer, image: DeviceBuffer) throws
+    /// (a, b, inner) -> (b, a, inner).
+    func swapAxes(a: Int, b: Int, inner: Int, input: DeviceBuffer, output: DeviceBuffer) throws
+    /// `operands` in the order `op.signature` lists them.
+    func pointwise(_ op: PointwiseOp, layout: ChannelLayout, operands: [DeviceBuffer]) throws
+    /// One float into `output`.
+    func reduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer) throws
+    /// One float per channel into `output`.
+    func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
+                        elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws
+}
+
+extension Backend {
+    /// A pooled buffer of `count` floats, contents undefined.
+    public func buffer(count: Int) throws -> DeviceBuffer {
+        try pool.buffer(count: count)
+    }
+
+    /// A pooled buffer holding `values`.
+    public func buffer(_ values: [Float]) throws -> DeviceBuffer {
+        let b = try pool.buffer(count: values.count)
+        try write(values, to: b)
+        return b
+    }
+
+    /// Elementwise op over a flat buffer (no channel structure).
+    public func pointwise(_ op: PointwiseOp, count: Int, operands: [DeviceBuffer]) throws {
+        try pointwise(op, layout: ChannelLayout(outer: 1, channels: 1, inner: count), operands: operands)
+    }
+
+    /// Checks operands against an op's signature, for every backend alike.
+    func validatePointwise(_ op: PointwiseOp, layout: ChannelLayout, operands: [DeviceBuffer]) throws {
+        let sig = op.signature
+        try op.validate()
+        guard operands.count == sig.operands.count else {
+            throw ShapeError("\(sig.name) takes \(sig.operands.count) buffers (\(sig.operands.map(\.name).joined(separator: ", "))), got \(operands.count)")
+        }
+        guard layout.count > 0 else { throw ShapeError("\(sig.name) over an empty buffer") }
+        try ShapeError.expectIndexable(layout.count, sig.name)
+        for (operand, buffer) in zip(sig.operands, operands) {
+            let expected = operand.role == .perChannel ? layout.channels : layout.count
+            try ShapeError.expect(buffer, count: expected, "\(sig.name) operand \(operand.name)")
+        }
+    }
+
+    func validateReduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer) throws {
+        guard inputs.count == op.arity else { throw ShapeError("\(op) reduction takes \(op.arity) inputs, got \(inputs.count)") }
+        guard let n = inputs.first?.count, n > 0 else { throw ShapeError("\(op) reduction over an empty buffer") }
+        for input in inputs { try ShapeError.expect(input, count: n, "\(op) reduction input") }
+        try ShapeError.expect(output, count: 1, "\(op) reduction output")
+        try ShapeError.expectIndexable(n, "\(op) reduction")
+    }
+
+    func validateChannelReduce(_ op: ChannelReduceOp, layout: ChannelLayout,
+                               elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws {
+        guard elements.count == op.elementInputs, channels.count == op.channelInputs else {
+            throw ShapeError("\(op) channel reduction takes \(op.elementInputs) element and \(op.channelInputs) channel inputs")
+        }
+        guard layout.count > 0 else { throw ShapeError("\(op) channel reduction over an empty layout") }
+        for e in elements { try ShapeError.expect(e, count: layout.count, "\(op) channel reduction input") }
+        for c in channels { try ShapeError.expect(c, count: layout.channels, "\(op) channel reduction per-channel input") }
+        try ShapeError.expect(output, count: layout.channels, "\(op) channel reduction output")
+        try ShapeError.expectIndexable(layout.count, "\(op) channel reduction")
+    }
+
+    func validateIm2col(_ g: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws {
+        try g.validate()
+        try ShapeError.expect(image, count: g.inputCount, "convolution \(g) image")
+        try ShapeError.expect(columns, count: g.columnCount, "convolution \(g) columns")
+    }
+
+    func validateSwap(a: Int, b: Int, inner: Int, input: DeviceBuffer, output: DeviceBuffer) throws {
+        guard a > 0, b > 0, inner > 0 else { throw ShapeError("axis swap \(a)x\(b)x\(inner): sizes must be positive") }
+        try ShapeError.expect(input, count: a * b * inner, "axis swap \(a)x\(b)x\(inner) input")
+        try ShapeError.expect(output, count: a * b * inner, "axis swap \(a)x\(b)x\(inner) output")
+        try ShapeError.expectIndexable(a * b * inner, "axis swap")
+    }
+}

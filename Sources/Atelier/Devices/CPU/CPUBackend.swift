@@ -1,0 +1,96 @@
+import CAtelier
+import Foundation
+
+/// The native CPU path: OpenBLAS for GEMM, Swift loops for the rest.
+/// It is also the reference every OpenCL kernel is tested against.
+public final class CPUBackend: Backend {
+    public let name = "cpu"
+    public let pool = BufferPool { HostStorage(capacity: $0) }
+
+    public init() {}
+
+    public func write(_ values: [Float], to buffer: DeviceBuffer) throws {
+        try ShapeError.expect(buffer, count: values.count, "write")
+        values.withUnsafeBufferPointer { buffer.host.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    public func read(_ buffer: DeviceBuffer) throws -> [Float] {
+        Array(UnsafeBufferPointer(start: buffer.host, count: buffer.count))
+    }
+
+    public func fill(_ buffer: DeviceBuffer, with value: Float) throws {
+        buffer.host.update(repeating: value, count: buffer.count)
+    }
+
+    public func copy(_ source: DeviceBuffer, to destination: DeviceBuffer) throws {
+        try ShapeError.expect(destination, count: source.count, "copy destination")
+        destination.host.update(from: source.host, count: source.count)
+    }
+
+    public func synchronize() throws {}
+
+    public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws {
+        try s.validate(a: a, b: b, c: c)
+        cblas_sgemm(CblasRowMajor,
+                    s.transposeA ? CblasTrans : CblasNoTrans,
+                    s.transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(s.m), Int32(s.n), Int32(s.k), s.alpha,
+                    a.host, Int32(s.transposeA ? s.m : s.k),
+                    b.host, Int32(s.transposeB ? s.k : s.n),
+                    s.beta, c.host, Int32(s.n))
+    }
+
+    public func im2col(_ g: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws {
+        try validateIm2col(g, image: image, columns: columns)
+        CPULayout.im2col(g, image.host, columns.host)
+    }
+
+    public func col2im(_ g: ConvGeometry, columns: DeviceBuffer, image: DeviceBuffer) throws {
+        try validateIm2col(g, image: image, columns: columns)
+        CPULayout.col2im(g, columns.host, image.host)
+    }
+
+    public func swapAxes(a: Int, b: Int, inner: Int, input: DeviceBuffer, output: DeviceBuffer) throws {
+        try validateSwap(a: a, b: b, inner: inner, input: input, output: output)
+        CPULayout.swapAxes(a: a, b: b, inner: inner, input.host, output.host)
+    }
+
+    public func pointwise(_ op: PointwiseOp, layout: ChannelLayout, operands: [DeviceBuffer]) throws {
+        try validatePointwise(op, layout: layout, operands: operands)
+        CPUPointwise.run(op, layout: layout, operands.map(\.host))
+    }
+
+    public func reduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer) throws {
+        try validateReduce(op, inputs: inputs, output: output)
+        let n = inputs[0].count
+        let a = UnsafePointer(inputs[0].host)
+        let b = UnsafePointer(inputs[op.arity == 2 ? 1 : 0].host)
+        // Double accumulators: the reference should be the accurate side.
+        var total = 0.0
+        for i in 0..<n { total += op.term(a[i], b[i]) }
+        output.host[0] = Float(op.divides ? total / Double(n) : total)
+    }
+
+    public func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
+                               elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws {
+        try validateChannelReduce(op, layout: layout, elements: elements, channels: channels, output: output)
+        let a = UnsafePointer(elements[0].host)
+        let b = UnsafePointer(elements[elements.count - 1].host)
+        let u = channels.first.map { UnsafePointer($0.host) }
+        let v = channels.last.map { UnsafePointer($0.host) }
+        let out = output.host
+        let (n, cs, inner) = (layout.outer, layout.channels, layout.inner)
+        nonisolated(unsafe) let (pa, pb, pu, pv, po) = (a, b, u, v, out)
+        Parallel.forEachSlice(cs, minimumSlice: max(1, (1 << 15) / max(1, layout.perChannel))) { range in
+            for c in range {
+                let uc = pu?[c] ?? 0, vc = pv?[c] ?? 0
+                var total = 0.0
+                for nn in 0..<n {
+                    let base = (nn * cs + c) * inner
+                    for j in 0..<inner { total += op.term(pa[base + j], pb[base + j], uc, vc) }
+                }
+                po[c] = Float(total) * scale
+            }
+        }
+    }
+}

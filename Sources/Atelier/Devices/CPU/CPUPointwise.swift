@@ -1,0 +1,85 @@
+import Foundation
+
+/// CPU versions of the `PointwiseOp` formulas (the OpenCL side is in
+/// `PointwiseOp.signature`). Operands arrive in signature order.
+enum CPUPointwise {
+    typealias Pointer = UnsafeMutablePointer<Float>
+
+    static func run(_ op: PointwiseOp, layout: ChannelLayout, _ operands: [Pointer]) {
+        nonisolated(unsafe) let o = operands
+        let n = layout.count
+        let inner = layout.inner, channels = layout.channels
+        switch op {
+        case .activation(let act):
+            Parallel.forEachSlice(n) { r in for i in r { o[1][i] = act.forward(o[0][i]) } }
+        case .activationGradient(let act):
+            Parallel.forEachSlice(n) { r in for i in r { o[2][i] = act.gradient(y: o[0][i], dy: o[1][i]) } }
+        case .add:
+            Parallel.forEachSlice(n) { r in for i in r { o[2][i] = o[0][i] + o[1][i] } }
+        case .scale(let factor):
+            Parallel.forEachSlice(n) { r in for i in r { o[1][i] = factor * o[0][i] } }
+        case .biasAdd:
+            Parallel.forEachSlice(n) { r in for i in r { o[2][i] = o[0][i] + o[1][(i / inner) % channels] } }
+        case .bceWithLogitsGradient(let s):
+            Parallel.forEachSlice(n) { r in
+                for i in r {
+                    let x = o[0][i]
+                    let sg = x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x))
+                    o[2][i] = s * (sg - o[1][i])
+                }
+            }
+        case .mseGradient(let s):
+            Parallel.forEachSlice(n) { r in for i in r { o[2][i] = 2 * s * (o[0][i] - o[1][i]) } }
+        case .l1Gradient(let s):
+            Parallel.forEachSlice(n) { r in
+                for i in r {
+                    let d = o[0][i] - o[1][i]
+                    o[2][i] = d > 0 ? s : (d < 0 ? -s : 0)
+                }
+            }
+        case .batchNormStatistics(let momentum, let eps, let unbias):
+            for i in 0..<n {
+                let mean = o[0][i], variance = o[1][i]
+                o[4][i] = 1 / (variance + eps).squareRoot()
+                o[2][i] = (1 - momentum) * o[2][i] + momentum * mean
+                o[3][i] = (1 - momentum) * o[3][i] + momentum * variance * unbias
+            }
+        case .batchNormApply:
+            Parallel.forEachSlice(n) { r in
+                for i in r {
+                    let c = (i / inner) % channels
+                    o[5][i] = (o[3][c] * o[2][c]) * (o[0][i] - o[1][c]) + o[4][c]
+                }
+            }
+        case .batchNormInference(let eps):
+            Parallel.forEachSlice(n) { r in
+                for i in r {
+                    let c = (i / inner) % channels
+                    o[5][i] = (o[3][c] / (o[2][c] + eps).squareRoot()) * (o[0][i] - o[1][c]) + o[4][c]
+                }
+            }
+        case .batchNormGradient(let invm):
+            Parallel.forEachSlice(n) { r in
+                for i in r {
+                    let c = (i / inner) % channels
+                    let invstd = o[3][c]
+                    let xhat = (o[0][i] - o[2][c]) * invstd
+                    o[7][i] = o[4][c] * invstd * (o[1][i] - invm * o[5][c] - xhat * invm * o[6][c])
+                }
+            }
+        case .adam(let step):
+            let k = step.kernelScalars
+            let (lr, b1, b2, eps, c1, c2) = (k[0], k[1], k[2], k[3], k[4], k[5])
+            Parallel.forEachSlice(n) { r in
+                for i in r {
+                    let g = o[0][i]
+                    let m = b1 * o[2][i] + (1 - b1) * g
+                    let v = b2 * o[3][i] + (1 - b2) * g * g
+                    o[2][i] = m
+                    o[3][i] = v
+                    o[1][i] -= lr * (m * c1) / ((v * c2).squareRoot() + eps)
+                }
+            }
+        }
+    }
+}

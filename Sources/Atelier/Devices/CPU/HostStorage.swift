@@ -1,0 +1,29 @@
+import Foundation
+
+/// 64-byte aligned host memory for the CPU path.
+final class HostStorage: BufferStorage, @unchecked Sendable {
+    // Safe to share: the pointer never changes; the CPU backend, used from
+    // one thread at a time, is the only code that reads or writes through it.
+    let capacity: Int
+    let pointer: UnsafeMutablePointer<Float>
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: capacity)
+    }
+
+    deinit {
+        UnsafeMutableRawPointer(pointer).deallocate()
+    }
+}
+
+extension DeviceBuffer {
+    /// The host pointer of a CPU-path buffer.
+    var host: UnsafeMutablePointer<Float> {
+        guard let storage = storage as? HostStorage else {
+            preconditionFailure("a buffer of another device was passed to the CPU backend")
+        }
+        return storage.pointer
+    }
+}

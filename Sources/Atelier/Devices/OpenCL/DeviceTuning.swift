@@ -1,0 +1,73 @@
+/// The build-time tunables of the kernels (`-D` options) and launch sizes,
+/// with defaults per device type. The benchmark tool's `--tune` sweeps them.
+public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible {
+    public enum Gemm: Sendable, Hashable, Codable {
+        /// gemm_blocked: `rows` x `vectorWidth` outputs per work-item, in
+        /// work-groups of `localX` x `localY`.
+        case blocked(rows: Int, vectorWidth: Int, localX: Int, localY: Int)
+        /// gemm_tiled: `tileM` x `tileN` x `tileK` local tiles, `workM` x
+        /// `workN` outputs per work-item.
+        case tiled(tileM: Int, tileN: Int, tileK: Int, workM: Int, workN: Int)
+    }
+
+    public var gemm: Gemm
+    /// Work-group size of elementwise and layout kernels.
+    public var pointwiseLocal: Int
+    /// Work-items per channel in per-channel reductions (1 = one item sums a
+    /// channel alone, best where local memory is emulated).
+    public var channelReduceLocal: Int
+    /// Partial sums of a whole-buffer reduction (stage 1 work-items).
+    public var reducePartials: Int
+
+    public init(gemm: Gemm, pointwiseLocal: Int, channelReduceLocal: Int, reducePartials: Int) {
+        self.gemm = gemm
+        self.pointwiseLocal = pointwiseLocal
+        self.channelReduceLocal = channelReduceLocal
+        self.reducePartials = reducePartials
+    }
+
+    /// Register blocking with vectors for CPUs (local memory is emulated
+    /// there); local-memory tiles for GPUs and other devices with dedicated
+    /// local memory.
+    public static func defaults(for device: OpenCLDeviceInfo) -> DeviceTuning {
+        if device.kind == .cpu || !device.hasDedicatedLocalMemory {
+            return DeviceTuning(gemm: .blocked(rows: 8, vectorWidth: 16, localX: 4, localY: 4),
+                                pointwiseLocal: 256, channelReduceLocal: 1, reducePartials: 64)
+        }
+        return DeviceTuning(gemm: .tiled(tileM: 64, tileN: 64, tileK: 16, workM: 4, workN: 4),
+                            pointwiseLocal: 256, channelReduceLocal: 256, reducePartials: 1024)
+    }
+
+    func validate(maxWorkGroupSize: Int) throws {
+        func fail(_ why: String) throws -> Never { throw ShapeError("kernel tuning \(self): \(why)") }
+        switch gemm {
+        case .blocked(let rows, let width, let lx, let ly):
+            guard rows >= 1, [1, 2, 4, 8, 16].contains(width), lx >= 1, ly >= 1 else {
+                try fail("blocked GEMM needs rows >= 1, a vector width of 1, 2, 4, 8 or 16 and positive local sizes")
+            }
+            guard lx * ly <= maxWorkGroupSize else { try fail("work-group \(lx)x\(ly) exceeds the device's \(maxWorkGroupSize)") }
+        case .tiled(let tm, let tn, let tk, let wm, let wn):
+            guard tm > 0, tn > 0, tk > 0, wm > 0, wn > 0, tm % wm == 0, tn % wn == 0 else {
+                try fail("tiled GEMM tiles must be positive multiples of the work per item")
+            }
+            guard (tm / wm) * (tn / wn) <= maxWorkGroupSize else {
+                try fail("work-group \(tn / wn)x\(tm / wm) exceeds the device's \(maxWorkGroupSize)")
+            }
+        }
+        guard pointwiseLocal >= 1, pointwiseLocal <= maxWorkGroupSize else { try fail("pointwise work-group size out of range") }
+        guard channelReduceLocal >= 1, channelReduceLocal <= maxWorkGroupSize,
+              channelReduceLocal & (channelReduceLocal - 1) == 0 else {
+            try fail("channel reduction work-group size must be a power of two within the device's limit")
+        }
+        guard reducePartials >= 1 else { try fail("reduction partials must be positive") }
+    }
+
+    public var description: String {
+        let g: String
+        switch gemm {
+        case .blocked(let r, let v, let lx, let ly): g = "gemm=blocked rows=\(r) vw=\(v) local=\(lx)x\(ly)"
+        case .tiled(let tm, let tn, let tk, let wm, let wn): g = "gemm=tiled tile=\(tm)x\(tn)x\(tk) work=\(wm)x\(wn)"
+        }
+        return "\(g) pointwise-local=\(pointwiseLocal) channel-reduce-local=\(channelReduceLocal) reduce-partials=\(reducePartials)"
+    }
+}

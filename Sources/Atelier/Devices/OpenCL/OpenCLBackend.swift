@@ -1,0 +1,316 @@
+import CAtelier
+import Foundation
+
+/// The OpenCL path: one context and one in-order queue on one device. Work
+/// is enqueued without waiting; only `read` and `synchronize` block.
+public final class OpenCLBackend: Backend, @unchecked Sendable {
+    // Safe to share: the kernel table and argument setting are guarded by
+    // `lock`; OpenCL queues are thread-safe for enqueueing.
+    public let info: OpenCLDeviceInfo
+    public let tuning: DeviceTuning
+    public let pool: BufferPool
+    public var name: String { "opencl:\(info.id) (\(info.name))" }
+
+    let device: OpenCLDeviceHandle
+    let context: CLContext
+    let queue: CLQueue
+    let programs: ProgramCache
+    private let lock = NSLock()
+    private var kernels: [String: CLKernel] = [:]
+    private let profiling: Bool
+    private var events: [(String, cl_event)] = []
+
+    /// `profiling` records an event per launch for `takeProfile()`.
+    public convenience init(deviceID: String? = nil, profiling: Bool = false, tuning: DeviceTuning? = nil) throws {
+        let handles = try OpenCLDevices.handles()
+        let handle: OpenCLDeviceHandle
+        if let deviceID {
+            guard let match = handles.first(where: { $0.info.id == deviceID }) else {
+                throw DeviceSelectionError.unknownOpenCLDevice(deviceID, available: handles.map(\.info))
+            }
+            handle = match
+        } else {
+            handle = handles.first(where: { $0.info.kind == .gpu }) ?? handles[0]
+        }
+        try self.init(handle: handle, profiling: profiling, tuning: tuning)
+    }
+
+    init(handle: OpenCLDeviceHandle, profiling: Bool, tuning: DeviceTuning?) throws {
+        let tuning = tuning ?? TuningStore.load(for: handle.info) ?? DeviceTuning.defaults(for: handle.info)
+        try tuning.validate(maxWorkGroupSize: handle.info.maxWorkGroupSize)
+        self.info = handle.info
+        self.device = handle
+        self.tuning = tuning
+        self.profiling = profiling
+        let context = try CLContext(device: handle.device)
+        self.context = context
+        self.queue = try CLQueue(context: context, device: handle.device, profiling: profiling)
+        self.programs = ProgramCache(context: context, device: handle)
+        self.pool = BufferPool { try CLStorage(context: context, capacity: $0) }
+    }
+
+    deinit {
+        for (_, event) in events { _ = aclReleaseEvent(event) }
+    }
+
+    /// Called with the kernel file name before a program is compiled from
+    /// source (a cold build takes about a second on PoCL).
+    public func onCompile(_ report: @escaping @Sendable (String) -> Void) {
+        programs.onSourceBuild = report
+    }
+
+    /// Programs compiled from source and loaded from the disk cache so far.
+    public var compileCounts: (fromSource: Int, fromDiskCache: Int) {
+        (programs.sourceBuilds, programs.diskHits)
+    }
+
+    // MARK: Memory
+
+    public func write(_ values: [Float], to buffer: DeviceBuffer) throws {
+        try ShapeError.expect(buffer, count: values.count, "write")
+        let status = values.withUnsafeBytes {
+            aclEnqueueWriteBuffer(queue.handle, buffer.mem, cl_bool(CL_TRUE), 0, $0.count, $0.baseAddress, 0, nil, nil)
+        }
+        try clCheck(status, "clEnqueueWriteBuffer")
+    }
+
+    public func read(_ buffer: DeviceBuffer) throws -> [Float] {
+        var values = [Float](repeating: 0, count: buffer.count)
+        let status = values.withUnsafeMutableBytes {
+            aclEnqueueReadBuffer(queue.handle, buffer.mem, cl_bool(CL_TRUE), 0, $0.count, $0.baseAddress, 0, nil, nil)
+        }
+        try clCheck(status, "clEnqueueReadBuffer")
+        return values
+    }
+
+    public func fill(_ buffer: DeviceBuffer, with value: Float) throws {
+        var pattern = value
+        try clCheck(aclEnqueueFillBuffer(queue.handle, buffer.mem, &pattern, MemoryLayout<Float>.size, 0,
+                                         buffer.count * MemoryLayout<Float>.size, 0, nil, nil), "clEnqueueFillBuffer")
+    }
+
+    public func copy(_ source: DeviceBuffer, to destination: DeviceBuffer) throws {
+        try ShapeError.expect(destination, count: source.count, "copy destination")
+        try clCheck(aclEnqueueCopyBuffer(queue.handle, source.mem, destination.mem, 0, 0,
+                                         source.count * MemoryLayout<Float>.size, 0, nil, nil), "clEnqueueCopyBuffer")
+    }
+
+    public func synchronize() throws {
+        try clCheck(aclFinish(queue.handle), "clFinish")
+    }
+
+    // MARK: Kernels
+
+    enum Argument {
+        case buffer(DeviceBuffer)
+        case int(Int)
+        case float(Float)
+    }
+
+    /// The kernel `name` of `file`, built with `options` after `prelude`
+    /// (generated `#define`s) is put before the file's source.
+    func kernel(file: String, name: String, options: String = "", prelude: String = "") throws -> CLKernel {
+        let key = "\(file)|\(name)|\(options)|\(prelude)"
+        if let k = lock.withLock({ kernels[key] }) { return k }
+        let source = prelude.isEmpty ? try KernelSources.source(named: file)
+                                     : prelude + "\n" + (try KernelSources.source(named: file))
+        let program = try programs.program(file: file, source: source, options: "-cl-std=CL1.2 " + options)
+        let k = try CLKernel(program: program, name: name)
+        lock.withLock { kernels[key] = k }
+        return k
+    }
+
+    /// Enqueues `kernel` over `global` items (rounded up to whole work-groups
+    /// of `local`; kernels check their bounds).
+    func launch(_ kernel: CLKernel, _ arguments: [Argument], global: [Int], local: [Int]?) throws {
+        try lock.withLock {
+            for (i, argument) in arguments.enumerated() {
+                let status: cl_int
+                switch argument {
+                case .buffer(let b):
+                    var mem: cl_mem? = b.mem
+                    status = aclSetKernelArg(kernel.handle, cl_uint(i), MemoryLayout<cl_mem>.size, &mem)
+                case .int(let v):
+                    var value = cl_int(truncatingIfNeeded: v)
+                    status = aclSetKernelArg(kernel.handle, cl_uint(i), MemoryLayout<cl_int>.size, &value)
+                case .float(let v):
+                    var value = v
+                    status = aclSetKernelArg(kernel.handle, cl_uint(i), MemoryLayout<Float>.size, &value)
+                }
+                try clCheck(status, "clSetKernelArg(\(kernel.name), \(i))")
+            }
+            var globalSize = global
+            if let local {
+                globalSize = zip(global, local).map { g, l in (g + l - 1) / l * l }
+            }
+            var event: cl_event?
+            let status = globalSize.withUnsafeBufferPointer { g in
+                (local ?? []).withUnsafeBufferPointer { l in
+                    let localPointer = local == nil ? nil : l.baseAddress
+                    if profiling {
+                        return aclEnqueueNDRangeKernel(queue.handle, kernel.handle, cl_uint(g.count), nil, g.baseAddress,
+                                                       localPointer, 0, nil, &event)
+                    }
+                    return aclEnqueueNDRangeKernel(queue.handle, kernel.handle, cl_uint(g.count), nil, g.baseAddress,
+                                                   localPointer, 0, nil, nil)
+                }
+            }
+            try clCheck(status, "clEnqueueNDRangeKernel(\(kernel.name), global \(globalSize), local \(local.map { "\($0)" } ?? "auto"))")
+            if let event { events.append((kernel.name, event)) }
+        }
+    }
+
+    /// Kernel name and device time (ns) of each launch since the last call,
+    /// from OpenCL event profiling. Waits for them to finish.
+    public func takeProfile() throws -> [(kernel: String, nanoseconds: UInt64)] {
+        let taken = lock.withLock { () -> [(String, cl_event)] in
+            defer { events.removeAll() }
+            return events
+        }
+        try synchronize()
+        var result: [(kernel: String, nanoseconds: UInt64)] = []
+        for (name, event) in taken {
+            defer { _ = aclReleaseEvent(event) }
+            var start: cl_ulong = 0, end: cl_ulong = 0
+            try clCheck(aclGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil), "clGetEventProfilingInfo")
+            try clCheck(aclGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_END), 8, &end, nil), "clGetEventProfilingInfo")
+            result.append((name, end >= start ? end - start : 0))
+        }
+        return result
+    }
+
+    private var pointwiseLocal: [Int] { [tuning.pointwiseLocal] }
+
+    // MARK: Primitives
+
+    public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws {
+        try s.validate(a: a, b: b, c: c)
+        try ShapeError.expectIndexable(max(s.aCount, s.bCount, s.cCount), "GEMM \(s)")
+        let dims: [Argument] = [.int(s.m), .int(s.n), .int(s.k), .float(s.alpha), .float(s.beta)]
+        switch tuning.gemm {
+        case .blocked(let rows, let width, let lx, let ly):
+            var bOperand = b
+            if s.transposeB {
+                // gemm_blocked reads rows of B as vectors; give it B^T laid out row-major.
+                bOperand = try buffer(count: s.bCount)
+                try swapAxes(a: s.n, b: s.k, inner: 1, input: b, output: bOperand)
+            }
+            let k = try kernel(file: "gemm.cl", name: "gemm_blocked",
+                               options: "-DGEMM_TRANS_A=\(s.transposeA ? 1 : 0) -DGEMM_RB=\(rows) -DGEMM_VW=\(width)")
+            try launch(k, dims + [.buffer(a), .buffer(bOperand), .buffer(c)],
+                       global: [(s.n + width - 1) / width, (s.m + rows - 1) / rows], local: [lx, ly])
+        case .tiled(let tm, let tn, let tk, let wm, let wn):
+            let k = try kernel(file: "gemm.cl", name: "gemm_tiled",
+                               options: "-DGEMM_TRANS_A=\(s.transposeA ? 1 : 0) -DGEMM_TRANS_B=\(s.transposeB ? 1 : 0)"
+                                   + " -DGEMM_TSM=\(tm) -DGEMM_TSN=\(tn) -DGEMM_TSK=\(tk) -DGEMM_WPTM=\(wm) -DGEMM_WPTN=\(wn)")
+            let lx = tn / wn, ly = tm / wm
+            try launch(k, dims + [.buffer(a), .buffer(b), .buffer(c)],
+                       global: [(s.n + tn - 1) / tn * lx, (s.m + tm - 1) / tm * ly], local: [lx, ly])
+        }
+    }
+
+    private func convArguments(_ g: ConvGeometry) -> [Argument] {
+        [g.batch, g.inChannels, g.height, g.width, g.kernelHeight, g.kernelWidth,
+         g.strideH, g.strideW, g.padH, g.padW, g.outHeight, g.outWidth].map { .int($0) }
+    }
+
+    public func im2col(_ g: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws {
+        try validateIm2col(g, image: image, columns: columns)
+        let k = try kernel(file: "layout.cl", name: "im2col")
+        try launch(k, convArguments(g) + [.buffer(image), .buffer(columns)], global: [g.columnCount], local: pointwiseLocal)
+    }
+
+    public func col2im(_ g: ConvGeometry, columns: DeviceBuffer, image: DeviceBuffer) throws {
+        try validateIm2col(g, image: image, columns: columns)
+        let k = try kernel(file: "layout.cl", name: "col2im")
+        try launch(k, convArguments(g) + [.buffer(columns), .buffer(image)], global: [g.inputCount], local: pointwiseLocal)
+    }
+
+    public func swapAxes(a: Int, b: Int, inner: Int, input: DeviceBuffer, output: DeviceBuffer) throws {
+        try validateSwap(a: a, b: b, inner: inner, input: input, output: output)
+        let k = try kernel(file: "layout.cl", name: "swap_axes")
+        try launch(k, [.int(a), .int(b), .int(inner), .buffer(input), .buffer(output)],
+                   global: [a * b * inner], local: pointwiseLocal)
+    }
+
+    public func pointwise(_ op: PointwiseOp, layout: ChannelLayout, operands: [DeviceBuffer]) throws {
+        try validatePointwise(op, layout: layout, operands: operands)
+        let sig = op.signature
+        let k = try kernel(file: "pointwise.cl", name: "pointwise", prelude: Self.pointwisePrelude(sig))
+        let arguments: [Argument] = [.int(layout.count), .int(layout.inner), .int(layout.channels)]
+            + operands.map { .buffer($0) } + op.scalars.map { .float($0) }
+        try launch(k, arguments, global: [layout.count], local: pointwiseLocal)
+    }
+
+    /// The macros `Kernels/pointwise.cl` expects, from an op's signature.
+    static func pointwisePrelude(_ sig: PointwiseOp.Signature) -> String {
+        var params = "", load = "", store = ""
+        for operand in sig.operands {
+            let n = operand.name
+            switch operand.role {
+            case .input:
+                params += ", __global const float *\(n)_p"
+                load += "const float \(n) = \(n)_p[i]; "
+            case .perChannel:
+                params += ", __global const float *\(n)_p"
+                load += "const float \(n) = \(n)_p[c]; "
+            case .output:
+                params += ", __global float *\(n)_p"
+                load += "float \(n); "
+                store += "\(n)_p[i] = \(n); "
+            case .inOut:
+                params += ", __global float *\(n)_p"
+                load += "float \(n) = \(n)_p[i]; "
+                store += "\(n)_p[i] = \(n); "
+            }
+        }
+        for scalar in sig.scalarNames { params += ", const float \(scalar)" }
+        let body = sig.body.replacingOccurrences(of: "\n", with: " ")
+        return """
+        // pointwise op: \(sig.name)
+        #define PW_PARAMS \(params)
+        #define PW_LOAD \(load)
+        #define PW_BODY \(body)
+        #define PW_STORE \(store)
+        """
+    }
+
+    public func reduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer) throws {
+        try validateReduce(op, inputs: inputs, output: output)
+        let n = inputs[0].count
+        let partials = min(tuning.reducePartials, n)
+        let chunk = (n + partials - 1) / partials
+        let used = (n + chunk - 1) / chunk
+        let partial = try buffer(count: used)
+        let prelude = "#define REDUCE_MAP \(op.expression)"
+        let stage1 = try kernel(file: "reduce.cl", name: "reduce_partial", prelude: prelude)
+        try launch(stage1, [.int(n), .int(chunk), .buffer(inputs[0]), .buffer(inputs[op.arity - 1]), .buffer(partial)],
+                   global: [used], local: nil)
+        let stage2 = try kernel(file: "reduce.cl", name: "reduce_final", prelude: prelude)
+        try launch(stage2, [.int(used), .float(op.divides ? 1 / Float(n) : 1), .buffer(partial), .buffer(output)],
+                   global: [1], local: [1])
+    }
+
+    public func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
+                               elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws {
+        try validateChannelReduce(op, layout: layout, elements: elements, channels: channels, output: output)
+        let wg = tuning.channelReduceLocal
+        let k = try kernel(file: "reduce.cl", name: "reduce_channels", options: "-DCR_WG=\(wg)",
+                           prelude: "#define CHANNEL_MAP \(op.expression)")
+        // Unused per-channel inputs are bound to the first element input,
+        // which is read-only and holds at least one float per channel.
+        let u = channels.first ?? elements[0], v = channels.last ?? elements[0]
+        try launch(k, [.int(layout.outer), .int(layout.channels), .int(layout.inner), .float(scale),
+                       .buffer(elements[0]), .buffer(elements[elements.count - 1]), .buffer(u), .buffer(v), .buffer(output)],
+                   global: [layout.channels * wg], local: [wg])
+    }
+}
+
+extension DeviceBuffer {
+    var mem: OpaquePointer {
+        guard let storage = storage as? CLStorage else {
+            preconditionFailure("a buffer of another device was passed to the OpenCL backend")
+        }
+        return storage.handle
+    }
+}

@@ -1,0 +1,64 @@
+/// Convolution as im2col + one GEMM for the whole batch, written once over the
+/// backend primitives. Transposed convolution is the same three functions
+/// with roles exchanged: its forward pass is `convolutionBackwardData`, its
+/// data gradient is `convolutionForward`, and its weight gradient is
+/// `convolutionBackwardWeights` with input and output gradient swapped.
+extension Backend {
+    /// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)).
+    public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
+                                   output: DeviceBuffer) throws {
+        try g.validate()
+        try ShapeError.expect(weight, count: g.weightCount, "convolution \(g) weight")
+        try ShapeError.expect(output, count: g.outputCount, "convolution \(g) output")
+        let columns = try buffer(count: g.columnCount)
+        try im2col(g, image: input, columns: columns)
+        let product = try buffer(count: g.outputCount)  // (K, N, PQ)
+        try gemm(GemmShape(m: g.outChannels, n: g.columnCols, k: g.columnRows), a: weight, b: columns, c: product)
+        try swapAxes(a: g.outChannels, b: g.batch, inner: g.outHeight * g.outWidth, input: product, output: output)
+    }
+
+    /// dx (N,C,H,W) from dy (N,K,P,Q) and w; overwrites dx.
+    public func convolutionBackwardData(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
+                                        inputGradient: DeviceBuffer) throws {
+        try g.validate()
+        try ShapeError.expect(weight, count: g.weightCount, "convolution \(g) weight")
+        try ShapeError.expect(outputGradient, count: g.outputCount, "convolution \(g) output gradient")
+        try ShapeError.expect(inputGradient, count: g.inputCount, "convolution \(g) input gradient")
+        let dyT = try batchMajorToChannelMajor(g, outputGradient)
+        let columns = try buffer(count: g.columnCount)
+        try gemm(GemmShape(m: g.columnRows, n: g.columnCols, k: g.outChannels, transposeA: true),
+                 a: weight, b: dyT, c: columns)
+        try col2im(g, columns: columns, image: inputGradient)
+    }
+
+    /// dw (K,C,R,S) = accumulate * dw + gradient from x and dy.
+    public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                           weightGradient: DeviceBuffer, accumulate: Bool = false) throws {
+        try g.validate()
+        try ShapeError.expect(outputGradient, count: g.outputCount, "convolution \(g) output gradient")
+        try ShapeError.expect(weightGradient, count: g.weightCount, "convolution \(g) weight gradient")
+        let dyT = try batchMajorToChannelMajor(g, outputGradient)
+        let columns = try buffer(count: g.columnCount)
+        try im2col(g, image: input, columns: columns)
+        try gemm(GemmShape(m: g.outChannels, n: g.columnRows, k: g.columnCols, transposeB: true,
+                           beta: accumulate ? 1 : 0),
+                 a: dyT, b: columns, c: weightGradient)
+    }
+
+    /// (N, K, PQ) -> (K, N, PQ), the GEMM's layout.
+    private func batchMajorToChannelMajor(_ g: ConvGeometry, _ dy: DeviceBuffer) throws -> DeviceBuffer {
+        let out = try buffer(count: g.outputCount)
+        try swapAxes(a: g.batch, b: g.outChannels, inner: g.outHeight * g.outWidth, input: dy, output: out)
+        return out
+    }
+
+    /// Adds bias[c] to (N, C, inner) in place or into `output`.
+    public func biasAdd(layout: ChannelLayout, input: DeviceBuffer, bias: DeviceBuffer, output: DeviceBuffer) throws {
+        try pointwise(.biasAdd, layout: layout, operands: [input, bias, output])
+    }
+
+    /// db[c] = sum of dy over n and inner (+ db when accumulating).
+    public func biasGradient(layout: ChannelLayout, outputGradient: DeviceBuffer, biasGradient: DeviceBuffer) throws {
+        try reduceChannels(.sum, layout: layout, scale: 1, elements: [outputGradient], channels: [], output: biasGradient)
+    }
+}

@@ -1,0 +1,103 @@
+/// Reductions of a whole buffer to one float: sums and the mean losses.
+/// Each has one per-element term; the mean ones divide by the count.
+public enum ReduceOp: Sendable, Hashable, CaseIterable {
+    /// sum(a)
+    case sum
+    /// mean(a)
+    case mean
+    /// mean(max(a,0) - a*b + log(1 + exp(-|a|))) for logits a and targets b:
+    /// binary cross-entropy on logits, in the form that never overflows.
+    case bceWithLogits
+    /// mean((a - b)^2)
+    case mse
+    /// mean(|a - b|)
+    case l1
+
+    /// Inputs: 1 (a) or 2 (a, b).
+    public var arity: Int {
+        switch self {
+        case .sum, .mean: 1
+        case .bceWithLogits, .mse, .l1: 2
+        }
+    }
+
+    var divides: Bool { self != .sum }
+
+    /// OpenCL C term in `a` and `b`.
+    var expression: String {
+        switch self {
+        case .sum, .mean: "a"
+        case .bceWithLogits: "(fmax(a, 0.0f) - a * b + log1p(exp(-fabs(a))))"
+        case .mse: "((a - b) * (a - b))"
+        case .l1: "fabs(a - b)"
+        }
+    }
+
+    @inline(__always)
+    func term(_ a: Float, _ b: Float) -> Double {
+        switch self {
+        case .sum, .mean: Double(a)
+        case .bceWithLogits: Double(max(a, 0) - a * b) + Foundation.log1p(Foundation.exp(-Double(abs(a))))
+        case .mse: Double((a - b) * (a - b))
+        case .l1: Double(abs(a - b))
+        }
+    }
+}
+
+/// Per-channel sums over a (N, C, inner) layout: out[c] = scale * sum of the
+/// term over every n and inner index.
+public enum ChannelReduceOp: Sendable, Hashable, CaseIterable {
+    /// a: bias gradients, BatchNorm's sum of dy, channel means.
+    case sum
+    /// (a - u)^2 with u the channel mean: variance, two-pass for accuracy.
+    case centeredSquares
+    /// b * (a - u) * v, with a = x, b = dy, u = mean, v = invstd: BatchNorm's
+    /// sum of dy * x_hat.
+    case normalizedProduct
+
+    /// Element inputs (a, b) and per-channel inputs (u, v) this op reads.
+    public var elementInputs: Int { self == .normalizedProduct ? 2 : 1 }
+    public var channelInputs: Int {
+        switch self {
+        case .sum: 0
+        case .centeredSquares: 1
+        case .normalizedProduct: 2
+        }
+    }
+
+    var expression: String {
+        switch self {
+        case .sum: "a"
+        case .centeredSquares: "((a - u) * (a - u))"
+        case .normalizedProduct: "(b * (a - u) * v)"
+        }
+    }
+
+    @inline(__always)
+    func term(_ a: Float, _ b: Float, _ u: Float, _ v: Float) -> Double {
+        switch self {
+        case .sum: Double(a)
+        case .centeredSquares: Double((a - u) * (a - u))
+        case .normalizedProduct: Double(b * (a - u) * v)
+        }
+    }
+}
+
+/// (outer N, channels C, inner) as in NCHW (inner = H*W) or [N, F] (inner 1).
+public struct ChannelLayout: Sendable, Hashable, CustomStringConvertible {
+    public var outer: Int
+    public var channels: Int
+    public var inner: Int
+
+    public init(outer: Int, channels: Int, inner: Int) {
+        self.outer = outer
+        self.channels = channels
+        self.inner = inner
+    }
+
+    public var count: Int { outer * channels * inner }
+    public var perChannel: Int { outer * inner }
+    public var description: String { "\(outer)x\(channels)x\(inner)" }
+}
+
+import Foundation

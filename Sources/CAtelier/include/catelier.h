@@ -1,0 +1,61 @@
+#ifndef CATELIER_H
+#define CATELIER_H
+
+// Must be defined here, before <CL/cl.h>: a cSettings define does not reach
+// the Swift importer, which would then see the OpenCL 3.0 API.
+#define CL_TARGET_OPENCL_VERSION 120
+#define CL_USE_DEPRECATED_OPENCL_1_2_APIS
+#include <CL/cl.h>
+#include <png.h>
+#include <zlib.h>
+#include <cblas.h>
+#include <stddef.h>
+
+// The OpenCL entry points Atelier uses, called through pointers filled by
+// atelier_cl_load(). The binary never links libOpenCL, so it starts on
+// machines without an ICD loader and simply reports "no OpenCL".
+#define ATELIER_CL_FUNCTIONS(X) \
+  X(cl_int, GetPlatformIDs, (cl_uint a, cl_platform_id *b, cl_uint *c), (a, b, c)) \
+  X(cl_int, GetPlatformInfo, (cl_platform_id a, cl_platform_info b, size_t c, void *d, size_t *e), (a, b, c, d, e)) \
+  X(cl_int, GetDeviceIDs, (cl_platform_id a, cl_device_type b, cl_uint c, cl_device_id *d, cl_uint *e), (a, b, c, d, e)) \
+  X(cl_int, GetDeviceInfo, (cl_device_id a, cl_device_info b, size_t c, void *d, size_t *e), (a, b, c, d, e)) \
+  X(cl_context, CreateContext, (const cl_context_properties *a, cl_uint b, const cl_device_id *c, void (CL_CALLBACK *d)(const char *, const void *, size_t, void *), void *e, cl_int *f), (a, b, c, d, e, f)) \
+  X(cl_int, ReleaseContext, (cl_context a), (a)) \
+  X(cl_command_queue, CreateCommandQueue, (cl_context a, cl_device_id b, cl_command_queue_properties c, cl_int *d), (a, b, c, d)) \
+  X(cl_int, ReleaseCommandQueue, (cl_command_queue a), (a)) \
+  X(cl_program, CreateProgramWithSource, (cl_context a, cl_uint b, const char **c, const size_t *d, cl_int *e), (a, b, c, d, e)) \
+  X(cl_program, CreateProgramWithBinary, (cl_context a, cl_uint b, const cl_device_id *c, const size_t *d, const unsigned char **e, cl_int *f, cl_int *g), (a, b, c, d, e, f, g)) \
+  X(cl_int, BuildProgram, (cl_program a, cl_uint b, const cl_device_id *c, const char *d, void (CL_CALLBACK *e)(cl_program, void *), void *f), (a, b, c, d, e, f)) \
+  X(cl_int, GetProgramBuildInfo, (cl_program a, cl_device_id b, cl_program_build_info c, size_t d, void *e, size_t *f), (a, b, c, d, e, f)) \
+  X(cl_int, GetProgramInfo, (cl_program a, cl_program_info b, size_t c, void *d, size_t *e), (a, b, c, d, e)) \
+  X(cl_int, ReleaseProgram, (cl_program a), (a)) \
+  X(cl_kernel, CreateKernel, (cl_program a, const char *b, cl_int *c), (a, b, c)) \
+  X(cl_int, ReleaseKernel, (cl_kernel a), (a)) \
+  X(cl_int, SetKernelArg, (cl_kernel a, cl_uint b, size_t c, const void *d), (a, b, c, d)) \
+  X(cl_int, GetKernelWorkGroupInfo, (cl_kernel a, cl_device_id b, cl_kernel_work_group_info c, size_t d, void *e, size_t *f), (a, b, c, d, e, f)) \
+  X(cl_int, EnqueueNDRangeKernel, (cl_command_queue a, cl_kernel b, cl_uint c, const size_t *d, const size_t *e, const size_t *f, cl_uint g, const cl_event *h, cl_event *i), (a, b, c, d, e, f, g, h, i)) \
+  X(cl_mem, CreateBuffer, (cl_context a, cl_mem_flags b, size_t c, void *d, cl_int *e), (a, b, c, d, e)) \
+  X(cl_int, ReleaseMemObject, (cl_mem a), (a)) \
+  X(cl_int, EnqueueWriteBuffer, (cl_command_queue a, cl_mem b, cl_bool c, size_t d, size_t e, const void *f, cl_uint g, const cl_event *h, cl_event *i), (a, b, c, d, e, f, g, h, i)) \
+  X(cl_int, EnqueueReadBuffer, (cl_command_queue a, cl_mem b, cl_bool c, size_t d, size_t e, void *f, cl_uint g, const cl_event *h, cl_event *i), (a, b, c, d, e, f, g, h, i)) \
+  X(cl_int, EnqueueCopyBuffer, (cl_command_queue a, cl_mem b, cl_mem c, size_t d, size_t e, size_t f, cl_uint g, const cl_event *h, cl_event *i), (a, b, c, d, e, f, g, h, i)) \
+  X(cl_int, EnqueueFillBuffer, (cl_command_queue a, cl_mem b, const void *c, size_t d, size_t e, size_t f, cl_uint g, const cl_event *h, cl_event *i), (a, b, c, d, e, f, g, h, i)) \
+  X(cl_int, Finish, (cl_command_queue a), (a)) \
+  X(cl_int, Flush, (cl_command_queue a), (a)) \
+  X(cl_int, WaitForEvents, (cl_uint a, const cl_event *b), (a, b)) \
+  X(cl_int, GetEventProfilingInfo, (cl_event a, cl_profiling_info b, size_t c, void *d, size_t *e), (a, b, c, d, e)) \
+  X(cl_int, ReleaseEvent, (cl_event a), (a))
+
+#define ATELIER_CL_DECLARE(ret, name, params, args) ret acl##name params;
+ATELIER_CL_FUNCTIONS(ATELIER_CL_DECLARE)
+#undef ATELIER_CL_DECLARE
+
+/// Loads the OpenCL ICD loader. `path` may be NULL (try libOpenCL.so.1, then
+/// libOpenCL.so). Returns 1 on success; on failure returns 0 and writes the
+/// reason to `message`. Safe to call repeatedly; the first result is kept.
+int atelier_cl_load(const char *path, char *message, size_t message_size);
+
+/// 1 when atelier_cl_load succeeded.
+int atelier_cl_loaded(void);
+
+#endif
