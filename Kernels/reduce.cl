@@ -76,8 +76,8 @@ void reduce_channels(const int N, const int C, const int inner, const float scal
   __local float part[CR_WG];
   part[l] = s;
   barrier(CLK_LOCAL_MEM_FENCE);
-  for (int half = CR_WG / 2; half > 0; half >>= 1) {
-    if (l < half) part[l] += part[l + half];
+  for (int step = CR_WG / 2; step > 0; step >>= 1) {
+    if (l < step) part[l] += part[l + step];
     barrier(CLK_LOCAL_MEM_FENCE);
   }
   if (l == 0) out[c] = part[0] * scale;
