@@ -24,6 +24,11 @@ public struct BatchNormState {
 public struct BatchNormSaved {
     public let mean: DeviceBuffer
     public let invStd: DeviceBuffer
+
+    public init(mean: DeviceBuffer, invStd: DeviceBuffer) {
+        self.mean = mean
+        self.invStd = invStd
+    }
 }
 
 extension Backend {

@@ -58,4 +58,9 @@ int atelier_cl_load(const char *path, char *message, size_t message_size);
 /// 1 when atelier_cl_load succeeded.
 int atelier_cl_loaded(void);
 
+/// 8 independent FMA chains of `iterations` steps on the widest vectors
+/// this CPU has; `lanes` receives the vector width. FLOPs performed:
+/// iterations * 8 * lanes * 2. The result only defeats dead-code removal.
+float atelier_fma_chains(long iterations, float seed, int *lanes);
+
 #endif

@@ -18,6 +18,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     private let lock = NSLock()
     private var kernels: [String: CLKernel] = [:]
     private let profiling: Bool
+    var profilingEnabled: Bool { profiling }
     private var events: [(String, cl_event)] = []
 
     /// `profiling` records an event per launch for `takeProfile()`.
@@ -47,6 +48,12 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         self.queue = try CLQueue(context: context, device: handle.device, profiling: profiling)
         self.programs = ProgramCache(context: context, device: handle)
         self.pool = BufferPool { try CLStorage(context: context, capacity: $0) }
+    }
+
+    /// Throws when `tuning` does not fit `device` (work-group limits, sizes).
+    public static func checkTuning(_ tuning: DeviceTuning, for device: OpenCLDeviceInfo) throws -> DeviceTuning {
+        try tuning.validate(maxWorkGroupSize: device.maxWorkGroupSize)
+        return tuning
     }
 
     deinit {

@@ -1,0 +1,158 @@
+import ArgumentParser
+import Atelier
+import Foundation
+
+@main
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "atelier-bench",
+        abstract: "Check Atelier's kernels against the CPU path, then time them.",
+        discussion: """
+        Measures the device's FMA peak and copy bandwidth first, then for each case checks
+        the result against the CPU path and times it after warm-up (OpenCL: event profiling,
+        device time; CPU path: wall time). Rates are GFLOP/s (GEMM, convolution) or GB/s
+        (elementwise, reductions), with the share of the measured peak.
+        Set ATELIER_KERNEL_DIR to a copy of Kernels/ to time edited kernels without rebuilding.
+        """
+    )
+
+    @Option(help: "auto, cpu, opencl or opencl:P:D (see `atelier devices`).")
+    var device = "auto"
+
+    @Option(name: .customLong("kernel"), help: "Only cases whose name contains this text (repeatable), e.g. 'gemm 1024' or 'dcgan'.")
+    var filters: [String] = []
+
+    @Option(help: "Only cases of this group: gemm, dense, conv, pointwise, reduce, batchnorm, adam (repeatable).")
+    var group: [String] = []
+
+    @Option(help: "Batch sizes of the model layer cases, comma separated.")
+    var batches = "64,256"
+
+    @Option(help: "Timed runs per case (the median is reported).")
+    var repeats = 7
+
+    @Option(help: "Untimed runs per case before timing.")
+    var warmup = 2
+
+    @Option(help: "Largest accepted difference to the CPU path, relative to the largest expected value.")
+    var tolerance = 1e-3
+
+    @Flag(help: "Time OpenCL cases by wall clock (enqueue to completion, launch overhead included) instead of event profiling.")
+    var wallClock = false
+
+    @Flag(help: "List the cases and exit.")
+    var list = false
+
+    @Flag(help: "Sweep the GEMM tunables on this OpenCL device and print the best setting.")
+    var tune = false
+
+    @Flag(help: "With --tune: store the best setting in the user's cache; later runs use it.")
+    var save = false
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard repeats >= 1, warmup >= 0 else { throw ValidationError("--repeats must be at least 1 and --warmup at least 0") }
+        guard !parsedBatches.isEmpty, parsedBatches.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--batches takes positive integers separated by commas, e.g. 64,256")
+        }
+        if save && !tune { throw ValidationError("--save only applies with --tune") }
+    }
+
+    var parsedBatches: [Int] { batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func selectedCases() -> [BenchCase] {
+        BenchCatalogue.all(batches: parsedBatches).filter { c in
+            (filters.isEmpty || filters.contains { c.name.localizedCaseInsensitiveContains($0) })
+                && (group.isEmpty || group.contains(c.group))
+        }
+    }
+
+    func run() throws {
+        if list {
+            for c in selectedCases() { print("\(c.group.padding(toLength: 10, withPad: " ", startingAt: 0)) \(c.name)") }
+            return
+        }
+        let choice = try DeviceChoice(parsing: device)
+        let backend = try choice.makeBackend(profiling: true)
+        if let cl = backend as? OpenCLBackend {
+            cl.onCompile { file in Log.status("compiling \(file) for \(cl.info.name)...") }
+        }
+        if tune {
+            try runTuning(backend)
+            return
+        }
+        let cases = selectedCases()
+        guard !cases.isEmpty else {
+            throw ValidationError("no case matches --kernel \(filters) --group \(group); see --list")
+        }
+        Log.status("measuring the peak of \(backend.name)...")
+        let peak = try PeakProbe.measure(backend)
+        let reference: CPUBackend? = backend is CPUBackend ? nil : CPUBackend()
+        var results: [CaseResult] = []
+        var failures: [String] = []
+        for (i, c) in cases.enumerated() {
+            Log.status("[\(i + 1)/\(cases.count)] \(c.name)")
+            do {
+                results.append(try Measurement.run(c, on: backend, reference: reference, peak: peak,
+                                                   warmup: warmup, repeats: repeats, tolerance: tolerance, wallClock: wallClock))
+            } catch let failure as CheckFailure {
+                failures.append(failure.description)
+            }
+        }
+        Log.clear()
+        let report = Report(device: backend.name, timing: backend is OpenCLBackend && !wallClock ? "OpenCL event profiling (device time)" : "wall clock", tuning: (backend as? OpenCLBackend)?.tuning.description,
+                            date: ISO8601DateFormatter().string(from: Date()), peak: peak, results: results, failures: failures)
+        if json {
+            print(report.json)
+        } else {
+            print(report.table)
+        }
+        if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    private func runTuning(_ backend: Backend) throws {
+        guard let cl = backend as? OpenCLBackend else {
+            throw ValidationError("--tune sweeps OpenCL kernel settings; the CPU path uses OpenBLAS. Pass --device opencl or opencl:P:D")
+        }
+        let ranked = try Tuner.sweep(deviceID: cl.info.id, info: cl.info, base: cl.tuning, repeats: repeats) { Log.line($0) }
+        guard let best = ranked.first else { throw ValidationError("no tuning candidate ran on \(cl.name)") }
+        let defaults = DeviceTuning.defaults(for: cl.info)
+        let defaultTime = ranked.first { $0.0 == defaults }?.1
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let trials = ranked.map { Tuner.Trial(tuning: $0.0.description, milliseconds: $0.1) }
+            print(String(decoding: try encoder.encode(trials), as: UTF8.self))
+        }
+        Log.line(String(format: "best on %@: %@ (%.2f ms over the tuning workloads%@)", cl.name, best.0.description, best.1,
+                        defaultTime.map { String(format: "; defaults %.2f ms", $0) } ?? ""))
+        if save {
+            let url = try TuningStore.save(best.0, for: cl.info)
+            Log.line("saved to \(url.path); every run on this device now uses it")
+        }
+    }
+}
+
+/// Progress on stderr (rewritten in place on a terminal), results on stdout.
+enum Log {
+    static let isTerminal = isatty(STDERR_FILENO) != 0
+
+    static func status(_ text: String) {
+        if isTerminal {
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+        } else {
+            FileHandle.standardError.write(Data("\(text)\n".utf8))
+        }
+    }
+
+    static func clear() {
+        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+
+    static func line(_ text: String) {
+        clear()
+        FileHandle.standardError.write(Data("\(text)\n".utf8))
+    }
+}

@@ -1,0 +1,55 @@
+import Atelier
+import Foundation
+
+struct Report: Codable {
+    var device: String
+    var timing: String
+    var tuning: String?
+    var date: String
+    var peak: DevicePeak
+    var results: [CaseResult]
+    var failures: [String]
+
+    var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{}"
+    }
+
+    var table: String {
+        var lines: [String] = []
+        lines.append("device: \(device)")
+        if let tuning { lines.append("tuning: \(tuning)") }
+        lines.append("timing: \(timing), median of each case's runs")
+        lines.append(String(format: "peak: %.1f GFLOP/s (%.1f per unit), %.1f GB/s copy (%.1f per unit), %d units",
+                            peak.gflops, peak.gflopsPerUnit, peak.gigabytesPerSecond, peak.gigabytesPerSecondPerUnit, peak.units))
+        lines.append("")
+        let header = ["case", "ms", "rate", "per unit", "% peak", "vs CPU path"]
+        var rows: [[String]] = []
+        for r in results {
+            let rate: String, perUnit: String
+            if let g = r.gflops {
+                rate = String(format: "%.1f GFLOP/s", g)
+                perUnit = String(format: "%.1f", g / Double(peak.units))
+            } else {
+                let b = r.gigabytesPerSecond ?? 0
+                rate = String(format: "%.1f GB/s", b)
+                perUnit = String(format: "%.1f", b / Double(peak.units))
+            }
+            let check = r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "reference"
+            rows.append([r.name, String(format: "%.3f", r.milliseconds), rate, perUnit, String(format: "%.0f%%", r.percentOfPeak), check])
+        }
+        let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max() ?? 0 }
+        func format(_ row: [String]) -> String {
+            row.enumerated().map { i, cell in
+                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                       : String(repeating: " ", count: widths[i] - cell.count) + cell
+            }.joined(separator: "  ")
+        }
+        lines.append(format(header))
+        lines.append(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
+        lines += rows.map(format)
+        for f in failures { lines.append("FAILED: \(f)") }
+        return lines.joined(separator: "\n")
+    }
+}
