@@ -113,9 +113,12 @@ struct KernelParityTests {
         .batchNormGradient(inverseCount: 0.01), .adam(AdamStep(learningRate: 1e-3, step: 3)),
     ]
 
-    @Test("Every pointwise op", arguments: pointwiseOps)
-    func pointwise(op: PointwiseOp) throws {
-        let cl = try OpenCLTestSupport.backend()
+    /// 1 is the GPU default, 8 the CPU default.
+    @Test("Every pointwise op, scalar and vectorised", arguments: pointwiseOps, [1, 8])
+    func pointwise(op: PointwiseOp, vectorWidth: Int) throws {
+        var tuning = DeviceTuning.defaults(for: try OpenCLDevices.list()[0])
+        tuning.pointwiseVector = vectorWidth
+        let cl = try OpenCLTestSupport.backend(tuning: tuning)
         for layout in Self.layouts {
             let sig = op.signature
             var seed: UInt64 = 40
@@ -137,7 +140,7 @@ struct KernelParityTests {
             }
             let expected = try run(cpu), actual = try run(cl)
             for (i, operand) in sig.operands.enumerated() where operand.role == .output || operand.role == .inOut {
-                expectClose(actual[i], expected[i], rtol: 2e-5, atol: 2e-6, "\(sig.name) \(operand.name) over \(layout)")
+                expectClose(actual[i], expected[i], rtol: 2e-5, atol: 2e-6, "\(sig.name) \(operand.name) over \(layout), vector width \(vectorWidth)")
             }
         }
     }

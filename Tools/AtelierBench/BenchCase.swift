@@ -35,7 +35,7 @@ enum BenchCatalogue {
     static func all(batches: [Int]) -> [BenchCase] {
         var cases = squareGemms()
         for b in batches { cases += ganLayers(batch: b) + dcganLayers(batch: b) }
-        cases += elementwise(count: 8 << 20)
+        cases += elementwise(count: 1 << 20)
         for b in batches { cases += dcganNormalisation(batch: b) }
         return cases
     }

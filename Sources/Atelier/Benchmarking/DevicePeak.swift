@@ -22,6 +22,10 @@ public struct DevicePeak: Sendable, Codable {
 }
 
 public enum PeakProbe {
+    /// Floats per buffer of the copy probe: 4 MiB, the size of a batch-64
+    /// DCGAN activation, the working set elementwise kernels see in training.
+    public static let copyFloats = 1 << 20
+
     /// Median of `repeats` runs of each probe.
     public static func measure(_ backend: Backend, repeats: Int = 5) throws -> DevicePeak {
         if let cl = backend as? OpenCLBackend { return try measure(cl, repeats: repeats) }
@@ -50,7 +54,7 @@ public enum PeakProbe {
             let ns = try cl.takeProfile().reduce(0) { $0 + $1.nanoseconds }
             if r > 0 { flopsRates.append(Double(items) * Double(iterations) * 8 * 16 * 2 / Double(ns)) }
         }
-        let floats = 16 << 20
+        let floats = PeakProbe.copyFloats
         let a = try cl.buffer(count: floats), b = try cl.buffer(count: floats)
         try cl.fill(a, with: 1)
         let copy = try cl.kernel(file: "peak.cl", name: "peak_copy")
@@ -81,7 +85,7 @@ public enum PeakProbe {
             let ns = DispatchTime.now().uptimeNanoseconds - start
             flopsRates.append(Double(cores) * Double(iterations) * 8 * Double(lanes[0]) * 2 / Double(ns))
         }
-        let floats = 16 << 20
+        let floats = PeakProbe.copyFloats
         let a = UnsafeMutablePointer<Float>.allocate(capacity: floats)
         let b = UnsafeMutablePointer<Float>.allocate(capacity: floats)
         defer { a.deallocate(); b.deallocate() }

@@ -36,15 +36,18 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// OpenCL C: y from x and p.
-    var forwardExpression: String {
+    /// OpenCL C statements setting y from x and p (values of type T).
+    var forwardBody: String {
         switch self {
-        case .identity: "x"
-        case .relu: "fmax(x, 0.0f)"
-        case .leakyRelu: "(x > 0.0f ? x : p * x)"
-        // The branch keeps exp() from overflowing for large |x|.
-        case .sigmoid: "(x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x)))"
-        case .tanh: "tanh(x)"
+        case .identity: "y = x;"
+        case .relu: "y = fmax(x, 0.0f);"
+        case .leakyRelu: "y = x > 0.0f ? x : p * x;"
+        // One exp of -|x|, which never overflows, and a select: no branch,
+        // so it vectorises.
+        case .sigmoid: "const T e = exp(-fabs(x)); y = (x >= 0.0f ? 1.0f : e) / (1.0f + e);"
+        // tanh(|x|) = (1 - e) / (1 + e) with e = exp(-2|x|): vectorised on
+        // PoCL, whose tanh() and expm1() are not; absolute error ~1e-7.
+        case .tanh: "const T e = exp(-2.0f * fabs(x)); y = copysign((1.0f - e) / (1.0f + e), x);"
         }
     }
 
@@ -65,7 +68,7 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .identity: x
         case .relu: max(x, 0)
         case .leakyRelu(let slope): x > 0 ? x : slope * x
-        case .sigmoid: x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x))
+        case .sigmoid: (x >= 0 ? 1 : Foundation.exp(-abs(x))) / (1 + Foundation.exp(-abs(x)))
         case .tanh: Foundation.tanh(x)
         }
     }

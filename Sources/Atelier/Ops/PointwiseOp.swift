@@ -50,6 +50,9 @@ public enum PointwiseOp: Sendable, Hashable {
         public let operands: [Operand]
         public let scalarNames: [String]
         /// OpenCL C statements assigning every output and in-out operand.
+        /// Values have type `T` (float, or a float vector when the kernel
+        /// takes several elements at once), so temporaries are declared `T`
+        /// and the body uses only operators and builtins defined for both.
         public let body: String
     }
 
@@ -61,7 +64,7 @@ public enum PointwiseOp: Sendable, Hashable {
         switch self {
         case .activation(let act):
             return sig("act_\(act.kernelTag)", [("x", .input), ("y", .output)], ["p"],
-                       "y = \(act.forwardExpression);")
+                       act.forwardBody)
         case .activationGradient(let act):
             return sig("act_grad_\(act.kernelTag)", [("y", .input), ("dy", .input), ("dx", .output)], ["p"],
                        "dx = \(act.gradientExpression);")
@@ -73,13 +76,13 @@ public enum PointwiseOp: Sendable, Hashable {
             return sig("bias_add", [("x", .input), ("bias", .perChannel), ("y", .output)], [], "y = x + bias;")
         case .bceWithLogitsGradient:
             return sig("bce_logits_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
-                       "const float sg = x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x)); dx = s * (sg - t);")
+                       "const T e = exp(-fabs(x)); dx = s * ((x >= 0.0f ? 1.0f : e) / (1.0f + e) - t);")
         case .mseGradient:
             return sig("mse_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
                        "dx = 2.0f * s * (x - t);")
         case .l1Gradient:
             return sig("l1_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
-                       "const float d = x - t; dx = d > 0.0f ? s : (d < 0.0f ? -s : 0.0f);")
+                       "dx = s * sign(x - t);")
         case .batchNormStatistics:
             return sig("bn_stats", [("mean", .input), ("var", .input), ("rmean", .inOut), ("rvar", .inOut), ("invstd", .output)],
                        ["momentum", "eps", "unbias"],
@@ -92,7 +95,7 @@ public enum PointwiseOp: Sendable, Hashable {
                        "y = fma(gamma * rsqrt(rvar + eps), x - rmean, beta);")
         case .batchNormGradient:
             return sig("bn_grad", [("x", .input), ("dy", .input), ("mean", .perChannel), ("invstd", .perChannel), ("gamma", .perChannel), ("dbeta", .perChannel), ("dgamma", .perChannel), ("dx", .output)], ["invm"],
-                       "const float xhat = (x - mean) * invstd; dx = gamma * invstd * (dy - invm * dbeta - xhat * invm * dgamma);")
+                       "const T xhat = (x - mean) * invstd; dx = gamma * invstd * (dy - invm * dbeta - xhat * invm * dgamma);")
         case .adam:
             return sig("adam", [("g", .input), ("p", .inOut), ("m", .inOut), ("v", .inOut)], ["lr", "b1", "b2", "eps", "c1", "c2"],
                        "m = b1 * m + (1.0f - b1) * g; v = b2 * v + (1.0f - b2) * g * g; p = p - lr * (m * c1) / (sqrt(v * c2) + eps);")

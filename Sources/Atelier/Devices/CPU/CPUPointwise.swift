@@ -24,8 +24,8 @@ enum CPUPointwise {
             Parallel.forEachSlice(n) { r in
                 for i in r {
                     let x = o[0][i]
-                    let sg = x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x))
-                    o[2][i] = s * (sg - o[1][i])
+                    let e = exp(-abs(x))
+                    o[2][i] = s * ((x >= 0 ? 1 : e) / (1 + e) - o[1][i])
                 }
             }
         case .mseGradient(let s):

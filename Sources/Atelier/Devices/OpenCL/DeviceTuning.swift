@@ -13,17 +13,26 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     public var gemm: Gemm
     /// Work-group size of elementwise and layout kernels.
     public var pointwiseLocal: Int
+    /// Consecutive elements per work-item of elementwise kernels, as one
+    /// vector (CPU devices vectorise math builtins only on vector types).
+    public var pointwiseVector: Int
     /// Work-items per channel in per-channel reductions (1 = one item sums a
     /// channel alone, best where local memory is emulated).
     public var channelReduceLocal: Int
     /// Partial sums of a whole-buffer reduction (stage 1 work-items).
     public var reducePartials: Int
+    /// Work-group size of the partial sums (1 on CPUs: each partial is its
+    /// own work-group, so they spread over every core).
+    public var reduceLocal: Int
 
-    public init(gemm: Gemm, pointwiseLocal: Int, channelReduceLocal: Int, reducePartials: Int) {
+    public init(gemm: Gemm, pointwiseLocal: Int, pointwiseVector: Int, channelReduceLocal: Int,
+                reducePartials: Int, reduceLocal: Int) {
         self.gemm = gemm
         self.pointwiseLocal = pointwiseLocal
+        self.pointwiseVector = pointwiseVector
         self.channelReduceLocal = channelReduceLocal
         self.reducePartials = reducePartials
+        self.reduceLocal = reduceLocal
     }
 
     /// Register blocking with vectors for CPUs (local memory is emulated
@@ -32,10 +41,10 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     public static func defaults(for device: OpenCLDeviceInfo) -> DeviceTuning {
         if device.kind == .cpu || !device.hasDedicatedLocalMemory {
             return DeviceTuning(gemm: .blocked(rows: 8, vectorWidth: 16, localX: 4, localY: 4),
-                                pointwiseLocal: 256, channelReduceLocal: 1, reducePartials: 64)
+                                pointwiseLocal: 256, pointwiseVector: 8, channelReduceLocal: 1, reducePartials: 64, reduceLocal: 1)
         }
         return DeviceTuning(gemm: .tiled(tileM: 64, tileN: 64, tileK: 16, workM: 4, workN: 4),
-                            pointwiseLocal: 256, channelReduceLocal: 256, reducePartials: 1024)
+                            pointwiseLocal: 256, pointwiseVector: 1, channelReduceLocal: 256, reducePartials: 1024, reduceLocal: 64)
     }
 
     func validate(maxWorkGroupSize: Int) throws {
@@ -55,11 +64,14 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
             }
         }
         guard pointwiseLocal >= 1, pointwiseLocal <= maxWorkGroupSize else { try fail("pointwise work-group size out of range") }
+        guard [1, 2, 4, 8, 16].contains(pointwiseVector) else { try fail("pointwise vector width must be 1, 2, 4, 8 or 16") }
         guard channelReduceLocal >= 1, channelReduceLocal <= maxWorkGroupSize,
               channelReduceLocal & (channelReduceLocal - 1) == 0 else {
             try fail("channel reduction work-group size must be a power of two within the device's limit")
         }
-        guard reducePartials >= 1 else { try fail("reduction partials must be positive") }
+        guard reducePartials >= 1, reduceLocal >= 1, reduceLocal <= maxWorkGroupSize else {
+            try fail("reduction partials and work-group size must be positive and within the device's limit")
+        }
     }
 
     public var description: String {
@@ -68,6 +80,6 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
         case .blocked(let r, let v, let lx, let ly): g = "gemm=blocked rows=\(r) vw=\(v) local=\(lx)x\(ly)"
         case .tiled(let tm, let tn, let tk, let wm, let wn): g = "gemm=tiled tile=\(tm)x\(tn)x\(tk) work=\(wm)x\(wn)"
         }
-        return "\(g) pointwise-local=\(pointwiseLocal) channel-reduce-local=\(channelReduceLocal) reduce-partials=\(reducePartials)"
+        return "\(g) pointwise-local=\(pointwiseLocal) pointwise-vector=\(pointwiseVector) channel-reduce-local=\(channelReduceLocal) reduce-partials=\(reducePartials) reduce-local=\(reduceLocal)"
     }
 }

@@ -243,42 +243,63 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     public func pointwise(_ op: PointwiseOp, layout: ChannelLayout, operands: [DeviceBuffer]) throws {
         try validatePointwise(op, layout: layout, operands: operands)
         let sig = op.signature
-        let k = try kernel(file: "pointwise.cl", name: "pointwise", prelude: Self.pointwisePrelude(sig))
+        let perChannel = sig.operands.contains { $0.role == .perChannel }
+        let width = tuning.pointwiseVector
+        let k = try kernel(file: "pointwise.cl", name: perChannel ? "pointwise_channels" : "pointwise",
+                           prelude: Self.pointwisePrelude(sig, vectorWidth: width))
         let arguments: [Argument] = [.int(layout.count), .int(layout.inner), .int(layout.channels)]
             + operands.map { .buffer($0) } + op.scalars.map { .float($0) }
-        try launch(k, arguments, global: [layout.count], local: pointwiseLocal)
+        guard perChannel else {
+            try launch(k, arguments, global: [(layout.count + width - 1) / width], local: pointwiseLocal)
+            return
+        }
+        // The first axis is the contiguous one; a work-group spans it (the
+        // whole of it when it fits, so no item is wasted on rounding).
+        let (first, rest) = layout.inner == 1 ? (layout.channels, [layout.outer])
+                                              : ((layout.inner + width - 1) / width, [layout.channels, layout.outer])
+        let group = first <= tuning.pointwiseLocal ? first : tuning.pointwiseLocal
+        try launch(k, arguments, global: [first] + rest, local: [group] + rest.map { _ in 1 })
     }
 
     /// The macros `Kernels/pointwise.cl` expects, from an op's signature.
-    static func pointwisePrelude(_ sig: PointwiseOp.Signature) -> String {
-        var params = "", load = "", store = ""
+    static func pointwisePrelude(_ sig: PointwiseOp.Signature, vectorWidth: Int) -> String {
+        var params = "", loadS = "", loadV = "", storeS = "", storeV = ""
         for operand in sig.operands {
             let n = operand.name
+            let qualifier = operand.role == .input || operand.role == .perChannel ? "const " : ""
+            params += ", __global \(qualifier)float *\(n)_p"
             switch operand.role {
             case .input:
-                params += ", __global const float *\(n)_p"
-                load += "const float \(n) = \(n)_p[i]; "
+                loadS += "const T \(n) = \(n)_p[i]; "
+                loadV += "const T \(n) = PW_VLOAD(\(n)_p, i); "
             case .perChannel:
-                params += ", __global const float *\(n)_p"
-                load += "const float \(n) = \(n)_p[c]; "
+                loadS += "const float \(n) = \(n)_p[c]; "
+                loadV += "const float \(n) = \(n)_p[c]; "
             case .output:
-                params += ", __global float *\(n)_p"
-                load += "float \(n); "
-                store += "\(n)_p[i] = \(n); "
+                loadS += "T \(n); "
+                loadV += "T \(n); "
             case .inOut:
-                params += ", __global float *\(n)_p"
-                load += "float \(n) = \(n)_p[i]; "
-                store += "\(n)_p[i] = \(n); "
+                loadS += "T \(n) = \(n)_p[i]; "
+                loadV += "T \(n) = PW_VLOAD(\(n)_p, i); "
+            }
+            if operand.role == .output || operand.role == .inOut {
+                storeS += "\(n)_p[i] = \(n); "
+                storeV += "PW_VSTORE(\(n), \(n)_p, i); "
             }
         }
         for scalar in sig.scalarNames { params += ", const float \(scalar)" }
+        let channels = sig.operands.contains { $0.role == .perChannel }
         let body = sig.body.replacingOccurrences(of: "\n", with: " ")
         return """
         // pointwise op: \(sig.name)
         #define PW_PARAMS \(params)
-        #define PW_LOAD \(load)
+        #define PW_LOAD_S \(loadS)
+        #define PW_LOAD_V \(loadV)
         #define PW_BODY \(body)
-        #define PW_STORE \(store)
+        #define PW_STORE_S \(storeS)
+        #define PW_STORE_V \(storeV)
+        #define PW_VW \(vectorWidth)
+        #define PW_CHANNELS \(channels ? 1 : 0)
         """
     }
 
@@ -286,13 +307,13 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         try validateReduce(op, inputs: inputs, output: output)
         let n = inputs[0].count
         let partials = min(tuning.reducePartials, n)
-        let chunk = (n + partials - 1) / partials
+        let chunk = ((n + partials - 1) / partials + 7) / 8 * 8  // whole float8 vectors
         let used = (n + chunk - 1) / chunk
         let partial = try buffer(count: used)
         let prelude = "#define REDUCE_MAP \(op.expression)"
         let stage1 = try kernel(file: "reduce.cl", name: "reduce_partial", prelude: prelude)
         try launch(stage1, [.int(n), .int(chunk), .buffer(inputs[0]), .buffer(inputs[op.arity - 1]), .buffer(partial)],
-                   global: [used], local: nil)
+                   global: [used], local: [min(tuning.reduceLocal, used)])
         let stage2 = try kernel(file: "reduce.cl", name: "reduce_final", prelude: prelude)
         try launch(stage2, [.int(used), .float(op.divides ? 1 / Float(n) : 1), .buffer(partial), .buffer(output)],
                    global: [1], local: [1])
