@@ -45,7 +45,7 @@ __kernel void pointwise(const int n, const int inner, const int channels PW_PARA
   }
 #endif
 #define T float
-  PW_SCALAR_RANGE(i, n)
+  PW_SCALAR_RANGE(i, min(i + PW_VW, n))
 #undef T
 }
 #else
