@@ -52,7 +52,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AtelierTests",
-            dependencies: ["Atelier", "CAtelier", "atelier"]
+            dependencies: ["Atelier", "CAtelier", "atelier", "AtelierBench"]
         ),
     ],
     swiftLanguageModes: [.v6]

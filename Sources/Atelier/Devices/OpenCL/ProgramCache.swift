@@ -149,8 +149,9 @@ final class ProgramCache: @unchecked Sendable {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         do {
             try Self.encode(binary, key: key).write(to: temporary)
-            _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
+            guard rename(temporary.path, url.path) == 0 else { throw CocoaError(.fileWriteUnknown) }
         } catch {
+            // A cache that cannot be written only costs a rebuild next run.
             try? FileManager.default.removeItem(at: temporary)
         }
     }
