@@ -22,12 +22,13 @@ enum Executables {
     }()
 
     static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:],
-                    timeout: TimeInterval = 300) throws -> ProcessResult {
+                    removing: [String] = [], timeout: TimeInterval = 300) throws -> ProcessResult {
         let process = Process()
         process.executableURL = directory.appendingPathComponent(name)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
+        for k in removing { env[k] = nil }
         process.environment = env
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
