@@ -45,24 +45,50 @@ enum Tuner {
         + BenchCatalogue.dense("gan", "G.dense3 512->1024", batch: 64, inputs: 512, outputs: 1024)
     }
 
-    /// Total median time of the workloads for each candidate, best first.
+    static var pointwiseWorkloads: [BenchCase] {
+        let chosen = ["sigmoid fwd", "relu grad", "bias add", "adam"]
+        return BenchCatalogue.elementwise(count: 1 << 20).filter { c in chosen.contains { c.name.hasPrefix($0) } }
+    }
+
+    static func pointwiseCandidates(base: DeviceTuning, info: OpenCLDeviceInfo) -> [DeviceTuning] {
+        [1, 4, 8, 16].flatMap { width in
+            [64, 256].compactMap { local -> DeviceTuning? in
+                var t = base
+                t.pointwiseVector = width
+                t.pointwiseLocal = local
+                return (try? OpenCLBackend.checkTuning(t, for: info))
+            }
+        }
+    }
+
+    /// Two sweeps, each ranked by the total median time of its workloads:
+    /// GEMM blocking on the GEMM and convolution workloads, then (with the
+    /// best GEMM) the elementwise vector width and work-group size.
     static func sweep(deviceID: String, info: OpenCLDeviceInfo, base: DeviceTuning, repeats: Int,
                       log: (String) -> Void) throws -> [(DeviceTuning, Double)] {
+        let gemmRanked = try rank(candidates(for: info, base: base), workloads, deviceID: deviceID, repeats: repeats, label: "gemm", log: log)
+        guard let bestGemm = gemmRanked.first?.0 else { return [] }
+        let pointwiseRanked = try rank(pointwiseCandidates(base: bestGemm, info: info), pointwiseWorkloads,
+                                       deviceID: deviceID, repeats: repeats, label: "elementwise", log: log)
+        return pointwiseRanked.isEmpty ? gemmRanked : pointwiseRanked
+    }
+
+    static func rank(_ candidates: [DeviceTuning], _ cases: [BenchCase], deviceID: String, repeats: Int, label: String,
+                     log: (String) -> Void) throws -> [(DeviceTuning, Double)] {
         let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
         var results: [(DeviceTuning, Double)] = []
-        let all = candidates(for: info, base: base)
-        for (i, candidate) in all.enumerated() {
+        for (i, candidate) in candidates.enumerated() {
             let backend = try OpenCLBackend(deviceID: deviceID, profiling: true, tuning: candidate)
             var total = 0.0
             do {
-                for w in workloads {
+                for w in cases {
                     total += try Measurement.run(w, on: backend, reference: nil, peak: peak, warmup: 1, repeats: repeats, tolerance: 0).milliseconds
                 }
             } catch {
-                log("[\(i + 1)/\(all.count)] \(candidate): failed (\(error)); skipped")
+                log("\(label) [\(i + 1)/\(candidates.count)] \(candidate): failed (\(error)); skipped")
                 continue
             }
-            log(String(format: "[%d/%d] %@: %.2f ms", i + 1, all.count, candidate.description, total))
+            log(String(format: "%@ [%d/%d] %@: %.3f ms", label, i + 1, candidates.count, candidate.description, total))
             results.append((candidate, total))
         }
         return results.sorted { $0.1 < $1.1 }
