@@ -62,25 +62,46 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    @inline(__always)
-    func forward(_ x: Float) -> Float {
+    /// CPU: y[i] = f(x[i]) over `range`. One loop per case, so each
+    /// compiles to a straight loop rather than a switch per element.
+    func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
         switch self {
-        case .identity: x
-        case .relu: max(x, 0)
-        case .leakyRelu(let slope): x > 0 ? x : slope * x
-        case .sigmoid: (x >= 0 ? 1 : Foundation.exp(-abs(x))) / (1 + Foundation.exp(-abs(x)))
-        case .tanh: Foundation.tanh(x)
+        case .identity: Self.map(x, y, range) { $0 }
+        case .relu: Self.map(x, y, range) { max($0, 0) }
+        case .leakyRelu(let slope): Self.map(x, y, range) { $0 > 0 ? $0 : slope * $0 }
+        case .sigmoid:
+            Self.map(x, y, range) { x in
+                let e = Foundation.exp(-abs(x))
+                return (x >= 0 ? 1 : e) / (1 + e)
+            }
+        case .tanh:
+            Self.map(x, y, range) { x in
+                let e = Foundation.exp(-2 * abs(x))
+                return Float(signOf: x, magnitudeOf: (1 - e) / (1 + e))
+            }
+        }
+    }
+
+    /// CPU: dx[i] from y[i] and dy[i] over `range`.
+    func gradient(y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+        switch self {
+        case .identity: Self.zip(y, dy, dx, range) { _, dy in dy }
+        case .relu: Self.zip(y, dy, dx, range) { y, dy in y > 0 ? dy : 0 }
+        case .leakyRelu(let slope): Self.zip(y, dy, dx, range) { y, dy in y > 0 ? dy : slope * dy }
+        case .sigmoid: Self.zip(y, dy, dx, range) { y, dy in dy * y * (1 - y) }
+        case .tanh: Self.zip(y, dy, dx, range) { y, dy in dy * (1 - y * y) }
         }
     }
 
     @inline(__always)
-    func gradient(y: Float, dy: Float) -> Float {
-        switch self {
-        case .identity: dy
-        case .relu: y > 0 ? dy : 0
-        case .leakyRelu(let slope): y > 0 ? dy : slope * dy
-        case .sigmoid: dy * y * (1 - y)
-        case .tanh: dy * (1 - y * y)
-        }
+    private static func map(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+                            _ f: (Float) -> Float) {
+        for i in range { y[i] = f(x[i]) }
+    }
+
+    @inline(__always)
+    private static func zip(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                            _ range: Range<Int>, _ f: (Float, Float) -> Float) {
+        for i in range { out[i] = f(a[i], b[i]) }
     }
 }

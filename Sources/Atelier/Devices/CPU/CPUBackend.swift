@@ -84,10 +84,18 @@ public final class CPUBackend: Backend {
         Parallel.forEachSlice(cs, minimumSlice: max(1, (1 << 15) / max(1, layout.perChannel))) { range in
             for c in range {
                 let uc = pu?[c] ?? 0, vc = pv?[c] ?? 0
+                // Float partial sums per contiguous run (vectorisable),
+                // accumulated across runs in Double.
                 var total = 0.0
                 for nn in 0..<n {
                     let base = (nn * cs + c) * inner
-                    for j in 0..<inner { total += op.term(pa[base + j], pb[base + j], uc, vc) }
+                    var run: Float = 0
+                    switch op {
+                    case .sum: for j in 0..<inner { run += pa[base + j] }
+                    case .centeredSquares: for j in 0..<inner { let d = pa[base + j] - uc; run += d * d }
+                    case .normalizedProduct: for j in 0..<inner { run += pb[base + j] * (pa[base + j] - uc) * vc }
+                    }
+                    total += Double(run)
                 }
                 po[c] = Float(total) * scale
             }

@@ -5,21 +5,36 @@ import Foundation
 enum CPUPointwise {
     typealias Pointer = UnsafeMutablePointer<Float>
 
+    /// Calls `body(c, elements)` for every contiguous run of one channel in a
+    /// (outer, channels, inner) layout, so the channel is known per run
+    /// rather than divided out per element.
+    @inline(__always)
+    static func forEachChannelRun(_ layout: ChannelLayout, _ body: (Int, Range<Int>) -> Void) {
+        let inner = layout.inner, channels = layout.channels
+        Parallel.forEachSlice(layout.outer * channels, minimumSlice: max(1, (1 << 15) / inner)) { blocks in
+            for block in blocks {
+                body(block % channels, block * inner ..< (block + 1) * inner)
+            }
+        }
+    }
+
     static func run(_ op: PointwiseOp, layout: ChannelLayout, _ operands: [Pointer]) {
         nonisolated(unsafe) let o = operands
         let n = layout.count
-        let inner = layout.inner, channels = layout.channels
         switch op {
         case .activation(let act):
-            Parallel.forEachSlice(n) { r in for i in r { o[1][i] = act.forward(o[0][i]) } }
+            Parallel.forEachSlice(n) { r in act.forward(o[0], o[1], r) }
         case .activationGradient(let act):
-            Parallel.forEachSlice(n) { r in for i in r { o[2][i] = act.gradient(y: o[0][i], dy: o[1][i]) } }
+            Parallel.forEachSlice(n) { r in act.gradient(y: o[0], dy: o[1], dx: o[2], r) }
         case .add:
             Parallel.forEachSlice(n) { r in for i in r { o[2][i] = o[0][i] + o[1][i] } }
         case .scale(let factor):
             Parallel.forEachSlice(n) { r in for i in r { o[1][i] = factor * o[0][i] } }
         case .biasAdd:
-            Parallel.forEachSlice(n) { r in for i in r { o[2][i] = o[0][i] + o[1][(i / inner) % channels] } }
+            forEachChannelRun(layout) { c, r in
+                let bias = o[1][c]
+                for i in r { o[2][i] = o[0][i] + bias }
+            }
         case .bceWithLogitsGradient(let s):
             Parallel.forEachSlice(n) { r in
                 for i in r {
@@ -45,26 +60,22 @@ enum CPUPointwise {
                 o[3][i] = (1 - momentum) * o[3][i] + momentum * variance * unbias
             }
         case .batchNormApply:
-            Parallel.forEachSlice(n) { r in
-                for i in r {
-                    let c = (i / inner) % channels
-                    o[5][i] = (o[3][c] * o[2][c]) * (o[0][i] - o[1][c]) + o[4][c]
-                }
+            forEachChannelRun(layout) { c, r in
+                let (mean, scale, beta) = (o[1][c], o[3][c] * o[2][c], o[4][c])
+                for i in r { o[5][i] = scale * (o[0][i] - mean) + beta }
             }
         case .batchNormInference(let eps):
-            Parallel.forEachSlice(n) { r in
-                for i in r {
-                    let c = (i / inner) % channels
-                    o[5][i] = (o[3][c] / (o[2][c] + eps).squareRoot()) * (o[0][i] - o[1][c]) + o[4][c]
-                }
+            forEachChannelRun(layout) { c, r in
+                let (mean, scale, beta) = (o[1][c], o[3][c] / (o[2][c] + eps).squareRoot(), o[4][c])
+                for i in r { o[5][i] = scale * (o[0][i] - mean) + beta }
             }
         case .batchNormGradient(let invm):
-            Parallel.forEachSlice(n) { r in
+            forEachChannelRun(layout) { c, r in
+                let (mean, invstd, gamma) = (o[2][c], o[3][c], o[4][c])
+                let (dbeta, dgamma) = (invm * o[5][c], invm * o[6][c])
                 for i in r {
-                    let c = (i / inner) % channels
-                    let invstd = o[3][c]
-                    let xhat = (o[0][i] - o[2][c]) * invstd
-                    o[7][i] = o[4][c] * invstd * (o[1][i] - invm * o[5][c] - xhat * invm * o[6][c])
+                    let xhat = (o[0][i] - mean) * invstd
+                    o[7][i] = gamma * invstd * (o[1][i] - dbeta - xhat * dgamma)
                 }
             }
         case .adam(let step):
