@@ -33,7 +33,7 @@ struct RuntimeTests {
             let afterDamage = ProgramCache(context: cl.context, device: cl.device, directory: dir)
             let rebuilt = try afterDamage.program(file: "layout.cl", source: source, options: "-cl-std=CL1.2")
             #expect(afterDamage.sourceBuilds == 1 && afterDamage.diskHits == 0, "a damaged entry must be rebuilt")
-            _ = try CLKernel(program: rebuilt, name: "im2col")
+            _ = try CLKernel(program: rebuilt, name: "transpose_tiles")
             let healed = ProgramCache(context: cl.context, device: cl.device, directory: dir)
             _ = try healed.program(file: "layout.cl", source: source, options: "-cl-std=CL1.2")
             #expect(healed.diskHits == 1, "the rebuilt entry should have replaced the damaged one")

@@ -40,6 +40,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time OpenCL cases by wall clock (enqueue to completion, launch overhead included) instead of event profiling.")
     var wallClock = false
 
+    @Flag(help: "Show each OpenCL case's kernels and their device time.")
+    var breakdown = false
+
     @Flag(help: "List the cases and exit.")
     var list = false
 
@@ -107,7 +110,7 @@ struct BenchCommand: ParsableCommand {
         if json {
             print(report.json)
         } else {
-            print(report.table)
+            print(report.table(breakdown: breakdown))
         }
         if !failures.isEmpty { throw ExitCode(1) }
     }

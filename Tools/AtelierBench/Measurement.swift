@@ -14,6 +14,13 @@ struct CaseResult: Codable {
     /// magnitude; nil on the CPU path, which is the reference.
     var maxRelativeError: Double?
     var checked: Bool
+    /// OpenCL: device time per kernel in the median run, in launch order.
+    var kernels: [KernelTime]?
+}
+
+struct KernelTime: Codable {
+    var kernel: String
+    var milliseconds: Double
 }
 
 struct CheckFailure: Error, CustomStringConvertible {
@@ -49,13 +56,16 @@ enum Measurement {
         for _ in 0..<warmup { try prepared.run() }
         try backend.synchronize()
         var times: [Double] = []
+        var breakdowns: [[KernelTime]] = []
         let cl = backend as? OpenCLBackend
         _ = try cl?.takeProfile()
         for _ in 0..<repeats {
             if let cl, !wallClock {
                 try prepared.run()
                 // Device time of every kernel the op launched.
-                times.append(Double(try cl.takeProfile().reduce(0) { $0 + $1.nanoseconds }) / 1e6)
+                let profile = try cl.takeProfile().map { KernelTime(kernel: $0.kernel, milliseconds: Double($0.nanoseconds) / 1e6) }
+                times.append(profile.reduce(0) { $0 + $1.milliseconds })
+                breakdowns.append(profile)
             } else {
                 let start = DispatchTime.now().uptimeNanoseconds
                 try prepared.run()
@@ -63,9 +73,12 @@ enum Measurement {
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
             }
         }
-        let ms = times.sorted()[times.count / 2]
+        let order = times.indices.sorted { times[$0] < times[$1] }
+        let medianRun = order[order.count / 2]
+        let ms = times[medianRun]
         var result = CaseResult(name: c.name, group: c.group, milliseconds: ms, percentOfPeak: 0,
-                                maxRelativeError: error, checked: reference != nil)
+                                maxRelativeError: error, checked: reference != nil,
+                                kernels: breakdowns.isEmpty ? nil : breakdowns[medianRun])
         switch c.work {
         case .flops(let f):
             let rate = f / (ms * 1e6)

@@ -16,7 +16,7 @@ struct Report: Codable {
         return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{}"
     }
 
-    var table: String {
+    func table(breakdown: Bool) -> String {
         var lines: [String] = []
         lines.append("device: \(device)")
         if let tuning { lines.append("tuning: \(tuning)") }
@@ -38,6 +38,11 @@ struct Report: Codable {
             }
             let check = r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "reference"
             rows.append([r.name, String(format: "%.3f", r.milliseconds), rate, perUnit, String(format: "%.0f%%", r.percentOfPeak), check])
+            if breakdown, let kernels = r.kernels {
+                for k in kernels {
+                    rows.append(["    \(k.kernel)", String(format: "%.3f", k.milliseconds), "", "", "", ""])
+                }
+            }
         }
         let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max() ?? 0 }
         func format(_ row: [String]) -> String {

@@ -43,7 +43,7 @@ public enum PeakProbe {
         guard cl.isProfiling else {
             throw ShapeError("peak measurement needs a profiling queue: create the OpenCLBackend with profiling: true")
         }
-        let iterations = 2048
+        let iterations = 8192  // a few ms per run: long enough for every core to join
         // Enough work-items to fill every compute unit many times over.
         let items = max(cl.info.computeUnits, 1) * (cl.info.kind == .cpu ? 1024 : 4096)
         let out = try cl.buffer(count: items)

@@ -16,6 +16,9 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     /// Consecutive elements per work-item of elementwise kernels, as one
     /// vector (CPU devices vectorise math builtins only on vector types).
     public var pointwiseVector: Int
+    /// Tile edge of a plain transpose, one tile per work-item; 1 moves one
+    /// element per work-item (coalesced reads on GPUs).
+    public var transposeTile: Int
     /// Work-items per channel in per-channel reductions (1 = one item sums a
     /// channel alone, best where local memory is emulated).
     public var channelReduceLocal: Int
@@ -25,8 +28,9 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     /// own work-group, so they spread over every core).
     public var reduceLocal: Int
 
-    public init(gemm: Gemm, pointwiseLocal: Int, pointwiseVector: Int, channelReduceLocal: Int,
+    public init(gemm: Gemm, pointwiseLocal: Int, pointwiseVector: Int, transposeTile: Int, channelReduceLocal: Int,
                 reducePartials: Int, reduceLocal: Int) {
+        self.transposeTile = transposeTile
         self.gemm = gemm
         self.pointwiseLocal = pointwiseLocal
         self.pointwiseVector = pointwiseVector
@@ -41,10 +45,10 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     public static func defaults(for device: OpenCLDeviceInfo) -> DeviceTuning {
         if device.kind == .cpu || !device.hasDedicatedLocalMemory {
             return DeviceTuning(gemm: .blocked(rows: 8, vectorWidth: 16, localX: 4, localY: 4),
-                                pointwiseLocal: 256, pointwiseVector: 8, channelReduceLocal: 1, reducePartials: 64, reduceLocal: 1)
+                                pointwiseLocal: 256, pointwiseVector: 8, transposeTile: 16, channelReduceLocal: 1, reducePartials: 64, reduceLocal: 1)
         }
         return DeviceTuning(gemm: .tiled(tileM: 64, tileN: 64, tileK: 16, workM: 4, workN: 4),
-                            pointwiseLocal: 256, pointwiseVector: 1, channelReduceLocal: 256, reducePartials: 1024, reduceLocal: 64)
+                            pointwiseLocal: 256, pointwiseVector: 1, transposeTile: 1, channelReduceLocal: 256, reducePartials: 1024, reduceLocal: 64)
     }
 
     func validate(maxWorkGroupSize: Int) throws {
@@ -64,6 +68,7 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
             }
         }
         guard pointwiseLocal >= 1, pointwiseLocal <= maxWorkGroupSize else { try fail("pointwise work-group size out of range") }
+        guard transposeTile >= 1 else { try fail("transpose tile must be positive") }
         guard [1, 2, 4, 8, 16].contains(pointwiseVector) else { try fail("pointwise vector width must be 1, 2, 4, 8 or 16") }
         guard channelReduceLocal >= 1, channelReduceLocal <= maxWorkGroupSize,
               channelReduceLocal & (channelReduceLocal - 1) == 0 else {
@@ -80,6 +85,6 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
         case .blocked(let r, let v, let lx, let ly): g = "gemm=blocked rows=\(r) vw=\(v) local=\(lx)x\(ly)"
         case .tiled(let tm, let tn, let tk, let wm, let wn): g = "gemm=tiled tile=\(tm)x\(tn)x\(tk) work=\(wm)x\(wn)"
         }
-        return "\(g) pointwise-local=\(pointwiseLocal) pointwise-vector=\(pointwiseVector) channel-reduce-local=\(channelReduceLocal) reduce-partials=\(reducePartials) reduce-local=\(reduceLocal)"
+        return "\(g) pointwise-local=\(pointwiseLocal) pointwise-vector=\(pointwiseVector) transpose-tile=\(transposeTile) channel-reduce-local=\(channelReduceLocal) reduce-partials=\(reducePartials) reduce-local=\(reduceLocal)"
     }
 }

@@ -216,28 +216,43 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         }
     }
 
-    private func convArguments(_ g: ConvGeometry) -> [Argument] {
-        [g.batch, g.inChannels, g.height, g.width, g.kernelHeight, g.kernelWidth,
-         g.strideH, g.strideW, g.padH, g.padW, g.outHeight, g.outWidth].map { .int($0) }
+    /// im2col and col2im are compiled per layer shape (see layout.cl).
+    private func convKernel(_ name: String, _ g: ConvGeometry) throws -> CLKernel {
+        let values = [("N", g.batch), ("C", g.inChannels), ("H", g.height), ("W", g.width), ("R", g.kernelHeight),
+                      ("S", g.kernelWidth), ("SH", g.strideH), ("SW", g.strideW), ("PH", g.padH), ("PW", g.padW),
+                      ("P", g.outHeight), ("Q", g.outWidth)]
+        return try kernel(file: "layout.cl", name: name, options: values.map { "-DCONV_\($0.0)=\($0.1)" }.joined(separator: " "))
     }
 
     public func im2col(_ g: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws {
         try validateIm2col(g, image: image, columns: columns)
-        let k = try kernel(file: "layout.cl", name: "im2col")
-        try launch(k, convArguments(g) + [.buffer(image), .buffer(columns)], global: [g.columnCount], local: pointwiseLocal)
+        try launch(try convKernel("im2col", g), [.buffer(image), .buffer(columns)], global: [g.columnCount], local: pointwiseLocal)
     }
 
     public func col2im(_ g: ConvGeometry, columns: DeviceBuffer, image: DeviceBuffer) throws {
         try validateIm2col(g, image: image, columns: columns)
-        let k = try kernel(file: "layout.cl", name: "col2im")
-        try launch(k, convArguments(g) + [.buffer(columns), .buffer(image)], global: [g.inputCount], local: pointwiseLocal)
+        try launch(try convKernel("col2im", g), [.buffer(columns), .buffer(image)], global: [g.inputCount], local: pointwiseLocal)
     }
 
     public func swapAxes(a: Int, b: Int, inner: Int, input: DeviceBuffer, output: DeviceBuffer) throws {
         try validateSwap(a: a, b: b, inner: inner, input: input, output: output)
+        if inner == 1, tuning.transposeTile > 1 {
+            let tile = tuning.transposeTile
+            let k = try kernel(file: "layout.cl", name: "transpose_tiles", options: "-DSWAP_TILE=\(tile)")
+            try launch(k, [.int(a), .int(b), .buffer(input), .buffer(output)],
+                       global: [(b + tile - 1) / tile, (a + tile - 1) / tile], local: [1, 1])
+            return
+        }
         let k = try kernel(file: "layout.cl", name: "swap_axes")
         try launch(k, [.int(a), .int(b), .int(inner), .buffer(input), .buffer(output)],
-                   global: [a * b * inner], local: pointwiseLocal)
+                   rows: inner == 1 ? (b, [a]) : (inner, [b, a]))
+    }
+
+    /// Launches over (first, rest...) with work-groups along the first,
+    /// contiguous axis: the whole of it when it fits, so no item is wasted.
+    private func launch(_ k: CLKernel, _ arguments: [Argument], rows: (first: Int, rest: [Int])) throws {
+        let group = min(rows.first, tuning.pointwiseLocal)
+        try launch(k, arguments, global: [rows.first] + rows.rest, local: [group] + rows.rest.map { _ in 1 })
     }
 
     public func pointwise(_ op: PointwiseOp, layout: ChannelLayout, operands: [DeviceBuffer]) throws {
@@ -253,12 +268,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
             try launch(k, arguments, global: [(layout.count + width - 1) / width], local: pointwiseLocal)
             return
         }
-        // The first axis is the contiguous one; a work-group spans it (the
-        // whole of it when it fits, so no item is wasted on rounding).
-        let (first, rest) = layout.inner == 1 ? (layout.channels, [layout.outer])
-                                              : ((layout.inner + width - 1) / width, [layout.channels, layout.outer])
-        let group = first <= tuning.pointwiseLocal ? first : tuning.pointwiseLocal
-        try launch(k, arguments, global: [first] + rest, local: [group] + rest.map { _ in 1 })
+        try launch(k, arguments, rows: layout.inner == 1 ? (layout.channels, [layout.outer])
+                                                         : ((layout.inner + width - 1) / width, [layout.channels, layout.outer]))
     }
 
     /// The macros `Kernels/pointwise.cl` expects, from an op's signature.
