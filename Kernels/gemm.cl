@@ -6,7 +6,10 @@
 //  - gemm_blocked: register blocking with vector types and no local memory,
 //    for CPU devices (PoCL emulates local memory; barriers cost more than
 //    they save). Each work-item computes GEMM_RB rows x GEMM_VW columns.
-//    Requires GEMM_TRANS_B == 0 (the host transposes B first).
+//    Requires GEMM_TRANS_B == 0.
+//  - gemm_blocked_nt: the CPU kernel for A[M,K] times B[N,K]^T, where both
+//    operands run along k: each work-item computes GEMM_NT_RB x GEMM_NT_CB
+//    dot products with float8 accumulators. Spares the transpose of B.
 //  - gemm_tiled: local-memory tiles for GPUs. A work-group of
 //    (GEMM_TSN/GEMM_WPTN) x (GEMM_TSM/GEMM_WPTM) items computes a
 //    GEMM_TSM x GEMM_TSN tile of C, each item GEMM_WPTM x GEMM_WPTN values.
@@ -22,6 +25,12 @@
 #endif
 #ifndef GEMM_VW
 #define GEMM_VW 16
+#endif
+#ifndef GEMM_NT_RB
+#define GEMM_NT_RB 4
+#endif
+#ifndef GEMM_NT_CB
+#define GEMM_NT_CB 4
 #endif
 #ifndef GEMM_TSM
 #define GEMM_TSM 64
@@ -94,6 +103,65 @@ __kernel void gemm_blocked(const int M, const int N, const int K,
       }
     }
   }
+}
+
+inline float gemm_sum8(const float8 v) {
+  const float4 h = v.lo + v.hi;
+  return (h.x + h.y) + (h.z + h.w);
+}
+
+// C = alpha * A * B^T + beta * C with A [M,K] and B [N,K], both row-major.
+__kernel void gemm_blocked_nt(const int M, const int N, const int K,
+                              const float alpha, const float beta,
+                              __global const float *restrict A,
+                              __global const float *restrict B,
+                              __global float *restrict C) {
+  const int col0 = get_global_id(0) * GEMM_NT_CB;
+  const int row0 = get_global_id(1) * GEMM_NT_RB;
+  if (col0 >= N || row0 >= M) return;
+  const int rows = min(GEMM_NT_RB, M - row0);
+  const int cols = min(GEMM_NT_CB, N - col0);
+  float sums[GEMM_NT_RB][GEMM_NT_CB];
+
+  if (rows == GEMM_NT_RB && cols == GEMM_NT_CB) {
+    float8 acc[GEMM_NT_RB][GEMM_NT_CB];
+#pragma unroll
+    for (int r = 0; r < GEMM_NT_RB; ++r)
+#pragma unroll
+      for (int c = 0; c < GEMM_NT_CB; ++c) acc[r][c] = (float8)(0.0f);
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+      float8 a[GEMM_NT_RB], b[GEMM_NT_CB];
+#pragma unroll
+      for (int r = 0; r < GEMM_NT_RB; ++r) a[r] = vload8(0, A + (row0 + r) * K + k);
+#pragma unroll
+      for (int c = 0; c < GEMM_NT_CB; ++c) b[c] = vload8(0, B + (col0 + c) * K + k);
+#pragma unroll
+      for (int r = 0; r < GEMM_NT_RB; ++r)
+#pragma unroll
+        for (int c = 0; c < GEMM_NT_CB; ++c) acc[r][c] = fma(a[r], b[c], acc[r][c]);
+    }
+#pragma unroll
+    for (int r = 0; r < GEMM_NT_RB; ++r)
+#pragma unroll
+      for (int c = 0; c < GEMM_NT_CB; ++c) {
+        float s = gemm_sum8(acc[r][c]);
+        for (int kk = k; kk < K; ++kk) s = fma(A[(row0 + r) * K + kk], B[(col0 + c) * K + kk], s);
+        sums[r][c] = s;
+      }
+  } else {
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c) {
+        float s = 0.0f;
+        for (int k = 0; k < K; ++k) s = fma(A[(row0 + r) * K + k], B[(col0 + c) * K + k], s);
+        sums[r][c] = s;
+      }
+  }
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      __global float *out = C + (row0 + r) * N + col0 + c;
+      *out = alpha * sums[r][c] + (beta != 0.0f ? beta * *out : 0.0f);
+    }
 }
 
 #define GEMM_LX (GEMM_TSN / GEMM_WPTN)

@@ -11,6 +11,10 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     }
 
     public var gemm: Gemm
+    /// gemm_blocked_nt (A times B^T on CPU devices): rows x columns of dot
+    /// products per work-item.
+    public var dotRows: Int
+    public var dotColumns: Int
     /// Work-group size of elementwise and layout kernels.
     public var pointwiseLocal: Int
     /// Consecutive elements per work-item of elementwise kernels, as one
@@ -28,10 +32,12 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     /// own work-group, so they spread over every core).
     public var reduceLocal: Int
 
-    public init(gemm: Gemm, pointwiseLocal: Int, pointwiseVector: Int, transposeTile: Int, channelReduceLocal: Int,
+    public init(gemm: Gemm, dotRows: Int = 4, dotColumns: Int = 4, pointwiseLocal: Int, pointwiseVector: Int, transposeTile: Int, channelReduceLocal: Int,
                 reducePartials: Int, reduceLocal: Int) {
         self.transposeTile = transposeTile
         self.gemm = gemm
+        self.dotRows = dotRows
+        self.dotColumns = dotColumns
         self.pointwiseLocal = pointwiseLocal
         self.pointwiseVector = pointwiseVector
         self.channelReduceLocal = channelReduceLocal
@@ -68,6 +74,7 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
             }
         }
         guard pointwiseLocal >= 1, pointwiseLocal <= maxWorkGroupSize else { try fail("pointwise work-group size out of range") }
+        guard dotRows >= 1, dotColumns >= 1 else { try fail("dot-product GEMM blocking must be positive") }
         guard transposeTile >= 1 else { try fail("transpose tile must be positive") }
         guard [1, 2, 4, 8, 16].contains(pointwiseVector) else { try fail("pointwise vector width must be 1, 2, 4, 8 or 16") }
         guard channelReduceLocal >= 1, channelReduceLocal <= maxWorkGroupSize,
@@ -85,6 +92,6 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
         case .blocked(let r, let v, let lx, let ly): g = "gemm=blocked rows=\(r) vw=\(v) local=\(lx)x\(ly)"
         case .tiled(let tm, let tn, let tk, let wm, let wn): g = "gemm=tiled tile=\(tm)x\(tn)x\(tk) work=\(wm)x\(wn)"
         }
-        return "\(g) pointwise-local=\(pointwiseLocal) pointwise-vector=\(pointwiseVector) transpose-tile=\(transposeTile) channel-reduce-local=\(channelReduceLocal) reduce-partials=\(reducePartials) reduce-local=\(reduceLocal)"
+        return "\(g) dot=\(dotRows)x\(dotColumns) pointwise-local=\(pointwiseLocal) pointwise-vector=\(pointwiseVector) transpose-tile=\(transposeTile) channel-reduce-local=\(channelReduceLocal) reduce-partials=\(reducePartials) reduce-local=\(reduceLocal)"
     }
 }

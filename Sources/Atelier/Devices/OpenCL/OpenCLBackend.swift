@@ -196,6 +196,13 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let dims: [Argument] = [.int(s.m), .int(s.n), .int(s.k), .float(s.alpha), .float(s.beta)]
         switch tuning.gemm {
         case .blocked(let rows, let width, let lx, let ly):
+            if s.transposeB && !s.transposeA {
+                let (rb, cb) = (tuning.dotRows, tuning.dotColumns)
+                let k = try kernel(file: "gemm.cl", name: "gemm_blocked_nt", options: "-DGEMM_NT_RB=\(rb) -DGEMM_NT_CB=\(cb)")
+                try launch(k, dims + [.buffer(a), .buffer(b), .buffer(c)],
+                           global: [(s.n + cb - 1) / cb, (s.m + rb - 1) / rb], local: [lx, ly])
+                return
+            }
             var bOperand = b
             if s.transposeB {
                 // gemm_blocked reads rows of B as vectors; give it B^T laid out row-major.
