@@ -44,10 +44,12 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .leakyRelu: "y = x > 0.0f ? x : p * x;"
         // One exp of -|x|, which never overflows, and a select: no branch,
         // so it vectorises.
-        case .sigmoid: "const T e = exp(-fabs(x)); y = (x >= 0.0f ? 1.0f : e) / (1.0f + e);"
+        case .sigmoid: "const T e = EXP(-fabs(x)); y = (x >= 0.0f ? 1.0f : e) / (1.0f + e);"
         // tanh(|x|) = (1 - e) / (1 + e) with e = exp(-2|x|): vectorised on
         // PoCL, whose tanh() and expm1() are not; absolute error ~1e-7.
-        case .tanh: "const T e = exp(-2.0f * fabs(x)); y = copysign((1.0f - e) / (1.0f + e), x);"
+        // EXP is exp(), or a vectorisable polynomial on CPU devices
+        // (Kernels/fastmath.cl).
+        case .tanh: "const T e = EXP(-2.0f * fabs(x)); y = copysign((1.0f - e) / (1.0f + e), x);"
         }
     }
 

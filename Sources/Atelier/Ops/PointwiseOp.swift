@@ -76,7 +76,7 @@ public enum PointwiseOp: Sendable, Hashable {
             return sig("bias_add", [("x", .input), ("bias", .perChannel), ("y", .output)], [], "y = x + bias;")
         case .bceWithLogitsGradient:
             return sig("bce_logits_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
-                       "const T e = exp(-fabs(x)); dx = s * ((x >= 0.0f ? 1.0f : e) / (1.0f + e) - t);")
+                       "const T e = EXP(-fabs(x)); dx = s * ((x >= 0.0f ? 1.0f : e) / (1.0f + e) - t);")
         case .mseGradient:
             return sig("mse_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
                        "dx = 2.0f * s * (x - t);")

@@ -20,6 +20,9 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     /// Consecutive elements per work-item of elementwise kernels, as one
     /// vector (CPU devices vectorise math builtins only on vector types).
     public var pointwiseVector: Int
+    /// `exp` in elementwise kernels as a vectorisable polynomial
+    /// (Kernels/fastmath.cl) instead of the driver's: for CPU devices.
+    public var polynomialExp: Bool
     /// Tile edge of a plain transpose, one tile per work-item; 1 moves one
     /// element per work-item (coalesced reads on GPUs).
     public var transposeTile: Int
@@ -32,9 +35,10 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     /// own work-group, so they spread over every core).
     public var reduceLocal: Int
 
-    public init(gemm: Gemm, dotRows: Int = 4, dotColumns: Int = 4, pointwiseLocal: Int, pointwiseVector: Int, transposeTile: Int, channelReduceLocal: Int,
+    public init(gemm: Gemm, dotRows: Int = 4, dotColumns: Int = 4, pointwiseLocal: Int, pointwiseVector: Int, polynomialExp: Bool, transposeTile: Int, channelReduceLocal: Int,
                 reducePartials: Int, reduceLocal: Int) {
         self.transposeTile = transposeTile
+        self.polynomialExp = polynomialExp
         self.gemm = gemm
         self.dotRows = dotRows
         self.dotColumns = dotColumns
@@ -51,10 +55,10 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     public static func defaults(for device: OpenCLDeviceInfo) -> DeviceTuning {
         if device.kind == .cpu || !device.hasDedicatedLocalMemory {
             return DeviceTuning(gemm: .blocked(rows: 8, vectorWidth: 16, localX: 4, localY: 4),
-                                pointwiseLocal: 256, pointwiseVector: 8, transposeTile: 16, channelReduceLocal: 1, reducePartials: 64, reduceLocal: 1)
+                                pointwiseLocal: 256, pointwiseVector: 8, polynomialExp: true, transposeTile: 16, channelReduceLocal: 1, reducePartials: 64, reduceLocal: 1)
         }
         return DeviceTuning(gemm: .tiled(tileM: 64, tileN: 64, tileK: 16, workM: 4, workN: 4),
-                            pointwiseLocal: 256, pointwiseVector: 1, transposeTile: 1, channelReduceLocal: 256, reducePartials: 1024, reduceLocal: 64)
+                            pointwiseLocal: 256, pointwiseVector: 1, polynomialExp: false, transposeTile: 1, channelReduceLocal: 256, reducePartials: 1024, reduceLocal: 64)
     }
 
     func validate(maxWorkGroupSize: Int) throws {
@@ -92,6 +96,6 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
         case .blocked(let r, let v, let lx, let ly): g = "gemm=blocked rows=\(r) vw=\(v) local=\(lx)x\(ly)"
         case .tiled(let tm, let tn, let tk, let wm, let wn): g = "gemm=tiled tile=\(tm)x\(tn)x\(tk) work=\(wm)x\(wn)"
         }
-        return "\(g) dot=\(dotRows)x\(dotColumns) pointwise-local=\(pointwiseLocal) pointwise-vector=\(pointwiseVector) transpose-tile=\(transposeTile) channel-reduce-local=\(channelReduceLocal) reduce-partials=\(reducePartials) reduce-local=\(reduceLocal)"
+        return "\(g) dot=\(dotRows)x\(dotColumns) pointwise-local=\(pointwiseLocal) pointwise-vector=\(pointwiseVector) poly-exp=\(polynomialExp) transpose-tile=\(transposeTile) channel-reduce-local=\(channelReduceLocal) reduce-partials=\(reducePartials) reduce-local=\(reduceLocal)"
     }
 }

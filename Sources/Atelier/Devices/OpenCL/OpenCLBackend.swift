@@ -268,7 +268,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let perChannel = sig.operands.contains { $0.role == .perChannel }
         let width = tuning.pointwiseVector
         let k = try kernel(file: "pointwise.cl", name: perChannel ? "pointwise_channels" : "pointwise",
-                           prelude: Self.pointwisePrelude(sig, vectorWidth: width))
+                           options: "-DATELIER_POLY_EXP=\(tuning.polynomialExp ? 1 : 0)",
+                           prelude: try KernelSources.source(named: "fastmath.cl") + Self.pointwisePrelude(sig, vectorWidth: width))
         let arguments: [Argument] = [.int(layout.count), .int(layout.inner), .int(layout.channels)]
             + operands.map { .buffer($0) } + op.scalars.map { .float($0) }
         guard perChannel else {
