@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs on the device machine (NVIDIA GPU, no Swift, no apt): lists OpenCL
+# devices, checks every kernel against the CPU path on the GPU and times
+# them, sweeps the tunables, and writes everything under $OUT.
+# Needs Tools/gpu-check/vendor/ from prepare.sh. Also runs here on PoCL.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/atelier-gpu-check}
+mkdir -p "$OUT"
+vendor=$(pwd)/Tools/gpu-check/vendor
+prefix=$(mktemp -d)
+exec > >(tee "$OUT/log.txt") 2>&1
+
+echo "== machine"; date -u; uname -a
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+
+echo "== private prefix for the vendored libraries"
+for deb in "$vendor"/debs/*.deb; do dpkg-deb -x "$deb" "$prefix" 2>/dev/null || dpkg -x "$deb" "$prefix"; done
+libdirs=$(find "$prefix" -name '*.so*' -printf '%h\n' | sort -u | tr '\n' ':')
+export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}"
+export ATELIER_OPENCL_LIBRARY=$(find "$prefix" -name 'libOpenCL.so.1' | head -1)
+echo "ICD loader: ${ATELIER_OPENCL_LIBRARY:-not found}"
+
+# The NVIDIA OpenCL driver comes with the mounted driver; point the loader at
+# it when the image has no vendor file.
+nvidia=$(find /usr/local/nvidia /usr/lib /usr/lib64 /usr/lib/x86_64-linux-gnu -name 'libnvidia-opencl.so.1' 2>/dev/null | head -1)
+if [ -n "$nvidia" ] && [ ! -e /etc/OpenCL/vendors/nvidia.icd ]; then
+  mkdir -p "$prefix/vendors"
+  echo "$nvidia" > "$prefix/vendors/nvidia.icd"
+  export OCL_ICD_VENDORS="$prefix/vendors"
+fi
+echo "NVIDIA OpenCL driver: ${nvidia:-not found}; OCL_ICD_VENDORS=${OCL_ICD_VENDORS:-default}"
+export ATELIER_CACHE_DIR="$prefix/cache"
+
+bin="$prefix/bin"
+mkdir -p "$bin"
+for b in atelier atelier-bench; do gunzip -c "$vendor/bin/$b.gz" > "$bin/$b" && chmod +x "$bin/$b"; done
+echo "== devices"
+"$bin/atelier" devices | tee "$OUT/devices.txt"
+"$bin/atelier" devices --json > "$OUT/devices.json"
+
+echo "== kernels: checked against the CPU path, then timed"
+"$bin/atelier-bench" --device opencl --json > "$OUT/bench.json" 2> "$OUT/bench.stderr" ; echo "exit $?"
+"$bin/atelier-bench" --device opencl --breakdown 2>/dev/null | tee "$OUT/bench.txt"
+
+echo "== tuning sweep"
+"$bin/atelier-bench" --device opencl --tune --repeats 3 2>&1 | tail -5 | tee "$OUT/tune.txt"
+
+echo "== CPU path on this machine, for scale"
+"$bin/atelier-bench" --device cpu --kernel "gemm 1024" 2>/dev/null | tee "$OUT/bench-cpu.txt"
