@@ -29,31 +29,13 @@
     PW_STORE_S                                                         \
   }
 
-#if !PW_CHANNELS
-// Ops without per-channel operands over n contiguous elements.
+// Without per-channel operands the NDRange is (n / PW_VW) over contiguous
+// elements. With them it runs over a (outer, channels, inner) layout as
+// (inner / PW_VW, channels, outer), or (channels, outer) when inner is 1, so
+// the channel comes from the work-item id instead of an integer division per
+// element (which does not vectorise on CPUs).
 __kernel void pointwise(const int n, const int inner, const int channels PW_PARAMS) {
-  const int i = get_global_id(0) * PW_VW;
-  if (i >= n) return;
-#if PW_VW > 1
-  if (i + PW_VW <= n) {
-#define T PW_VT
-    PW_LOAD_V
-    PW_BODY
-    PW_STORE_V
-#undef T
-    return;
-  }
-#endif
-#define T float
-  PW_SCALAR_RANGE(i, min(i + PW_VW, n))
-#undef T
-}
-#else
-// Ops with per-channel operands over a (outer, channels, inner) layout. The
-// NDRange is (inner / PW_VW, channels, outer), or (channels, outer) when
-// inner is 1, so the channel comes from the work-item id instead of an
-// integer division per element (which does not vectorise on CPUs).
-__kernel void pointwise_channels(const int n, const int inner, const int channels PW_PARAMS) {
+#if PW_CHANNELS
   int j, c, o;
   if (inner == 1) {
     j = 0; c = get_global_id(0); o = get_global_id(1);
@@ -62,8 +44,14 @@ __kernel void pointwise_channels(const int n, const int inner, const int channel
   }
   if (j >= inner || c >= channels) return;
   const int i = (o * channels + c) * inner + j;
+  const int count = min(inner - j, PW_VW);
+#else
+  const int i = get_global_id(0) * PW_VW;
+  if (i >= n) return;
+  const int count = min(n - i, PW_VW);
+#endif
 #if PW_VW > 1
-  if (j + PW_VW <= inner) {
+  if (count == PW_VW) {
 #define T PW_VT
     PW_LOAD_V
     PW_BODY
@@ -73,7 +61,6 @@ __kernel void pointwise_channels(const int n, const int inner, const int channel
   }
 #endif
 #define T float
-  PW_SCALAR_RANGE(i, i + min(inner - j, PW_VW))
+  PW_SCALAR_RANGE(i, i + count)
 #undef T
 }
-#endif

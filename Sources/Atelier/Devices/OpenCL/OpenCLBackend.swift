@@ -267,7 +267,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let sig = op.signature
         let perChannel = sig.operands.contains { $0.role == .perChannel }
         let width = tuning.pointwiseVector
-        let k = try kernel(file: "pointwise.cl", name: perChannel ? "pointwise_channels" : "pointwise",
+        let k = try kernel(file: "pointwise.cl", name: "pointwise",
                            options: "-DATELIER_POLY_EXP=\(tuning.polynomialExp ? 1 : 0)",
                            prelude: try KernelSources.source(named: "fastmath.cl") + Self.pointwisePrelude(sig, vectorWidth: width))
         let arguments: [Argument] = [.int(layout.count), .int(layout.inner), .int(layout.channels)]
