@@ -55,7 +55,7 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     public static func defaults(for device: OpenCLDeviceInfo) -> DeviceTuning {
         if device.kind == .cpu || !device.hasDedicatedLocalMemory {
             return DeviceTuning(gemm: .blocked(rows: 8, vectorWidth: 16, localX: 4, localY: 4),
-                                pointwiseLocal: 256, pointwiseVector: 8, polynomialExp: true, transposeTile: 16, channelReduceLocal: 1, reducePartials: 64, reduceLocal: 1)
+                                pointwiseLocal: 256, pointwiseVector: 16, polynomialExp: true, transposeTile: 16, channelReduceLocal: 1, reducePartials: 64, reduceLocal: 1)
         }
         return DeviceTuning(gemm: .tiled(tileM: 64, tileN: 64, tileK: 16, workM: 4, workN: 4),
                             pointwiseLocal: 256, pointwiseVector: 1, polynomialExp: false, transposeTile: 1, channelReduceLocal: 256, reducePartials: 1024, reduceLocal: 64)
