@@ -113,8 +113,8 @@ struct KernelParityTests {
         .batchNormGradient(inverseCount: 0.01), .adam(AdamStep(learningRate: 1e-3, step: 3)),
     ]
 
-    /// 1 is the GPU default, 8 the CPU default.
-    @Test("Every pointwise op, scalar and vectorised", arguments: pointwiseOps, [1, 8])
+    /// 1 is the GPU default, 16 the CPU default.
+    @Test("Every pointwise op, scalar and vectorised", arguments: pointwiseOps, [1, 16])
     func pointwise(op: PointwiseOp, vectorWidth: Int) throws {
         var tuning = DeviceTuning.defaults(for: try OpenCLDevices.list()[0])
         tuning.pointwiseVector = vectorWidth
