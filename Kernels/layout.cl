@@ -83,3 +83,13 @@ __kernel void transpose_tiles(const int A, const int B,
   for (int a = a0; a < a1; ++a)
     for (int b = b0; b < b1; ++b) out[b * A + a] = in[a * B + b];
 }
+
+// Run b of `length` floats from in[inOffset + b*inStride] to
+// out[outOffset + b*outStride]; NDRange (length, blocks).
+__kernel void copy_blocks(const int length, const int inStride, const int inOffset,
+                          const int outStride, const int outOffset,
+                          __global const float *restrict in, __global float *restrict out) {
+  const int j = get_global_id(0), b = get_global_id(1);
+  if (j >= length) return;
+  out[outOffset + b * outStride + j] = in[inOffset + b * inStride + j];
+}

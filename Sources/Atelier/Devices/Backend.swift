@@ -16,12 +16,19 @@ public protocol Backend: AnyObject {
     func copy(_ source: DeviceBuffer, to destination: DeviceBuffer) throws
     /// Waits for all enqueued work.
     func synchronize() throws
+    /// `count` floats of `buffer` from `offset`, sharing its memory.
+    /// `offset` must be a multiple of `viewAlignment`.
+    func view(of buffer: DeviceBuffer, offset: Int, count: Int) throws -> DeviceBuffer
+    /// Offsets of views must be multiples of this many floats.
+    var viewAlignment: Int { get }
 
     func gemm(_ shape: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws
     /// Image (N,C,H,W) -> columns [C*R*S, N*P*Q].
     func im2col(_ geometry: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws
     /// Columns -> image, summing overlaps; overwrites `image`.
     func col2im(_ geometry: ConvGeometry, columns: DeviceBuffer, image: DeviceBuffer) throws
+    /// Strided block copy (concatenation and slicing along channels).
+    func copyBlocks(_ copy: BlockCopy, from source: DeviceBuffer, to destination: DeviceBuffer) throws
     /// (a, b, inner) -> (b, a, inner).
     func swapAxes(a: Int, b: Int, inner: Int, input: DeviceBuffer, output: DeviceBuffer) throws
     /// `operands` in the order `op.signature` lists them.
@@ -49,6 +56,15 @@ extension Backend {
     /// Elementwise op over a flat buffer (no channel structure).
     public func pointwise(_ op: PointwiseOp, count: Int, operands: [DeviceBuffer]) throws {
         try pointwise(op, layout: ChannelLayout(outer: 1, channels: 1, inner: count), operands: operands)
+    }
+
+    func validateView(of buffer: DeviceBuffer, offset: Int, count: Int) throws {
+        guard offset >= 0, count > 0, offset + count <= buffer.count else {
+            throw ShapeError("a view of \(count) floats at \(offset) does not fit a buffer of \(buffer.count)")
+        }
+        guard offset % viewAlignment == 0 else {
+            throw ShapeError("view offset \(offset) is not a multiple of the device's alignment, \(viewAlignment) floats")
+        }
     }
 
     /// Checks operands against an op's signature, for every backend alike.
@@ -90,6 +106,17 @@ extension Backend {
         try g.validate()
         try ShapeError.expect(image, count: g.inputCount, "convolution \(g) image")
         try ShapeError.expect(columns, count: g.columnCount, "convolution \(g) columns")
+    }
+
+    func validateBlockCopy(_ c: BlockCopy, from source: DeviceBuffer, to destination: DeviceBuffer) throws {
+        guard c.blocks > 0, c.length > 0, c.sourceOffset >= 0, c.destinationOffset >= 0 else {
+            throw ShapeError("block copy \(c): sizes must be positive")
+        }
+        guard c.sourceOffset + (c.blocks - 1) * c.sourceStride + c.length <= source.count,
+              c.destinationOffset + (c.blocks - 1) * c.destinationStride + c.length <= destination.count else {
+            throw ShapeError("block copy \(c) reaches past its buffers (\(source.count) and \(destination.count) floats)")
+        }
+        try ShapeError.expectIndexable(max(source.count, destination.count), "block copy")
     }
 
     func validateSwap(a: Int, b: Int, inner: Int, input: DeviceBuffer, output: DeviceBuffer) throws {

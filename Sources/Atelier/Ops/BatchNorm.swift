@@ -34,13 +34,16 @@ public struct BatchNormSaved {
 extension Backend {
     /// Training mode: normalises with the batch statistics and updates the
     /// running ones.
+    /// `saved`, when given, receives the batch mean and inverse std.
+    @discardableResult
     public func batchNormForwardTraining(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState,
-                                         output: DeviceBuffer) throws -> BatchNormSaved {
+                                         output: DeviceBuffer, saved: BatchNormSaved? = nil) throws -> BatchNormSaved {
         guard layout.perChannel > 1 else {
             throw ShapeError("BatchNorm in training mode needs more than one value per channel, got layout \(layout); use a batch larger than 1")
         }
         let c = layout.channels
-        let mean = try buffer(count: c), variance = try buffer(count: c), invStd = try buffer(count: c)
+        let mean = try saved?.mean ?? buffer(count: c), variance = try buffer(count: c)
+        let invStd = try saved?.invStd ?? buffer(count: c)
         let m = Float(layout.perChannel)
         try reduceChannels(.sum, layout: layout, scale: 1 / m, elements: [input], channels: [], output: mean)
         try reduceChannels(.centeredSquares, layout: layout, scale: 1 / m, elements: [input], channels: [mean], output: variance)

@@ -29,6 +29,14 @@ public final class CPUBackend: Backend {
 
     public func synchronize() throws {}
 
+    public let viewAlignment = 16  // 64 bytes: views stay vector-aligned
+
+    public func view(of buffer: DeviceBuffer, offset: Int, count: Int) throws -> DeviceBuffer {
+        try validateView(of: buffer, offset: offset, count: count)
+        guard let storage = buffer.storage as? HostStorage else { preconditionFailure("not a CPU buffer") }
+        return DeviceBuffer(count: count, storage: HostStorage(viewOf: storage, offset: offset, count: count), pool: nil)
+    }
+
     public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws {
         try s.validate(a: a, b: b, c: c)
         cblas_sgemm(CblasRowMajor,
@@ -48,6 +56,14 @@ public final class CPUBackend: Backend {
     public func col2im(_ g: ConvGeometry, columns: DeviceBuffer, image: DeviceBuffer) throws {
         try validateIm2col(g, image: image, columns: columns)
         CPULayout.col2im(g, columns.host, image.host)
+    }
+
+    public func copyBlocks(_ c: BlockCopy, from source: DeviceBuffer, to destination: DeviceBuffer) throws {
+        try validateBlockCopy(c, from: source, to: destination)
+        for i in 0..<c.blocks {
+            (destination.host + c.destinationOffset + i * c.destinationStride)
+                .update(from: source.host + c.sourceOffset + i * c.sourceStride, count: c.length)
+        }
     }
 
     public func swapAxes(a: Int, b: Int, inner: Int, input: DeviceBuffer, output: DeviceBuffer) throws {

@@ -6,15 +6,25 @@ final class HostStorage: BufferStorage, @unchecked Sendable {
     // one thread at a time, is the only code that reads or writes through it.
     let capacity: Int
     let pointer: UnsafeMutablePointer<Float>
+    /// Set for a view: the storage it lies in, kept alive by the view.
+    private let parent: HostStorage?
 
     init(capacity: Int) {
         self.capacity = capacity
         let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<Float>.stride, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: capacity)
+        parent = nil
+    }
+
+    /// `count` floats of `parent` from `offset`.
+    init(viewOf parent: HostStorage, offset: Int, count: Int) {
+        self.capacity = count
+        self.pointer = parent.pointer + offset
+        self.parent = parent
     }
 
     deinit {
-        UnsafeMutableRawPointer(pointer).deallocate()
+        if parent == nil { UnsafeMutableRawPointer(pointer).deallocate() }
     }
 }
 

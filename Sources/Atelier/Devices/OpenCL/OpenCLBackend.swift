@@ -106,6 +106,15 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         try clCheck(aclFinish(queue.handle), "clFinish")
     }
 
+    /// CL_DEVICE_MEM_BASE_ADDR_ALIGN, in floats (at least 16).
+    public var viewAlignment: Int { max(16, Int(info.baseAddressAlignmentBits) / 32) }
+
+    public func view(of buffer: DeviceBuffer, offset: Int, count: Int) throws -> DeviceBuffer {
+        try validateView(of: buffer, offset: offset, count: count)
+        guard let storage = buffer.storage as? CLStorage else { preconditionFailure("not an OpenCL buffer") }
+        return DeviceBuffer(count: count, storage: try CLStorage(subBufferOf: storage, offset: offset, count: count), pool: nil)
+    }
+
     // MARK: Kernels
 
     enum Argument {
@@ -239,6 +248,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     public func col2im(_ g: ConvGeometry, columns: DeviceBuffer, image: DeviceBuffer) throws {
         try validateIm2col(g, image: image, columns: columns)
         try launch(try convKernel("col2im", g), [.buffer(columns), .buffer(image)], global: [g.inputCount], local: pointwiseLocal)
+    }
+
+    public func copyBlocks(_ c: BlockCopy, from source: DeviceBuffer, to destination: DeviceBuffer) throws {
+        try validateBlockCopy(c, from: source, to: destination)
+        let k = try kernel(file: "layout.cl", name: "copy_blocks")
+        try launch(k, [.int(c.length), .int(c.sourceStride), .int(c.sourceOffset), .int(c.destinationStride),
+                       .int(c.destinationOffset), .buffer(source), .buffer(destination)],
+                   rows: (c.length, [c.blocks]))
     }
 
     public func swapAxes(a: Int, b: Int, inner: Int, input: DeviceBuffer, output: DeviceBuffer) throws {

@@ -20,6 +20,8 @@ public struct OpenCLDeviceInfo: Sendable, Codable, Equatable {
     public let maxWorkGroupSize: Int
     public let openCLCVersion: String
     public let driverVersion: String
+    /// CL_DEVICE_MEM_BASE_ADDR_ALIGN: sub-buffer origins must be multiples.
+    public let baseAddressAlignmentBits: UInt32
 
     public var id: String { "\(platformIndex):\(deviceIndex)" }
     var hasDedicatedLocalMemory: Bool { localMemoryType == "local" }
@@ -116,7 +118,8 @@ public enum OpenCLDevices {
             localMemoryType: localType == cl_device_local_mem_type(CL_LOCAL) ? "local" : "global",
             maxWorkGroupSize: wg,
             openCLCVersion: deviceString(device, CL_DEVICE_OPENCL_C_VERSION),
-            driverVersion: deviceString(device, CL_DRIVER_VERSION))
+            driverVersion: deviceString(device, CL_DRIVER_VERSION),
+            baseAddressAlignmentBits: deviceValue(device, CL_DEVICE_MEM_BASE_ADDR_ALIGN) ?? 1024)
     }
 
     static func deviceValue<T>(_ device: OpaquePointer, _ param: Int32) -> T? {

@@ -57,7 +57,26 @@ final class CLKernel: @unchecked Sendable {
 final class CLStorage: BufferStorage, @unchecked Sendable {
     let capacity: Int
     let handle: OpaquePointer
+    /// Set for a sub-buffer: the buffer it lies in.
+    private let parent: CLStorage?
+
+    /// A sub-buffer of `count` floats at `offset` (which must respect the
+    /// device's base address alignment).
+    init(subBufferOf parent: CLStorage, offset: Int, count: Int) throws {
+        var region = cl_buffer_region(origin: offset * MemoryLayout<Float>.stride, size: count * MemoryLayout<Float>.stride)
+        var status: cl_int = 0
+        guard let mem = aclCreateSubBuffer(parent.handle, cl_mem_flags(CL_MEM_READ_WRITE),
+                                           cl_buffer_create_type(CL_BUFFER_CREATE_TYPE_REGION), &region, &status),
+              status == 0 else {
+            throw OpenCLError.call(function: "clCreateSubBuffer(offset \(offset), \(count) floats)", code: status)
+        }
+        self.capacity = count
+        self.handle = mem
+        self.parent = parent
+    }
+
     init(context: CLContext, capacity: Int) throws {
+        self.parent = nil
         var status: cl_int = 0
         let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
         guard let mem = aclCreateBuffer(context.handle, cl_mem_flags(CL_MEM_READ_WRITE), bytes, nil, &status), status == 0 else {

@@ -1,0 +1,178 @@
+/// The operations a graph is made of: forward ops, and the ops their
+/// gradients are built from. Each knows its output shapes (the shape rule);
+/// gradient rules live in Autodiff.swift; execution in Plan.swift.
+public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
+    /// a [m, k] x b [k, n] with optional transposes (of the stored operands).
+    case matmul(transposeA: Bool, transposeB: Bool)
+    /// x [N, C, H, W], w [K, C, R, S] -> [N, K, P, Q].
+    case conv2d(stride: Int, padding: Int)
+    /// x [N, C, H, W], w [C, K, R, S] (PyTorch's ConvTranspose2d layout)
+    /// -> [N, K, (H-1)*stride - 2*padding + R, ...].
+    case convTranspose2d(stride: Int, padding: Int)
+    /// x [N, C, ...], b [C].
+    case biasAdd
+    case activation(Activation)
+    /// x, gamma [C], beta [C], running mean [C], running var [C] -> y, and in
+    /// training mode also the batch mean and inverse std (for the gradient).
+    case batchNorm(momentum: Float, epsilon: Float, training: Bool)
+    /// Same data, another shape.
+    case reshape(Shape)
+    /// Inputs [N, Ci, ...] joined along axis 1.
+    case concatChannels
+    /// Channels [start, start+count) of x [N, C, ...].
+    case sliceChannels(start: Int, count: Int)
+    /// prediction, target -> scalar (mean loss).
+    case loss(ReduceOp)
+    /// a + b, same shape.
+    case add
+
+    // Gradient building blocks.
+    /// y, dy -> dx.
+    case activationGradient(Activation)
+    /// dy [N, K, P, Q], w -> dx [N, C, H, W] of conv2d with input `inputShape`.
+    case conv2dBackwardData(stride: Int, padding: Int, inputShape: Shape)
+    /// x, dy -> dw of conv2d with weight `weightShape`.
+    case conv2dBackwardWeights(stride: Int, padding: Int, weightShape: Shape)
+    /// dy [N, C, ...] -> [C].
+    case channelSum
+    /// x, dy, gamma, mean, invstd -> dx, dgamma, dbeta.
+    case batchNormBackward
+    /// prediction, target -> d loss / d prediction.
+    case lossGradient(ReduceOp)
+
+    public var description: String {
+        switch self {
+        case .matmul(let ta, let tb): "matmul\(ta ? " A^T" : "")\(tb ? " B^T" : "")"
+        case .conv2d(let s, let p): "conv2d s\(s) p\(p)"
+        case .convTranspose2d(let s, let p): "conv_transpose2d s\(s) p\(p)"
+        case .biasAdd: "bias_add"
+        case .activation(let a): "\(a)"
+        case .batchNorm(_, _, let training): "batch_norm(\(training ? "train" : "eval"))"
+        case .reshape(let s): "reshape \(s)"
+        case .concatChannels: "concat"
+        case .sliceChannels(let start, let count): "slice [\(start), \(start + count))"
+        case .loss(let op): "loss \(op)"
+        case .add: "add"
+        case .activationGradient(let a): "\(a) grad"
+        case .conv2dBackwardData: "conv2d grad data"
+        case .conv2dBackwardWeights: "conv2d grad weights"
+        case .channelSum: "channel_sum"
+        case .batchNormBackward: "batch_norm grad"
+        case .lossGradient(let op): "loss \(op) grad"
+        }
+    }
+
+    /// The shape rule: output shapes from input shapes, or a ShapeError
+    /// naming the op and the shapes that do not fit.
+    func outputShapes(_ inputs: [Shape]) throws -> [Shape] {
+        func fail(_ why: String) -> ShapeError {
+            ShapeError("\(self) on \(inputs.map(\.description).joined(separator: ", ")): \(why)")
+        }
+        func expectCount(_ n: Int) throws {
+            guard inputs.count == n else { throw fail("takes \(n) inputs") }
+        }
+        switch self {
+        case .matmul(let ta, let tb):
+            try expectCount(2)
+            guard inputs[0].rank == 2, inputs[1].rank == 2 else { throw fail("both operands must be 2-D") }
+            let (m, k) = ta ? (inputs[0][1], inputs[0][0]) : (inputs[0][0], inputs[0][1])
+            let (k2, n) = tb ? (inputs[1][1], inputs[1][0]) : (inputs[1][0], inputs[1][1])
+            guard k == k2 else { throw fail("inner dimensions \(k) and \(k2) differ") }
+            return [[m, n]]
+        case .conv2d(let stride, let padding):
+            try expectCount(2)
+            guard inputs[0].rank == 4, inputs[1].rank == 4, inputs[0][1] == inputs[1][1] else {
+                throw fail("needs x [N, C, H, W] and w [K, C, R, S] with the same C")
+            }
+            let g = try Self.convGeometry(input: inputs[0], weight: inputs[1], stride: stride, padding: padding)
+            return [[g.batch, g.outChannels, g.outHeight, g.outWidth]]
+        case .convTranspose2d(let stride, let padding):
+            try expectCount(2)
+            guard inputs[0].rank == 4, inputs[1].rank == 4, inputs[0][1] == inputs[1][0] else {
+                throw fail("needs x [N, C, H, W] and w [C, K, R, S] with the same C")
+            }
+            let (x, w) = (inputs[0], inputs[1])
+            let h = (x[2] - 1) * stride - 2 * padding + w[2], wd = (x[3] - 1) * stride - 2 * padding + w[3]
+            guard h > 0, wd > 0 else { throw fail("the output would be empty") }
+            return [[x[0], w[1], h, wd]]
+        case .biasAdd:
+            try expectCount(2)
+            guard let layout = inputs[0].channelLayout, inputs[1] == [layout.channels] else {
+                throw fail("needs x [N, C, ...] and b [C]")
+            }
+            return [inputs[0]]
+        case .activation:
+            try expectCount(1)
+            return [inputs[0]]
+        case .batchNorm(_, _, let training):
+            try expectCount(5)
+            guard let layout = inputs[0].channelLayout, inputs[1...].allSatisfy({ $0 == [layout.channels] }) else {
+                throw fail("needs x [N, C, ...] and four [C] vectors")
+            }
+            if training && layout.perChannel < 2 { throw fail("training mode needs more than one value per channel") }
+            return training ? [inputs[0], [layout.channels], [layout.channels]] : [inputs[0]]
+        case .reshape(let shape):
+            try expectCount(1)
+            guard shape.count == inputs[0].count else { throw fail("\(inputs[0].count) elements cannot become \(shape)") }
+            return [shape]
+        case .concatChannels:
+            guard let first = inputs.first, first.rank >= 2,
+                  inputs.allSatisfy({ $0.rank == first.rank && $0[0] == first[0] && $0.dims.dropFirst(2) == first.dims.dropFirst(2) })
+            else { throw fail("inputs must agree on every axis but 1") }
+            var out = first
+            out.dims[1] = inputs.reduce(0) { $0 + $1[1] }
+            return [out]
+        case .sliceChannels(let start, let count):
+            try expectCount(1)
+            guard inputs[0].rank >= 2, start >= 0, count > 0, start + count <= inputs[0][1] else { throw fail("channels out of range") }
+            var out = inputs[0]
+            out.dims[1] = count
+            return [out]
+        case .loss(let op):
+            try expectCount(op.arity)
+            guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw fail("prediction and target shapes differ") }
+            return [[]]
+        case .add:
+            try expectCount(2)
+            guard inputs[0] == inputs[1] else { throw fail("shapes differ") }
+            return [inputs[0]]
+        case .activationGradient:
+            try expectCount(2)
+            return [inputs[0]]
+        case .conv2dBackwardData(_, _, let inputShape):
+            try expectCount(2)
+            return [inputShape]
+        case .conv2dBackwardWeights(_, _, let weightShape):
+            try expectCount(2)
+            return [weightShape]
+        case .channelSum:
+            try expectCount(1)
+            guard let layout = inputs[0].channelLayout else { throw fail("needs [N, C, ...]") }
+            return [[layout.channels]]
+        case .batchNormBackward:
+            try expectCount(5)
+            let c = inputs[2]
+            return [inputs[0], c, c]
+        case .lossGradient(let op):
+            try expectCount(op.arity)
+            return [inputs[0]]
+        }
+    }
+
+    static func convGeometry(input x: Shape, weight w: Shape, stride: Int, padding: Int) throws -> ConvGeometry {
+        let g = ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: w[0],
+                             kernelHeight: w[2], kernelWidth: w[3], strideH: stride, strideW: stride, padH: padding, padW: padding)
+        try g.validate()
+        return g
+    }
+
+    /// The convolution a transposed convolution is the data gradient of:
+    /// its input is the transposed convolution's output.
+    static func transposedGeometry(input x: Shape, weight w: Shape, stride: Int, padding: Int) throws -> ConvGeometry {
+        let h = (x[2] - 1) * stride - 2 * padding + w[2], wd = (x[3] - 1) * stride - 2 * padding + w[3]
+        let g = ConvGeometry(batch: x[0], inChannels: w[1], height: h, width: wd, outChannels: w[0],
+                             kernelHeight: w[2], kernelWidth: w[3], strideH: stride, strideW: stride, padH: padding, padW: padding)
+        try g.validate()
+        return g
+    }
+}

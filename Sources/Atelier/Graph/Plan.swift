@@ -1,0 +1,222 @@
+/// A graph made ready to run on one backend: kernels in order, every value
+/// given a buffer (values whose lifetimes do not overlap share one), and
+/// every op's arguments bound once. `run()` enqueues the whole step without
+/// waiting; only `read` waits.
+public final class Plan {
+    public let backend: Backend
+    private let graph: Graph
+    private(set) var buffers: [Int: DeviceBuffer] = [:]
+    private var steps: [() throws -> Void] = []
+    /// Distinct storage objects the plan allocated for computed values.
+    public private(set) var slotCount = 0
+    /// Floats held by those slots.
+    public private(set) var slotFloats = 0
+
+    /// - Parameters:
+    ///   - keep: values read after the run (losses, generated images,
+    ///     gradients); they get buffers nothing else reuses.
+    ///   - bindings: buffers supplied by the caller for some values: inputs
+    ///     shared with another plan, gradients written straight into an
+    ///     optimizer's flat buffer.
+    public init(_ graph: Graph, on backend: Backend, keep: [Tensor] = [], bindings: [Tensor: DeviceBuffer] = [:]) throws {
+        self.graph = graph
+        self.backend = backend
+        try assignBuffers(keep: Set(keep.map(\.id)), bindings: bindings)
+        for node in graph.nodes { steps.append(try bind(node)) }
+    }
+
+    /// Enqueues every op of the step.
+    public func run() throws {
+        for step in steps { try step() }
+    }
+
+    /// The buffer of a value (write inputs into it, read results from it).
+    public func buffer(_ t: Tensor) throws -> DeviceBuffer {
+        guard let b = buffers[t.id] else {
+            throw ShapeError("\(t) has no buffer after planning; pass it in `keep` to read it after a run")
+        }
+        return b
+    }
+
+    /// Copies a value to the host (waits for the step to reach it).
+    public func read(_ t: Tensor) throws -> [Float] {
+        try backend.read(try buffer(t))
+    }
+
+    public func write(_ values: [Float], to t: Tensor) throws {
+        try backend.write(values, to: try buffer(t))
+    }
+
+    // MARK: Buffers by liveness
+
+    private func assignBuffers(keep: Set<Int>, bindings: [Tensor: DeviceBuffer]) throws {
+        let shapes = graph.shapes
+        for (t, b) in bindings {
+            guard t.id < shapes.count, shapes[t.id] == t.shape else { throw ShapeError("binding for \(t): not a tensor of this graph") }
+            try ShapeError.expect(b, count: t.shape.count, "buffer bound to \(t)")
+            buffers[t.id] = b
+        }
+        // Sources: parameters are theirs, inputs and constants get their own.
+        for (id, source) in graph.sources.enumerated() where buffers[id] == nil {
+            switch source {
+            case .parameter(let p): buffers[id] = try p.bound()
+            case .input: buffers[id] = try backend.buffer(count: max(shapes[id].count, 1))
+            case .constant(let v):
+                let b = try backend.buffer(count: max(shapes[id].count, 1))
+                try backend.fill(b, with: v)
+                buffers[id] = b
+            case .computed: break
+            }
+        }
+
+        // A reshape's output is its input's buffer: track lifetimes per root.
+        var root = Array(0..<shapes.count)
+        for node in graph.nodes {
+            if case .reshape = node.op { root[node.outputs[0]] = root[node.inputs[0]] }
+        }
+        var lastUse = [Int](repeating: -1, count: shapes.count)
+        for (index, node) in graph.nodes.enumerated() {
+            for i in node.inputs { lastUse[root[i]] = max(lastUse[root[i]], index) }
+            for o in node.outputs { lastUse[root[o]] = max(lastUse[root[o]], index) }
+        }
+        for id in keep { lastUse[root[id]] = Int.max }
+        for id in buffers.keys { lastUse[root[id]] = Int.max }  // bound values are never recycled
+
+        var free: [Int: [BufferStorage]] = [:]  // capacity -> storage
+        var storageOfRoot: [Int: BufferStorage] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            for o in node.outputs {
+                if buffers[o] != nil { continue }
+                let r = root[o]
+                if r != o, let base = buffers[r] {
+                    buffers[o] = DeviceBuffer(count: shapes[o].count, storage: base.storage, pool: nil)
+                    continue
+                }
+                let count = max(shapes[o].count, 1)
+                let capacity = BufferPool.capacity(for: count)
+                let storage: BufferStorage
+                if let reused = free[capacity]?.popLast() {
+                    storage = reused
+                } else {
+                    storage = try backend.buffer(count: capacity).retainedStorage(by: self)
+                    slotCount += 1
+                    slotFloats += capacity
+                }
+                storageOfRoot[o] = storage
+                buffers[o] = DeviceBuffer(count: count, storage: storage, pool: nil)
+            }
+            // Values whose last use is this node free their storage now, after
+            // its outputs were placed: an op never writes over its own input.
+            for id in Set(node.inputs + node.outputs) where root[id] == id && lastUse[id] == index {
+                if let storage = storageOfRoot.removeValue(forKey: id) {
+                    free[storage.capacity, default: []].append(storage)
+                }
+            }
+        }
+    }
+
+    private var retained: [DeviceBuffer] = []
+    fileprivate func retain(_ b: DeviceBuffer) { retained.append(b) }
+
+    // MARK: Binding ops to buffers
+
+    private func bind(_ node: Graph.Node) throws -> () throws -> Void {
+        let b = backend
+        let x = try node.inputs.map { id -> DeviceBuffer in
+            guard let buf = buffers[id] else { throw ShapeError("no buffer for input %\(id) of \(node.op)") }
+            return buf
+        }
+        let y = try node.outputs.map { id -> DeviceBuffer in
+            guard let buf = buffers[id] else { throw ShapeError("no buffer for output %\(id) of \(node.op)") }
+            return buf
+        }
+        let inShapes = node.inputs.map { graph.shapes[$0] }
+        let outShape = graph.shapes[node.outputs[0]]
+        switch node.op {
+        case .matmul(let ta, let tb):
+            let s = GemmShape(m: outShape[0], n: outShape[1], k: ta ? inShapes[0][0] : inShapes[0][1], transposeA: ta, transposeB: tb)
+            return { try b.gemm(s, a: x[0], b: x[1], c: y[0]) }
+        case .conv2d(let stride, let padding):
+            let g = try GraphOp.convGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding)
+            return { try b.convolutionForward(g, input: x[0], weight: x[1], output: y[0]) }
+        case .convTranspose2d(let stride, let padding):
+            let g = try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding)
+            return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: y[0]) }
+        case .conv2dBackwardData(let stride, let padding, let inputShape):
+            let g = try GraphOp.convGeometry(input: inputShape, weight: inShapes[1], stride: stride, padding: padding)
+            return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: y[0]) }
+        case .conv2dBackwardWeights(let stride, let padding, let weightShape):
+            let g = try GraphOp.convGeometry(input: inShapes[0], weight: weightShape, stride: stride, padding: padding)
+            return { try b.convolutionBackwardWeights(g, input: x[0], outputGradient: x[1], weightGradient: y[0]) }
+        case .biasAdd:
+            let layout = inShapes[0].channelLayout!
+            return { try b.biasAdd(layout: layout, input: x[0], bias: x[1], output: y[0]) }
+        case .channelSum:
+            let layout = inShapes[0].channelLayout!
+            return { try b.biasGradient(layout: layout, outputGradient: x[0], biasGradient: y[0]) }
+        case .activation(let act):
+            return { try b.pointwise(.activation(act), count: outShape.count, operands: [x[0], y[0]]) }
+        case .activationGradient(let act):
+            return { try b.pointwise(.activationGradient(act), count: outShape.count, operands: [x[0], x[1], y[0]]) }
+        case .batchNorm(let momentum, let epsilon, let training):
+            let layout = inShapes[0].channelLayout!
+            let state = BatchNormState(gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], momentum: momentum, epsilon: epsilon)
+            if training {
+                return {
+                    try b.batchNormForwardTraining(layout: layout, input: x[0], state: state, output: y[0],
+                                                   saved: BatchNormSaved(mean: y[1], invStd: y[2]))
+                }
+            }
+            return { try b.batchNormForwardInference(layout: layout, input: x[0], state: state, output: y[0]) }
+        case .batchNormBackward:
+            let layout = inShapes[0].channelLayout!
+            return {
+                try b.batchNormBackward(layout: layout, input: x[0], outputGradient: x[1], gamma: x[2],
+                                        saved: BatchNormSaved(mean: x[3], invStd: x[4]),
+                                        inputGradient: y[0], gammaGradient: y[1], betaGradient: y[2])
+            }
+        case .reshape:
+            return {}  // the output shares the input's buffer
+        case .concatChannels:
+            let outer = outShape[0], inner = outShape.dims.dropFirst(2).reduce(1, *), total = outShape[1]
+            var offset = 0
+            let pieces = inShapes.map { s -> (Int, Int) in defer { offset += s[1] }; return (offset, s[1]) }
+            return {
+                for (input, (start, channels)) in zip(x, pieces) {
+                    try b.copyBlocks(BlockCopy(blocks: outer, length: channels * inner, sourceStride: channels * inner,
+                                               sourceOffset: 0, destinationStride: total * inner, destinationOffset: start * inner),
+                                     from: input, to: y[0])
+                }
+            }
+        case .sliceChannels(let start, let count):
+            let s = inShapes[0]
+            let outer = s[0], inner = s.dims.dropFirst(2).reduce(1, *)
+            let copy = BlockCopy(blocks: outer, length: count * inner, sourceStride: s[1] * inner,
+                                 sourceOffset: start * inner, destinationStride: count * inner, destinationOffset: 0)
+            return { try b.copyBlocks(copy, from: x[0], to: y[0]) }
+        case .loss(let op):
+            return { try b.reduce(op, inputs: Array(x.prefix(op.arity)), output: y[0]) }
+        case .lossGradient(let op):
+            let scale = 1 / Float(inShapes[0].count)
+            let grad: PointwiseOp
+            switch op {
+            case .bceWithLogits: grad = .bceWithLogitsGradient(scale: scale)
+            case .mse: grad = .mseGradient(scale: scale)
+            case .l1: grad = .l1Gradient(scale: scale)
+            case .sum: return { try b.fill(y[0], with: 1) }
+            case .mean: return { try b.fill(y[0], with: scale) }
+            }
+            return { try b.pointwise(grad, count: outShape.count, operands: [x[0], x[1], y[0]]) }
+        case .add:
+            return { try b.pointwise(.add, count: outShape.count, operands: [x[0], x[1], y[0]]) }
+        }
+    }
+}
+
+extension DeviceBuffer {
+    /// Keeps this pooled buffer alive for the plan and hands out its storage.
+    fileprivate func retainedStorage(by plan: Plan) -> BufferStorage {
+        plan.retain(self)
+        return storage
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import Testing
+@testable import Atelier
+
+/// Autodiff against finite differences on composite graphs, pruning, and
+/// the planner's buffer sharing.
+struct GraphTests {
+    /// A small network touching every forward op: conv, bias, BatchNorm,
+    /// LeakyReLU, reshape, concat, dense, transposed conv, tanh, sigmoid and
+    /// two losses summed.
+    struct Net {
+        let graph = Graph()
+        let params: [Parameter]
+        let x: Tensor
+        let loss: Tensor
+        let extras: [Parameter]
+
+        init(batch: Int = 2) throws {
+            func p(_ name: String, _ shape: Shape, seed: UInt64, scale: Float = 0.5) -> Parameter {
+                Parameter(name: name, shape: shape, initial: randomValues(shape.count, seed: seed).map { $0 * scale })
+            }
+            let w1 = p("w1", [4, 3, 3, 3], seed: 1), b1 = p("b1", [4], seed: 2)
+            let gamma = Parameter(name: "gamma", shape: [4], initial: randomValues(4, seed: 3, in: 0.5...1.5))
+            let beta = p("beta", [4], seed: 4)
+            let rm = Parameter(name: "rm", shape: [4], trainable: false, initial: [0, 0, 0, 0])
+            let rv = Parameter(name: "rv", shape: [4], trainable: false, initial: [1, 1, 1, 1])
+            let w2 = p("w2", [5, 36 + 72], seed: 5), b2 = p("b2", [5], seed: 6)
+            let wt = p("wt", [4, 2, 4, 4], seed: 7)
+            let g = graph
+            x = g.input("x", [batch, 3, 6, 6])
+            var h = try g(.conv2d(stride: 2, padding: 1), x, g.parameter(w1))                   // [B,4,3,3]
+            h = try g(.biasAdd, h, g.parameter(b1))
+            h = try g.apply(.batchNorm(momentum: 0.1, epsilon: 1e-5, training: true),
+                            [h, g.parameter(gamma), g.parameter(beta), g.parameter(rm), g.parameter(rv)])[0]
+            h = try g(.activation(.leakyRelu(slope: 0.2)), h)
+            // Transposed conv branch from the same features: [B,4,3,3] -> [B,2,6,6] -> tanh.
+            let t = try g(.activation(.tanh), try g(.convTranspose2d(stride: 2, padding: 1), h, g.parameter(wt)))
+            let flat = try g(.reshape([batch, 36]), h)
+            let side = try g(.reshape([batch, 72]), t)
+            let joined = try g.apply(.concatChannels, [flat, side])[0]                             // [B,108]
+            var out = try g(.matmul(transposeA: false, transposeB: true), joined, g.parameter(w2)) // [B,5]
+            out = try g(.biasAdd, out, g.parameter(b2))
+            let prob = try g(.activation(.sigmoid), out)
+            let l1 = try g(.loss(.mse), prob, g.constant(0.3, [batch, 5]))
+            let l2 = try g(.loss(.bceWithLogits), out, g.constant(1, [batch, 5]))
+            loss = try g(.add, l1, l2)
+            params = [w1, b1, gamma, beta, w2, b2, wt]
+            extras = [rm, rv]
+        }
+    }
+
+    func gradients(on backend: Backend, input: [Float]) throws -> (loss: Float, grads: [[Float]], dx: [Float], net: Net, plan: Plan) {
+        let net = try Net()
+        let group = try ParameterGroup(net.params, on: backend)
+        for e in net.extras { try e.place(on: backend) }
+        let targets = net.params.map { net.graph.parameter($0) } + [net.x]
+        let grads = try net.graph.gradients(of: net.loss, withRespectTo: targets)
+        var bindings: [Tensor: DeviceBuffer] = [:]
+        for (p, g) in zip(net.params, grads) { bindings[g] = try group.gradient(of: p) }
+        let plan = try Plan(net.graph, on: backend, keep: [net.loss, grads.last!], bindings: bindings)
+        try plan.write(input, to: net.x)
+        try plan.run()
+        let loss = try plan.read(net.loss)[0]
+        return (loss, try net.params.map { try backend.read(try group.gradient(of: $0)) }, try plan.read(grads.last!), net, plan)
+    }
+
+    @Test("Autodiff of a composite graph matches finite differences (CPU path)")
+    func finiteDifferences() throws {
+        let cpu = CPUBackend()
+        let input = randomValues(2 * 3 * 6 * 6, seed: 42)
+        let (_, grads, dx, net, plan) = try gradients(on: cpu, input: input)
+        func loss() throws -> Double {
+            try plan.run()
+            return Double(try plan.read(net.loss)[0])
+        }
+        let h: Float = 1e-2
+        for (p, analytic) in zip(net.params, grads) {
+            let buffer = try p.bound()
+            var values = try cpu.read(buffer)
+            for i in Set([0, values.count / 2, values.count - 1]) {
+                let original = values[i]
+                values[i] = original + h; try cpu.write(values, to: buffer); let plus = try loss()
+                values[i] = original - h; try cpu.write(values, to: buffer); let minus = try loss()
+                values[i] = original; try cpu.write(values, to: buffer)
+                let numeric = (plus - minus) / Double(2 * h)
+                #expect(abs(numeric - Double(analytic[i])) <= 2e-2 * max(abs(numeric), 1e-2) + 1e-4,
+                        "d loss / d \(p.name)[\(i)]: numeric \(numeric), autodiff \(analytic[i])")
+            }
+        }
+        for i in [0, 17, 100, dx.count - 1] {
+            var x = input
+            x[i] += h; try plan.write(x, to: net.x); let plus = try loss()
+            x[i] -= 2 * h; try plan.write(x, to: net.x); let minus = try loss()
+            let numeric = (plus - minus) / Double(2 * h)
+            #expect(abs(numeric - Double(dx[i])) <= 2e-2 * max(abs(numeric), 1e-2) + 1e-4,
+                    "d loss / d x[\(i)]: numeric \(numeric), autodiff \(dx[i])")
+        }
+    }
+
+    @Test("The same plan gives the same loss and gradients on OpenCL as on the CPU path", .requiresOpenCL)
+    func openCLMatchesCPU() throws {
+        let input = randomValues(2 * 3 * 6 * 6, seed: 42)
+        let cpu = try gradients(on: CPUBackend(), input: input)
+        let cl = try gradients(on: try OpenCLTestSupport.backend(), input: input)
+        #expect(abs(cpu.loss - cl.loss) <= 1e-5 * max(1, abs(cpu.loss)), "loss: CPU \(cpu.loss), OpenCL \(cl.loss)")
+        for (i, p) in cpu.net.params.enumerated() {
+            expectClose(cl.grads[i], cpu.grads[i], rtol: 1e-3, atol: 1e-5, "gradient of \(p.name)")
+        }
+        expectClose(cl.dx, cpu.dx, rtol: 1e-3, atol: 1e-5, "gradient of x")
+    }
+
+    @Test("Gradients are pruned: no work for what the loss does not need")
+    func pruning() throws {
+        // A two-network chain as in a GAN: z -> G -> fake -> D -> loss.
+        let g = Graph()
+        let gw = Parameter(name: "G.w", shape: [8, 4], initial: randomValues(32, seed: 1))
+        let dw = Parameter(name: "D.w", shape: [1, 8], initial: randomValues(8, seed: 2))
+        let z = g.input("z", [3, 4])
+        let fake = try g(.activation(.tanh), try g(.matmul(transposeA: false, transposeB: true), z, g.parameter(gw)))
+        let logits = try g(.matmul(transposeA: false, transposeB: true), fake, g.parameter(dw))
+        let loss = try g(.loss(.bceWithLogits), logits, g.constant(1, [3, 1]))
+        let before = g.nodes.count
+
+        // D's step: nothing flows back into G.
+        let dGraphGrads = try g.gradients(of: loss, withRespectTo: [g.parameter(dw)])
+        let dOps = g.nodes[before...].map(\.op)
+        #expect(dOps.count == 2, "D step should add the loss gradient and one GEMM, added \(dOps)")
+        #expect(!dOps.contains(.activationGradient(.tanh)), "D step differentiated through G")
+        #expect(dGraphGrads[0].shape == [1, 8])
+
+        // G's step: through D, but no gradient for D's weights.
+        let g2 = Graph()
+        let z2 = g2.input("z", [3, 4])
+        let fake2 = try g2(.activation(.tanh), try g2(.matmul(transposeA: false, transposeB: true), z2, g2.parameter(gw)))
+        let logits2 = try g2(.matmul(transposeA: false, transposeB: true), fake2, g2.parameter(dw))
+        let loss2 = try g2(.loss(.bceWithLogits), logits2, g2.constant(1, [3, 1]))
+        let before2 = g2.nodes.count
+        let gGrads = try g2.gradients(of: loss2, withRespectTo: [g2.parameter(gw)])
+        let added = g2.nodes[before2...]
+        let weightShaped = added.filter { node in node.outputs.contains { g2.shapes[$0] == [1, 8] } }
+        #expect(weightShaped.isEmpty, "G step computed a gradient shaped like D's weights: \(weightShaped.map(\.op))")
+        #expect(added.count == 4, "expected loss grad, D data grad, tanh grad, G weight grad; got \(added.map(\.op))")
+        #expect(gGrads[0].shape == [8, 4])
+
+        #expect(throws: ShapeError.self) { _ = try g2.gradients(of: loss2, withRespectTo: [z2, g2.input("unused", [2])]) }
+    }
+
+    @Test("The planner shares buffers only between values whose lifetimes do not overlap", .requiresOpenCL)
+    func bufferReuse() throws {
+        for backend in [CPUBackend() as Backend, try OpenCLTestSupport.backend()] {
+            let net = try Net()
+            let group = try ParameterGroup(net.params, on: backend)
+            for e in net.extras { try e.place(on: backend) }
+            let grads = try net.graph.gradients(of: net.loss, withRespectTo: net.params.map { net.graph.parameter($0) })
+            let plan = try Plan(net.graph, on: backend, keep: [net.loss] + grads)
+            let graph = net.graph
+            let computed = graph.sources.indices.filter { if case .computed = graph.sources[$0] { return true } else { return false } }
+            #expect(plan.slotCount < computed.count, "no buffer was shared: \(plan.slotCount) slots for \(computed.count) values")
+
+            // Lifetime of each storage root (a reshape shares its input's
+            // buffer): from its producer to its last reader, or forever if kept.
+            var root = Array(0..<graph.shapes.count)
+            for node in graph.nodes { if case .reshape = node.op { root[node.outputs[0]] = root[node.inputs[0]] } }
+            var first = [Int: Int](), last = [Int: Int]()
+            for (i, node) in graph.nodes.enumerated() {
+                for o in node.outputs where first[root[o]] == nil { first[root[o]] = i }
+                for v in node.inputs + node.outputs { last[root[v]] = max(last[root[v]] ?? i, i) }
+            }
+            for t in [net.loss] + grads { last[root[t.id]] = Int.max }
+            let roots = computed.filter { root[$0] == $0 }
+            for (ai, a) in roots.enumerated() {
+                for b in roots[(ai + 1)...] where plan.buffers[a]!.storage === plan.buffers[b]!.storage {
+                    #expect(last[a]! < first[b]! || last[b]! < first[a]!,
+                            "values %\(a) [\(first[a]!), \(last[a]!)] and %\(b) [\(first[b]!), \(last[b]!)] share a buffer while both live")
+                }
+            }
+            _ = group
+        }
+    }
+}
+
