@@ -30,6 +30,14 @@ public final class Plan {
         for step in steps { try step() }
     }
 
+    /// Enqueues the ops of the nodes in `range` (graph node indices), so a
+    /// caller can put other work between parts of one graph.
+    public func run(nodes range: Range<Int>) throws {
+        for step in steps[range] { try step() }
+    }
+
+    public var nodeCount: Int { steps.count }
+
     /// The buffer of a value (write inputs into it, read results from it).
     public func buffer(_ t: Tensor) throws -> DeviceBuffer {
         guard let b = buffers[t.id] else {

@@ -1,0 +1,115 @@
+/// y = x W^T + b with W [out, in] (PyTorch's layout).
+public final class Dense: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    public init(_ inputs: Int, _ outputs: Int, bias: Bool = true, initializer: Initializer, rng: inout RandomGenerator) {
+        weight = Parameter(name: "weight", shape: [outputs, inputs],
+                           initial: initializer.values([outputs, inputs], fanIn: inputs, fanOut: outputs, rng: &rng))
+        self.bias = bias ? Parameter(name: "bias", shape: [outputs], initial: [Float](repeating: 0, count: outputs)) : nil
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        let g = c.graph
+        let y = try g(.matmul(transposeA: false, transposeB: true), x, g.parameter(weight))
+        return try bias.map { try g(.biasAdd, y, g.parameter($0)) } ?? y
+    }
+}
+
+/// 2-D convolution, weight [out, in, k, k].
+public final class Conv2D: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Int
+
+    public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                initializer: Initializer, rng: inout RandomGenerator) {
+        let shape: Shape = [outputs, inputs, kernel, kernel]
+        weight = Parameter(name: "weight", shape: shape,
+                           initial: initializer.values(shape, fanIn: inputs * kernel * kernel, fanOut: outputs * kernel * kernel, rng: &rng))
+        self.bias = bias ? Parameter(name: "bias", shape: [outputs], initial: [Float](repeating: 0, count: outputs)) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        let g = c.graph
+        let y = try g(.conv2d(stride: stride, padding: padding), x, g.parameter(weight))
+        return try bias.map { try g(.biasAdd, y, g.parameter($0)) } ?? y
+    }
+}
+
+/// Transposed 2-D convolution, weight [in, out, k, k] (PyTorch's layout).
+public final class ConvTranspose2D: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Int
+
+    public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                initializer: Initializer, rng: inout RandomGenerator) {
+        let shape: Shape = [inputs, outputs, kernel, kernel]
+        weight = Parameter(name: "weight", shape: shape,
+                           initial: initializer.values(shape, fanIn: outputs * kernel * kernel, fanOut: inputs * kernel * kernel, rng: &rng))
+        self.bias = bias ? Parameter(name: "bias", shape: [outputs], initial: [Float](repeating: 0, count: outputs)) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        let g = c.graph
+        let y = try g(.convTranspose2d(stride: stride, padding: padding), x, g.parameter(weight))
+        return try bias.map { try g(.biasAdd, y, g.parameter($0)) } ?? y
+    }
+}
+
+/// BatchNorm over axis 1 of [N, C] (1-D) or [N, C, H, W] (2-D): batch
+/// statistics in training mode, running ones in eval mode (PyTorch's
+/// conventions: momentum 0.1, eps 1e-5, unbiased running variance).
+public final class BatchNorm: Module {
+    public let weight: Parameter
+    public let bias: Parameter
+    public let runningMean: Parameter
+    public let runningVar: Parameter
+    public let momentum: Float
+    public let epsilon: Float
+
+    public init(_ channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
+        weight = Parameter(name: "weight", shape: [channels], initial: [Float](repeating: 1, count: channels))
+        bias = Parameter(name: "bias", shape: [channels], initial: [Float](repeating: 0, count: channels))
+        runningMean = Parameter(name: "running_mean", shape: [channels], trainable: false, initial: [Float](repeating: 0, count: channels))
+        runningVar = Parameter(name: "running_var", shape: [channels], trainable: false, initial: [Float](repeating: 1, count: channels))
+        self.momentum = momentum
+        self.epsilon = epsilon
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        let g = c.graph
+        return try g.apply(.batchNorm(momentum: momentum, epsilon: epsilon, training: c.training),
+                           [x, g.parameter(weight), g.parameter(bias), g.parameter(runningMean), g.parameter(runningVar)])[0]
+    }
+}
+
+/// An elementwise activation as a layer.
+public final class ActivationLayer: Module {
+    public let activation: Activation
+    public init(_ activation: Activation) { self.activation = activation }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        try c.graph(.activation(activation), x)
+    }
+}
+
+/// Reshapes every sample to `shape` (the batch axis is kept); [-1] flattens.
+public final class Reshape: Module {
+    public let sampleShape: [Int]
+    public init(_ sampleShape: [Int]) { self.sampleShape = sampleShape }
+    public static var flatten: Reshape { Reshape([-1]) }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        let perSample = x.shape.count / x.shape[0]
+        let dims = sampleShape == [-1] ? [perSample] : sampleShape
+        return try c.graph(.reshape(Shape([x.shape[0]] + dims)), x)
+    }
+}

@@ -1,0 +1,65 @@
+/// A building block of a model. Subclasses hold their parameters and
+/// sub-modules as stored properties; `namedParameters` finds them by
+/// reflection, named by property path ("fc1.weight"), so no layer lists its
+/// parameters by hand.
+open class Module {
+    public init() {}
+
+    /// Adds this module's computation to `graph`.
+    open func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        fatalError("\(type(of: self)) must override callAsFunction(_:_:)")
+    }
+
+    /// Every parameter below this module, with its property path.
+    public func namedParameters(prefix: String = "") -> [(name: String, parameter: Parameter)] {
+        var found: [(String, Parameter)] = []
+        func visit(_ value: Any, _ path: String) {
+            switch value {
+            case let p as Parameter: found.append((path, p))
+            case let m as Module: found += m.namedParameters(prefix: path)
+            case let list as [Module]:
+                for (i, m) in list.enumerated() { found += m.namedParameters(prefix: path + "." + String(i)) }
+            case let optional as Parameter?:
+                if let p = optional { found.append((path, p)) }
+            default: break
+            }
+        }
+        var mirror: Mirror? = Mirror(reflecting: self)
+        var fields: [(String, Any)] = []
+        while let m = mirror {
+            fields = m.children.compactMap { child in child.label.map { ($0, child.value) } } + fields
+            mirror = m.superclassMirror
+        }
+        for (label, value) in fields {
+            visit(value, prefix.isEmpty ? label : prefix + "." + label)
+        }
+        return found
+    }
+
+    public var parameters: [Parameter] { namedParameters().map(\.parameter) }
+}
+
+/// What a forward pass is built in: the graph and the mode.
+public struct ForwardContext {
+    public let graph: Graph
+    /// BatchNorm uses batch statistics (and updates running ones) when true.
+    public let training: Bool
+
+    public init(graph: Graph, training: Bool) {
+        self.graph = graph
+        self.training = training
+    }
+}
+
+/// Modules applied one after another.
+public final class Sequential: Module {
+    public let layers: [Module]
+
+    public init(_ layers: [Module]) {
+        self.layers = layers
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        try layers.reduce(x) { try $1($0, context) }
+    }
+}
