@@ -6,6 +6,6 @@ struct AtelierCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "atelier",
         abstract: "Train GANs for fashion images on any OpenCL device, or on the CPU.",
-        subcommands: [DevicesCommand.self]
+        subcommands: [TrainCommand.self, SampleCommand.self, DevicesCommand.self]
     )
 }

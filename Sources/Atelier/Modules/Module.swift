@@ -10,17 +10,19 @@ open class Module {
         fatalError("\(type(of: self)) must override callAsFunction(_:_:)")
     }
 
-    /// Every parameter below this module, with its property path.
+    /// Every parameter below this module, with its path ("layers.0.weight").
     public func namedParameters(prefix: String = "") -> [(name: String, parameter: Parameter)] {
         var found: [(String, Parameter)] = []
+        // A parameter is named by its own name ("weight", "running_mean")
+        // under the path of the module holding it, as PyTorch names them.
         func visit(_ value: Any, _ path: String) {
             switch value {
-            case let p as Parameter: found.append((path, p))
+            case let p as Parameter: found.append((prefix.isEmpty ? p.name : prefix + "." + p.name, p))
             case let m as Module: found += m.namedParameters(prefix: path)
             case let list as [Module]:
                 for (i, m) in list.enumerated() { found += m.namedParameters(prefix: path + "." + String(i)) }
             case let optional as Parameter?:
-                if let p = optional { found.append((path, p)) }
+                if let p = optional { found.append((prefix.isEmpty ? p.name : prefix + "." + p.name, p)) }
             default: break
             }
         }

@@ -1,0 +1,274 @@
+import Foundation
+
+/// The options of `atelier train`, saved as options.json in the run folder.
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    public var model: ModelKind = .dcgan
+    /// nil: Fashion-MNIST from /usr/share/datasets/fashion-mnist.
+    public var dataroot: String?
+    public var epochs = 5
+    public var batchSize = 64
+    public var learningRate: Float = 2e-4
+    public var beta1: Float = 0.5
+    public var nz = 100
+    public var seed: UInt64 = 0
+    public var device = "auto"
+    public var out = "runs/dcgan"
+    /// One short epoch (two steps) that writes every file, to check a setup.
+    public var dryRun = false
+    /// Train on the last, smaller batch of each epoch too (it gets a plan of
+    /// its own) instead of dropping it.
+    public var keepLastBatch = false
+    /// Use only the first N images (quick trials).
+    public var limitImages: Int?
+
+    public init() {}
+}
+
+/// The files of a run folder.
+public struct RunFiles: Sendable {
+    public let directory: URL
+    public var options: URL { directory.appendingPathComponent("options.json") }
+    public var log: URL { directory.appendingPathComponent("log.txt") }
+    public var losses: URL { directory.appendingPathComponent("losses.csv") }
+    public var lossCurve: URL { directory.appendingPathComponent("loss.png") }
+    public var checkpoint: URL { directory.appendingPathComponent("checkpoint.safetensors") }
+    public var samples: URL { directory.appendingPathComponent("samples") }
+    public func sampleSheet(epoch: Int) -> URL {
+        samples.appendingPathComponent(String(format: "epoch-%03d.png", epoch))
+    }
+    public init(_ path: String) { directory = URL(fileURLWithPath: path) }
+}
+
+/// Training, from options to a run folder: progress, logs, sample sheets,
+/// losses, checkpoints, exact resume.
+public final class TrainingRun {
+    public struct Progress: Sendable {
+        public var epoch: Int          // 1-based
+        public var epochs: Int
+        public var stepInEpoch: Int    // 1-based
+        public var stepsPerEpoch: Int
+        public var step: Int
+        public var samplesPerSecond: Double
+        public var secondsLeft: Double
+        public var statistics: StepStatistics
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case finished
+        case interrupted(epoch: Int, step: Int)
+    }
+
+    public let options: TrainingOptions
+    public let files: RunFiles
+    public let trainer: GANTrainer
+    public let dataset: ImageDataset
+    public private(set) var state: TrainingState
+    private let log: (String) -> Void
+    private var history: [(d: Float, g: Float)] = []
+
+    /// Loads the data, builds (or restores, with `resume`) the model and
+    /// prepares the run folder. `log` receives each line also written to
+    /// log.txt.
+    public init(options: TrainingOptions, resume: Bool, backend: Backend, log: @escaping (String) -> Void) throws {
+        self.files = RunFiles(options.out)
+        let fm = FileManager.default
+        var options = options
+        var restoredTensors: [String: Safetensors.Entry]?
+        var restoredState: TrainingState?
+        if resume {
+            guard fm.fileExists(atPath: files.checkpoint.path) else {
+                throw CheckpointError("--continue: \(files.checkpoint.path) does not exist; start the run without --continue")
+            }
+            let (state, tensors) = try Checkpoint.read(files.checkpoint.path)
+            if state.model.kind != options.model {
+                throw CheckpointError("--continue: \(files.checkpoint.path) holds a \(state.model.kind) model, not \(options.model); pass --model \(state.model.kind)")
+            }
+            // The checkpoint decides everything but the number of epochs.
+            if let saved = try? JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: files.options)) {
+                let epochs = options.epochs, device = options.device
+                options = saved
+                options.epochs = epochs
+                options.device = device
+                options.dryRun = false
+            }
+            restoredTensors = tensors
+            restoredState = state
+        } else if fm.fileExists(atPath: files.checkpoint.path) {
+            throw CheckpointError("\(files.directory.path) already holds a run; resume it with --continue or choose another --out")
+        }
+        guard options.epochs >= 1, options.batchSize >= 1 else {
+            throw DatasetError("--epochs and --batch-size must be at least 1")
+        }
+        self.options = options
+        self.log = log
+
+        var dataset: ImageDataset
+        if let root = options.dataroot, !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte.gz")),
+           !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte")) {
+            dataset = try ImageFolder.load(directory: root)
+        } else {
+            dataset = try FashionMNIST.load(directory: options.dataroot ?? FashionMNIST.defaultDirectory)
+        }
+        if let limit = options.limitImages, limit < dataset.count {
+            guard limit >= 1 else { throw DatasetError("--limit-images must be at least 1") }
+            dataset = ImageDataset(images: Array(dataset.images.prefix(limit * dataset.imageSize)), labels: Array(dataset.labels.prefix(limit)),
+                                   count: limit, channels: dataset.channels, height: dataset.height, width: dataset.width,
+                                   classNames: dataset.classNames, source: dataset.source)
+        }
+        guard dataset.count >= options.batchSize || options.keepLastBatch else {
+            throw DatasetError("\(dataset.source) has \(dataset.count) images, fewer than one batch of \(options.batchSize); lower --batch-size or pass --keep-last-batch")
+        }
+        self.dataset = dataset
+
+        let config = restoredState?.model ?? ModelConfig(kind: options.model, nz: options.nz, imageChannels: dataset.channels,
+                                                         imageSize: 28, classNames: dataset.classNames)
+        if config.imageChannels != dataset.channels || (config.isConditional && config.classes != dataset.classNames.count) {
+            throw CheckpointError("the checkpoint's model expects \(config.imageChannels)-channel images and \(config.classes) classes; --dataroot gives \(dataset.channels) and \(dataset.classNames.count)")
+        }
+        var rng = RandomGenerator(seed: options.seed)
+        let model = try GANModel(config: config, rng: &rng)
+        let optimizer = OptimizerSettings(learningRate: options.learningRate, beta1: options.beta1)
+        trainer = try GANTrainer(model: model, backend: backend, optimizer: optimizer)
+
+        if let restoredState, let restoredTensors {
+            try Checkpoint.restore(trainer, from: restoredTensors, path: files.checkpoint.path)
+            trainer.generatorGroup.setStep(restoredState.generatorAdamStep)
+            trainer.discriminatorGroup.setStep(restoredState.discriminatorAdamStep)
+            state = restoredState
+            history = try Self.readLosses(files.losses, upTo: restoredState.step)
+        } else {
+            state = TrainingState(model: config, optimizer: optimizer, seed: options.seed, batchSize: options.batchSize,
+                                  dropLast: !options.keepLastBatch, epoch: 0, stepInEpoch: 0, step: 0,
+                                  epochStartRandom: rng, random: rng, generatorAdamStep: 0, discriminatorAdamStep: 0)
+        }
+        try fm.createDirectory(at: files.samples, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(options).write(to: files.options, options: .atomic)
+        try Self.rewriteLosses(files.losses, history)
+        write("\(resume ? "resuming" : "starting") \(config.kind) on \(backend.name): \(dataset.count) images from \(dataset.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
+    }
+
+    public var stepsPerEpoch: Int {
+        state.dropLast ? dataset.count / state.batchSize : (dataset.count + state.batchSize - 1) / state.batchSize
+    }
+
+    private func write(_ line: String) {
+        log(line)
+        let stamped = ISO8601DateFormatter().string(from: Date()) + " " + line + "\n"
+        if let handle = try? FileHandle(forWritingTo: files.log) {
+            handle.seekToEndOfFile()
+            handle.write(Data(stamped.utf8))
+            try? handle.close()
+        } else {
+            try? Data(stamped.utf8).write(to: files.log)
+        }
+    }
+
+    /// Trains until `options.epochs` are done or `shouldStop` says so (then a
+    /// checkpoint of the current step is saved first).
+    public func run(onStep: (Progress) -> Void, shouldStop: () -> Bool) throws -> Outcome {
+        let epochs = options.dryRun ? 1 : options.epochs
+        let stepLimit = options.dryRun ? min(2, stepsPerEpoch) : stepsPerEpoch
+        let config = trainer.model.config
+        var clock = DispatchTime.now().uptimeNanoseconds
+        var timedSteps = 0
+        var elapsed = 0.0
+        let csv = try FileHandle(forWritingTo: files.losses)
+        csv.seekToEndOfFile()
+        defer { try? csv.close() }
+
+        while state.epoch < epochs {
+            if state.stepInEpoch == 0 { state.epochStartRandom = state.random }
+            var permutationSource = state.epochStartRandom
+            let order = permutationSource.permutation(dataset.count)
+            if state.stepInEpoch == 0 { state.random = permutationSource }
+
+            while state.stepInEpoch < stepLimit {
+                let start = state.stepInEpoch * state.batchSize
+                let indices = order[start..<min(start + state.batchSize, dataset.count)]
+                let real = dataset.batch(indices, range: config.pixelRange)
+                let noise = state.random.normal(indices.count * config.nz)
+                try trainer.step(real: real, noise: noise, classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
+                let stats = try trainer.statistics()
+                guard stats.lossD.isFinite, stats.lossG.isFinite else {
+                    throw DatasetError("the losses became \(stats.lossD), \(stats.lossG) at step \(state.step + 1): training diverged; lower --lr or check the data")
+                }
+                state.stepInEpoch += 1
+                state.step += 1
+                state.generatorAdamStep = trainer.generatorGroup.step
+                state.discriminatorAdamStep = trainer.discriminatorGroup.step
+                history.append((stats.lossD, stats.lossG))
+                csv.write(Data("\(state.step),\(state.epoch + 1),\(stats.lossD),\(stats.lossG),\(stats.dReal),\(stats.dFake)\n".utf8))
+
+                let now = DispatchTime.now().uptimeNanoseconds
+                elapsed += Double(now - clock) / 1e9
+                clock = now
+                timedSteps += 1
+                let perStep = elapsed / Double(timedSteps)
+                let left = Double((epochs - state.epoch - 1) * stepLimit + (stepLimit - state.stepInEpoch))
+                onStep(Progress(epoch: state.epoch + 1, epochs: epochs, stepInEpoch: state.stepInEpoch, stepsPerEpoch: stepLimit,
+                                step: state.step, samplesPerSecond: Double(indices.count) / max(perStep, 1e-9),
+                                secondsLeft: perStep * left, statistics: stats))
+                if shouldStop() && state.stepInEpoch < stepLimit {
+                    try Checkpoint.save(trainer, state: state, to: files.checkpoint.path)
+                    write("interrupted at epoch \(state.epoch + 1) step \(state.stepInEpoch); checkpoint saved to \(files.checkpoint.path); resume with --continue")
+                    return .interrupted(epoch: state.epoch + 1, step: state.stepInEpoch)
+                }
+            }
+            state.epoch += 1
+            state.stepInEpoch = 0
+            try writeSampleSheet(epoch: state.epoch)
+            try PNG.write(Pictures.lossCurve(d: history.map(\.d), g: history.map(\.g)), to: files.lossCurve.path)
+            try Checkpoint.save(trainer, state: state, to: files.checkpoint.path)
+            let last = history.last.map { String(format: "Loss_D %.4f Loss_G %.4f", $0.d, $0.g) } ?? ""
+            write("epoch \(state.epoch)/\(epochs) done: \(last); samples in \(files.sampleSheet(epoch: state.epoch).path)")
+            if shouldStop() && state.epoch < epochs {
+                write("stopped after epoch \(state.epoch); resume with --continue")
+                return .interrupted(epoch: state.epoch, step: 0)
+            }
+        }
+        return .finished
+    }
+
+    /// The fixed-noise sample sheet: 8x8, or one row of 8 per class.
+    public func writeSampleSheet(epoch: Int) throws {
+        let config = trainer.model.config
+        let (noise, classes) = Self.fixedNoise(config, seed: state.seed)
+        let images = try trainer.generate(noise: noise, classes: classes)
+        let sheet = Pictures.sheet(images, count: noise.count / config.nz, channels: config.imageChannels,
+                                   size: config.imageSize, columns: 8, range: config.pixelRange)
+        try PNG.write(sheet, to: files.sampleSheet(epoch: epoch).path)
+    }
+
+    /// The same noise every epoch, drawn from its own generator so it does
+    /// not disturb the training sequence.
+    static func fixedNoise(_ config: ModelConfig, seed: UInt64) -> ([Float], [Int]?) {
+        var rng = RandomGenerator(seed: seed &+ 0x5EED_F1CE_D000)
+        if config.isConditional {
+            let count = config.classes * 8
+            return (rng.normal(count * config.nz), (0..<count).map { $0 / 8 })
+        }
+        return (rng.normal(64 * config.nz), nil)
+    }
+
+    static let lossHeader = "step,epoch,loss_d,loss_g,d_x,d_g_z"
+
+    static func readLosses(_ url: URL, upTo step: Int) throws -> [(d: Float, g: Float)] {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").dropFirst().compactMap { line in
+            let f = line.split(separator: ",")
+            guard f.count >= 4, let s = Int(f[0]), s <= step, let d = Float(f[2]), let g = Float(f[3]) else { return nil }
+            return (d, g)
+        }
+    }
+
+    /// losses.csv holds exactly the steps of the checkpoint being resumed.
+    static func rewriteLosses(_ url: URL, _ history: [(d: Float, g: Float)]) throws {
+        var text = lossHeader + "\n"
+        if !history.isEmpty, let old = try? String(contentsOf: url, encoding: .utf8) {
+            for line in old.split(separator: "\n").dropFirst().prefix(history.count) { text += line + "\n" }
+        }
+        try Data(text.utf8).write(to: url, options: .atomic)
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Atelier
+import Foundation
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Generate images from a checkpoint: one sample sheet, or one PNG per image."
+    )
+
+    @Option(help: "A checkpoint.safetensors written by `atelier train`.")
+    var checkpoint: String
+
+    @Option(help: "Images to generate.")
+    var count = 64
+
+    @Option(name: .customLong("class"), help: "For cdcgan: a class name (e.g. Dress) or index (0-9).")
+    var className: String?
+
+    @Option(help: "Seed of the noise.")
+    var seed: UInt64 = 1
+
+    @Option(help: "auto, cpu, opencl or opencl:P:D.")
+    var device = "auto"
+
+    @Option(help: "A .png file for one sheet, or a folder for one PNG per image.")
+    var out = "samples.png"
+
+    func run() throws {
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        let (state, tensors) = try Checkpoint.read(checkpoint)
+        let config = state.model
+        var classes: [Int]?
+        if config.isConditional {
+            let index: Int
+            if let className {
+                if let k = Int(className), (0..<config.classes).contains(k) {
+                    index = k
+                } else if let k = config.classNames.firstIndex(where: { $0.caseInsensitiveCompare(className) == .orderedSame }) {
+                    index = k
+                } else {
+                    throw ValidationError("unknown class '\(className)'; this model knows: \(config.classNames.enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", "))")
+                }
+                classes = Array(repeating: index, count: count)
+            } else {
+                classes = (0..<count).map { $0 % config.classes }
+            }
+        } else if let className {
+            throw ValidationError("--class '\(className)' needs a conditional model (cdcgan); this checkpoint holds \(config.kind)")
+        }
+        let backend = try DeviceChoice(parsing: device).makeBackend()
+        var rng = RandomGenerator(seed: 0)
+        let model = try GANModel(config: config, rng: &rng)
+        let trainer = try GANTrainer(model: model, backend: backend)
+        try Checkpoint.restore(trainer, from: tensors, path: checkpoint)
+        var noiseRNG = RandomGenerator(seed: seed)
+        let images = try trainer.generate(noise: noiseRNG.normal(count * config.nz), classes: classes)
+
+        if out.lowercased().hasSuffix(".png") {
+            let sheet = Pictures.sheet(images, count: count, channels: config.imageChannels, size: config.imageSize,
+                                       columns: min(count, 8), range: config.pixelRange)
+            try PNG.write(sheet, to: out)
+            print("wrote a sheet of \(count) images to \(out)")
+        } else {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let per = config.imageShape.reduce(1, *)
+            for n in 0..<count {
+                let one = Pictures.sheet(Array(images[n * per..<(n + 1) * per]), count: 1, channels: config.imageChannels,
+                                         size: config.imageSize, columns: 1, range: config.pixelRange, zoom: 1, border: false)
+                try PNG.write(one, to: (out as NSString).appendingPathComponent(String(format: "%04d.png", n)))
+            }
+            print("wrote \(count) images to \(out)/")
+        }
+    }
+}

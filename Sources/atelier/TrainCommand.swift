@@ -1,0 +1,143 @@
+import ArgumentParser
+import Atelier
+import Foundation
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a GAN; writes options, log, sample sheets, losses and checkpoints to --out.",
+        discussion: """
+        Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) unless \
+        --dataroot names another folder of IDX files or a folder of PNG images (class sub-folders give labels). \
+        Ctrl-C stops after the current step and saves a checkpoint; --continue resumes exactly.
+        """
+    )
+
+    @Option(help: "gan (the reference article's MLP GAN), dcgan, or cdcgan (DCGAN conditioned on the class).")
+    var model: ModelKind = .dcgan
+
+    @Option(help: "Folder of Fashion-MNIST IDX files or of PNG images (default: the Debian package's).")
+    var dataroot: String?
+
+    @Option(help: "Epochs to train (with --continue: the total to reach).")
+    var epochs = 5
+
+    @Option(name: .customLong("batch-size"), help: "Images per step.")
+    var batchSize = 64
+
+    @Option(help: "Adam learning rate of both networks.")
+    var lr: Float = 2e-4
+
+    @Option(help: "Adam beta1.")
+    var beta1: Float = 0.5
+
+    @Option(help: "Length of the noise vector.")
+    var nz = 100
+
+    @Option(help: "Seed of initialisation, noise and shuffling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "auto, cpu, opencl or opencl:P:D (see `atelier devices`).")
+    var device = "auto"
+
+    @Option(help: "Run folder (default: runs/MODEL).")
+    var out: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Two steps that write every file, to check the set-up.")
+    var dryRun = false
+
+    @Flag(name: .customLong("continue"), help: "Resume the run in --out from its checkpoint.")
+    var resume = false
+
+    @Flag(name: .customLong("keep-last-batch"), help: "Also train on each epoch's last, smaller batch.")
+    var keepLastBatch = false
+
+    @Option(name: .customLong("limit-images"), help: "Use only the first N images (quick trials).")
+    var limitImages: Int?
+
+    func run() throws {
+        var options = TrainingOptions()
+        options.model = model
+        options.dataroot = dataroot
+        options.epochs = epochs
+        options.batchSize = batchSize
+        options.learningRate = lr
+        options.beta1 = beta1
+        options.nz = nz
+        options.seed = seed
+        options.device = device
+        options.out = out ?? "runs/\(model)"
+        options.dryRun = dryRun
+        options.keepLastBatch = keepLastBatch
+        options.limitImages = limitImages
+
+        let backend = try DeviceChoice(parsing: device).makeBackend()
+        if let cl = backend as? OpenCLBackend {
+            cl.onCompile { file in Terminal.status("compiling \(file) for \(cl.info.name) (first run only)...") }
+        }
+        let run = try TrainingRun(options: options, resume: resume, backend: backend) { Terminal.line($0) }
+        Interrupt.install()
+        let outcome = try run.run(onStep: { p in
+            let s = p.statistics
+            let text = String(format: "[%d/%d][%d/%d] Loss_D %.4f Loss_G %.4f D(x) %.4f D(G(z)) %.4f | %.0f samples/s, ETA %@",
+                              p.epoch, p.epochs, p.stepInEpoch, p.stepsPerEpoch, s.lossD, s.lossG, s.dReal, s.dFake,
+                              p.samplesPerSecond, Terminal.duration(p.secondsLeft))
+            if Terminal.isTerminal {
+                Terminal.status(text)
+            } else if p.stepInEpoch == 1 || p.stepInEpoch % 50 == 0 || p.stepInEpoch == p.stepsPerEpoch {
+                Terminal.line(text)
+            }
+        }, shouldStop: { Interrupt.requested })
+        switch outcome {
+        case .finished:
+            Terminal.line("done: sample sheets in \(run.files.samples.path), checkpoint \(run.files.checkpoint.path)")
+        case .interrupted:
+            throw ExitCode(130)
+        }
+    }
+}
+
+extension ModelKind: ExpressibleByArgument {}
+
+/// Ctrl-C asks the training loop to stop after the current step; a second
+/// Ctrl-C quits at once.
+enum Interrupt {
+    nonisolated(unsafe) static var requested = false
+    nonisolated(unsafe) private static var source: DispatchSourceSignal?
+
+    static func install() {
+        signal(SIGINT, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        s.setEventHandler {
+            if requested { exit(130) }
+            requested = true
+            Terminal.line("stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)")
+        }
+        s.resume()
+        source = s
+    }
+}
+
+/// Progress rewritten in place on a terminal; plain lines otherwise.
+enum Terminal {
+    static let isTerminal = isatty(STDOUT_FILENO) != 0
+
+    static func status(_ text: String) {
+        if isTerminal {
+            FileHandle.standardOutput.write(Data("\r\u{1B}[K\(text)".utf8))
+        } else {
+            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        }
+    }
+
+    static func line(_ text: String) {
+        let clear = isTerminal ? "\r\u{1B}[K" : ""
+        FileHandle.standardOutput.write(Data((clear + text + "\n").utf8))
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s / 60 % 60) : String(format: "%dm%02ds", s / 60, s % 60)
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Testing
+@testable import Atelier
+
+/// Training end to end on real Fashion-MNIST: files, exact resume,
+/// sampling, bad input, and a short run that must behave like a GAN.
+@Suite(.serialized, .enabled(if: FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory + "/train-images-idx3-ubyte.gz"),
+                             "needs dataset-fashion-mnist (Tools/scripts/install-deps.sh installs it)"))
+struct TrainingTests {
+    func options(_ model: ModelKind, out: URL, epochs: Int = 1, images: Int = 192) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.model = model
+        o.epochs = epochs
+        o.out = out.path
+        o.limitImages = images
+        o.device = "cpu"
+        return o
+    }
+
+    @Test("train --dry-run writes every file, for every model", arguments: ModelKind.allCases)
+    func dryRun(model: ModelKind) throws {
+        let out = try temporaryDirectory("dry-\(model)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try Executables.run("atelier", ["train", "--model", model.rawValue, "--dry-run", "--limit-images", "256",
+                                                     "--device", "cpu", "--out", out.path])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let files = RunFiles(out.path)
+        for url in [files.options, files.log, files.losses, files.lossCurve, files.checkpoint, files.sampleSheet(epoch: 1)] {
+            #expect(FileManager.default.fileExists(atPath: url.path), "\(url.lastPathComponent) was not written")
+        }
+        let csv = try String(contentsOf: files.losses, encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 3 && csv[0] == "step,epoch,loss_d,loss_g,d_x,d_g_z", "losses.csv: \(csv)")
+        let sheet = try PNG.read(files.sampleSheet(epoch: 1).path)
+        let rows = model == .cdcgan ? 10 : 8
+        #expect(sheet.width == (8 * 30 + 2) * 2 && sheet.height == (rows * 30 + 2) * 2, "sheet is \(sheet.width)x\(sheet.height)")
+        let (state, tensors) = try Checkpoint.read(files.checkpoint.path)
+        #expect(state.model.kind == model && state.step == 2)
+        #expect(tensors.keys.contains("generator.layers.0.weight"))
+        #expect(result.stdout.contains("Loss_D") && result.stdout.contains("D(G(z))"), "progress: \(result.stdout)")
+    }
+
+    func losses(_ files: RunFiles) throws -> [String] {
+        try String(contentsOf: files.losses, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    @Test("--continue reproduces the uninterrupted run, from an epoch end and from mid-epoch", arguments: [ModelKind.dcgan, .cdcgan])
+    func exactResume(model: ModelKind) throws {
+        let whole = try temporaryDirectory("whole"), split = try temporaryDirectory("split")
+        defer { for d in [whole, split] { try? FileManager.default.removeItem(at: d) } }
+        let cpu = CPUBackend()
+        _ = try TrainingRun(options: options(model, out: whole, epochs: 3), resume: false, backend: cpu) { _ in }
+            .run(onStep: { _ in }, shouldStop: { false })
+
+        // Stopped after step 4 (mid-epoch 2), then resumed twice.
+        var steps = 0
+        let first = try TrainingRun(options: options(model, out: split, epochs: 3), resume: false, backend: cpu) { _ in }
+        let outcome = try first.run(onStep: { _ in steps += 1 }, shouldStop: { steps >= 4 })
+        #expect(outcome == .interrupted(epoch: 2, step: 1))
+        var o = options(model, out: split, epochs: 2)
+        _ = try TrainingRun(options: o, resume: true, backend: cpu) { _ in }.run(onStep: { _ in }, shouldStop: { false })
+        o.epochs = 3
+        _ = try TrainingRun(options: o, resume: true, backend: cpu) { _ in }.run(onStep: { _ in }, shouldStop: { false })
+
+        let a = try losses(RunFiles(whole.path)), b = try losses(RunFiles(split.path))
+        #expect(a.count == 10)
+        #expect(a == b, "resumed run differs:\n\(a.joined(separator: "\n"))\nvs\n\(b.joined(separator: "\n"))")
+        let (sa, ta) = try Checkpoint.read(RunFiles(whole.path).checkpoint.path)
+        let (sb, tb) = try Checkpoint.read(RunFiles(split.path).checkpoint.path)
+        #expect(sa == sb)
+        #expect(ta["generator.layers.0.weight"]?.values == tb["generator.layers.0.weight"]?.values)
+    }
+
+    @Test("atelier sample writes a sheet, single images and a chosen class")
+    func sample() throws {
+        let dir = try temporaryDirectory("sample")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        let train = try Executables.run("atelier", ["train", "--model", "cdcgan", "--dry-run", "--limit-images", "128",
+                                                    "--device", "cpu", "--out", run.path])
+        #expect(train.status == 0, "stderr: \(train.stderr)")
+        let ckpt = RunFiles(run.path).checkpoint.path
+        let sheet = dir.appendingPathComponent("dresses.png").path
+        let dresses = try Executables.run("atelier", ["sample", "--checkpoint", ckpt, "--count", "16", "--class", "Dress", "--out", sheet])
+        #expect(dresses.status == 0, "stderr: \(dresses.stderr)")
+        #expect(try PNG.read(sheet).width == (8 * 30 + 2) * 2)
+        let folder = dir.appendingPathComponent("each").path
+        let each = try Executables.run("atelier", ["sample", "--checkpoint", ckpt, "--count", "3", "--class", "7", "--out", folder])
+        #expect(each.status == 0, "stderr: \(each.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        #expect(files == ["0000.png", "0001.png", "0002.png"])
+        #expect(try PNG.read(folder + "/0000.png").width == 28)
+        let unknown = try Executables.run("atelier", ["sample", "--checkpoint", ckpt, "--class", "Hat", "--out", sheet])
+        #expect(unknown.status != 0 && unknown.stderr.contains("unknown class 'Hat'") && unknown.stderr.contains("3 Dress"),
+                "stderr: \(unknown.stderr)")
+    }
+
+    @Test("Bad input gives errors that name the problem and the fix")
+    func badInput() throws {
+        let dir = try temporaryDirectory("bad")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func train(_ args: [String]) throws -> ProcessResult {
+            try Executables.run("atelier", ["train", "--device", "cpu", "--dry-run"] + args)
+        }
+        let missing = try train(["--dataroot", "/nonexistent/data", "--out", dir.appendingPathComponent("r0").path])
+        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/data is not a directory"), "stderr: \(missing.stderr)")
+
+        // A truncated IDX file.
+        let idx = dir.appendingPathComponent("idx")
+        try FileManager.default.createDirectory(at: idx, withIntermediateDirectories: true)
+        let images = try Data(contentsOf: URL(fileURLWithPath: FashionMNIST.defaultDirectory + "/train-images-idx3-ubyte.gz"))
+        try images.prefix(5000).write(to: idx.appendingPathComponent("train-images-idx3-ubyte.gz"))
+        try Data(contentsOf: URL(fileURLWithPath: FashionMNIST.defaultDirectory + "/train-labels-idx1-ubyte.gz"))
+            .write(to: idx.appendingPathComponent("train-labels-idx1-ubyte.gz"))
+        let truncated = try train(["--dataroot", idx.path, "--out", dir.appendingPathComponent("r1").path])
+        #expect(truncated.status != 0 && truncated.stderr.contains("train-images-idx3-ubyte.gz")
+                && (truncated.stderr.contains("corrupt") || truncated.stderr.contains("truncated")), "stderr: \(truncated.stderr)")
+
+        // A folder with a damaged PNG.
+        let pngs = dir.appendingPathComponent("pngs/shirts")
+        try FileManager.default.createDirectory(at: pngs, withIntermediateDirectories: true)
+        try PNG.write(PixelImage(width: 30, height: 40, channels: 3, pixels: [UInt8](repeating: 90, count: 3600)),
+                      to: pngs.appendingPathComponent("good.png").path)
+        try Data("not a png".utf8).write(to: pngs.appendingPathComponent("bad.png"))
+        let damaged = try train(["--dataroot", dir.appendingPathComponent("pngs").path, "--batch-size", "1",
+                                 "--out", dir.appendingPathComponent("r2").path])
+        #expect(damaged.status != 0 && damaged.stderr.contains("bad.png"), "stderr: \(damaged.stderr)")
+
+        // A run folder that already holds a run, and --continue with another model.
+        let run = dir.appendingPathComponent("r3").path
+        #expect(try train(["--model", "gan", "--limit-images", "128", "--out", run]).status == 0)
+        let again = try train(["--model", "gan", "--limit-images", "128", "--out", run])
+        #expect(again.status != 0 && again.stderr.contains("already holds a run") && again.stderr.contains("--continue"),
+                "stderr: \(again.stderr)")
+        let other = try Executables.run("atelier", ["train", "--device", "cpu", "--model", "dcgan", "--continue", "--out", run])
+        #expect(other.status != 0 && other.stderr.contains("holds a gan model"), "stderr: \(other.stderr)")
+        let classOfGan = try Executables.run("atelier", ["sample", "--checkpoint", run + "/checkpoint.safetensors", "--class", "Dress"])
+        #expect(classOfGan.status != 0 && classOfGan.stderr.contains("needs a conditional model"), "stderr: \(classOfGan.stderr)")
+        let notCheckpoint = dir.appendingPathComponent("x.safetensors")
+        try Data("garbage".utf8).write(to: notCheckpoint)
+        let garbage = try Executables.run("atelier", ["sample", "--checkpoint", notCheckpoint.path])
+        #expect(garbage.status != 0 && garbage.stderr.contains("not a valid safetensors file"), "stderr: \(garbage.stderr)")
+    }
+
+    @Test("A short real run trains like a GAN: D(x) above D(G(z)), samples neither constant nor noise")
+    func learns() throws {
+        let out = try temporaryDirectory("learn")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var o = options(.dcgan, out: out, epochs: 1, images: 300 * 32)
+        o.batchSize = 32
+        let run = try TrainingRun(options: o, resume: false, backend: CPUBackend()) { _ in }
+        var stats: [StepStatistics] = []
+        _ = try run.run(onStep: { stats.append($0.statistics) }, shouldStop: { false })
+        #expect(stats.count == 300)
+        let late = stats.suffix(100)
+        let dReal = late.map(\.dReal).reduce(0, +) / Float(late.count)
+        let dFake = late.map(\.dFake).reduce(0, +) / Float(late.count)
+        #expect(dReal > dFake + 0.1, "D should tell real from fake: D(x) \(dReal), D(G(z)) \(dFake)")
+        #expect(late.allSatisfy { $0.lossD.isFinite && $0.lossG.isFinite && $0.lossG > 0.1 }, "G collapsed or diverged")
+
+        // Samples: varied across images, smooth within each (noise is not).
+        let (noise, _) = TrainingRun.fixedNoise(run.trainer.model.config, seed: 7)
+        let images = try run.trainer.generate(noise: noise)
+        let per = 28 * 28
+        var spread: Float = 0, correlation: Float = 0
+        let mean = (0..<per).map { p in (0..<64).reduce(Float(0)) { $0 + images[$1 * per + p] } / 64 }
+        for n in 0..<64 {
+            let img = Array(images[n * per..<(n + 1) * per])
+            spread += zip(img, mean).reduce(0) { $0 + abs($1.0 - $1.1) } / Float(per)
+            let m = img.reduce(0, +) / Float(per)
+            var num: Float = 0, den: Float = 0
+            for y in 0..<28 { for x in 0..<27 { num += (img[y * 28 + x] - m) * (img[y * 28 + x + 1] - m) } }
+            for v in img { den += (v - m) * (v - m) }
+            correlation += den > 0 ? num / den * Float(per) / Float(28 * 27) : 0
+        }
+        spread /= 64
+        correlation /= 64
+        #expect(spread > 0.05, "samples are (nearly) all the same: mean distance to the mean image \(spread)")
+        #expect(correlation > 0.5, "samples look like noise: neighbouring pixels correlate only \(correlation)")
+    }
+}
