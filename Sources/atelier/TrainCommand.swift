@@ -97,7 +97,7 @@ struct TrainCommand: ParsableCommand {
     }
 }
 
-extension ModelKind: ExpressibleByArgument {}
+
 
 /// Ctrl-C asks the training loop to stop after the current step; a second
 /// Ctrl-C quits at once.

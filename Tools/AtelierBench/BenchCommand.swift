@@ -43,6 +43,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Show each OpenCL case's kernels and their device time.")
     var breakdown = false
 
+    @Option(help: "Time whole training steps of this model (gan, dcgan, cdcgan) at each of --batches instead of kernels.")
+    var model: ModelKind?
+
     @Flag(help: "List the cases and exit.")
     var list = false
 
@@ -86,6 +89,10 @@ struct BenchCommand: ParsableCommand {
             try runTuning(backend)
             return
         }
+        if let model {
+            try runSteps(model, backend)
+            return
+        }
         let cases = selectedCases()
         guard !cases.isEmpty else {
             throw ValidationError("no case matches --kernel \(filters) --group \(group); see --list")
@@ -113,6 +120,33 @@ struct BenchCommand: ParsableCommand {
             print(report.table(breakdown: breakdown))
         }
         if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    private func runSteps(_ kind: ModelKind, _ backend: Backend) throws {
+        var results: [StepBenchmark.Result] = []
+        for batch in parsedBatches {
+            Log.status("timing \(kind) steps at batch \(batch) on \(backend.name)...")
+            results.append(try StepBenchmark.run(kind, batch: batch, backend: backend, warmup: max(warmup, 2),
+                                                 repeats: repeats, breakdown: breakdown))
+        }
+        Log.clear()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            return
+        }
+        print("device: \(backend.name)")
+        for r in results {
+            print(String(format: "%@ batch %d: %.1f ms per step (median of %d), %.0f samples/s", r.model, r.batch,
+                         r.medianMilliseconds, repeats, r.samplesPerSecond))
+            if let profile = r.profile {
+                let total = profile.values.reduce(0, +)
+                for (name, ms) in profile.sorted(by: { $0.value > $1.value }) {
+                    print(String(format: "    %-22@ %8.2f ms  %4.1f%%", name as NSString, ms, 100 * ms / total))
+                }
+            }
+        }
     }
 
     private func runTuning(_ backend: Backend) throws {

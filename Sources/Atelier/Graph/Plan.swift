@@ -1,3 +1,5 @@
+import Foundation
+
 /// A graph made ready to run on one backend: kernels in order, every value
 /// given a buffer (values whose lifetimes do not overlap share one), and
 /// every op's arguments bound once. `run()` enqueues the whole step without
@@ -33,8 +35,21 @@ public final class Plan {
     /// Enqueues the ops of the nodes in `range` (graph node indices), so a
     /// caller can put other work between parts of one graph.
     public func run(nodes range: Range<Int>) throws {
-        for step in steps[range] { try step() }
+        guard let profiler else {
+            for step in steps[range] { try step() }
+            return
+        }
+        for index in range {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try steps[index]()
+            try backend.synchronize()
+            profiler.add(graph.nodes[index].op.profileName, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
+        }
     }
+
+    /// When set, every op waits for the device and its wall time is added
+    /// here (for profiles; it serialises the step).
+    public var profiler: OpProfiler?
 
     public var nodeCount: Int { steps.count }
 
@@ -226,5 +241,33 @@ extension DeviceBuffer {
     fileprivate func retainedStorage(by plan: Plan) -> BufferStorage {
         plan.retain(self)
         return storage
+    }
+}
+
+/// Wall time per kind of op, summed over runs.
+public final class OpProfiler {
+    public private(set) var totals: [String: (count: Int, nanoseconds: UInt64)] = [:]
+    public init() {}
+    func add(_ name: String, nanoseconds: UInt64) {
+        let t = totals[name] ?? (0, 0)
+        totals[name] = (t.count + 1, t.nanoseconds + nanoseconds)
+    }
+    public func reset() { totals = [:] }
+}
+
+extension GraphOp {
+    /// The op without its shapes, for profiles.
+    var profileName: String {
+        switch self {
+        case .matmul: "matmul"
+        case .conv2d: "conv2d"
+        case .convTranspose2d: "conv_transpose2d"
+        case .conv2dBackwardData: "conv2d grad data"
+        case .conv2dBackwardWeights: "conv2d grad weights"
+        case .batchNorm: "batch_norm"
+        case .reshape: "reshape"
+        case .sliceChannels: "slice"
+        default: description
+        }
     }
 }

@@ -41,6 +41,10 @@ public final class GANTrainer {
     private var stepPlans: [Int: StepPlan] = [:]
     private var samplePlans: [Int: SamplePlan] = [:]
     private var lastPlan: StepPlan?
+    /// Set to time every op of the training steps (serialises them).
+    public var profiler: OpProfiler? {
+        didSet { for p in stepPlans.values { p.plan.profiler = profiler } }
+    }
 
     public init(model: GANModel, backend: Backend, optimizer: OptimizerSettings = OptimizerSettings()) throws {
         self.model = model
@@ -110,6 +114,7 @@ public final class GANTrainer {
         let plan = try Plan(g, on: backend, keep: [lossD, lossG, dReal, dFake, fake], bindings: bindings)
         let result = StepPlan(plan: plan, split: split, inputs: inputs, real: real, fake: fake,
                               lossD: lossD, lossG: lossG, dReal: dReal, dFake: dFake)
+        plan.profiler = profiler
         stepPlans[batch] = result
         return result
     }

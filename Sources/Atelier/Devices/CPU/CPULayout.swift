@@ -27,33 +27,34 @@ enum CPULayout {
         }
     }
 
+    /// Columns back to the image, summing overlaps. Scatter-adds each column
+    /// row into its image plane (contiguous, no per-element index division);
+    /// threads own whole channels, so no two write the same element.
     static func col2im(_ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>) {
-        let (c, h, w) = (g.inChannels, g.height, g.width)
+        let (n, c, h, w) = (g.batch, g.inChannels, g.height, g.width)
         let (r, s, p, q) = (g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth)
         let npq = g.columnCols
         nonisolated(unsafe) let (src, dst) = (col, x)
-        // Each output element gathers its contributions in (r, s) order, as
-        // the kernel does.
-        Parallel.forEachSlice(g.batch * c, minimumSlice: max(1, (1 << 14) / (h * w))) { planes in
-            for plane in planes {
-                let nn = plane / c, cc = plane % c
-                for hh in 0..<h {
-                    for ww in 0..<w {
-                        var sum: Float = 0
-                        for rr in 0..<r {
-                            let hp = hh + g.padH - rr
-                            if hp < 0 || hp % g.strideH != 0 { continue }
-                            let pp = hp / g.strideH
-                            if pp >= p { continue }
-                            for ss in 0..<s {
-                                let wq = ww + g.padW - ss
-                                if wq < 0 || wq % g.strideW != 0 { continue }
-                                let qq = wq / g.strideW
-                                if qq >= q { continue }
-                                sum += src[((cc * r + rr) * s + ss) * npq + (nn * p + pp) * q + qq]
+        Parallel.forEachSlice(c, minimumSlice: max(1, (1 << 14) / (n * h * w * r * s))) { channels in
+            for cc in channels {
+                for nn in 0..<n { (dst + (nn * c + cc) * h * w).update(repeating: 0, count: h * w) }
+                for rr in 0..<r {
+                    for ss in 0..<s {
+                        let row = src + ((cc * r + rr) * s + ss) * npq
+                        // Output columns q whose w = q*stride - pad + ss falls inside the image.
+                        let qFirst = max(0, (g.padW - ss + g.strideW - 1) / g.strideW)
+                        let qEnd = min(q, (w - 1 + g.padW - ss) / g.strideW + 1)
+                        guard qFirst < qEnd else { continue }
+                        for nn in 0..<n {
+                            let plane = dst + (nn * c + cc) * h * w
+                            for pp in 0..<p {
+                                let hh = pp * g.strideH - g.padH + rr
+                                guard hh >= 0 && hh < h else { continue }
+                                let line = plane + hh * w - g.padW + ss
+                                let values = row + (nn * p + pp) * q
+                                for qq in qFirst..<qEnd { line[qq * g.strideW] += values[qq] }
                             }
                         }
-                        dst[(plane * h + hh) * w + ww] = sum
                     }
                 }
             }

@@ -1,0 +1,4 @@
+import ArgumentParser
+import Atelier
+
+extension ModelKind: ExpressibleByArgument {}
