@@ -64,4 +64,18 @@ int atelier_cl_loaded(void);
 /// iterations * 8 * lanes * 2. The result only defeats dead-code removal.
 float atelier_fma_chains(long iterations, float seed, int *lanes);
 
+/// A convolution's geometry for the CPU layout loops (ConvGeometry in Swift).
+typedef struct {
+  int n, c, h, w, r, s, stride_h, stride_w, pad_h, pad_w, p, q;
+} AtelierConv;
+
+void atelier_im2col(const AtelierConv *g, const float *x, float *col, long row_begin, long row_end);
+void atelier_col2im(const AtelierConv *g, const float *col, float *x, long c_begin, long c_end);
+void atelier_swap_axes(long a_count, long b_count, long inner, const float *in, float *out, long a_begin, long a_end);
+
+/// One Adam step over n floats (see PointwiseOp.adam), vectorised for the
+/// CPU it runs on.
+void atelier_adam(long n, const float *g, float *p, float *m, float *v,
+                  float lr, float b1, float b2, float eps, float c1, float c2);
+
 #endif

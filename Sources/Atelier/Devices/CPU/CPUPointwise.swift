@@ -1,3 +1,4 @@
+import CAtelier
 import Foundation
 
 /// CPU versions of the `PointwiseOp` formulas (the OpenCL side is in
@@ -81,15 +82,10 @@ enum CPUPointwise {
         case .adam(let step):
             let k = step.kernelScalars
             let (lr, b1, b2, eps, c1, c2) = (k[0], k[1], k[2], k[3], k[4], k[5])
+            nonisolated(unsafe) let (g, p, m, v) = (o[0], o[1], o[2], o[3])
             Parallel.forEachSlice(n) { r in
-                for i in r {
-                    let g = o[0][i]
-                    let m = b1 * o[2][i] + (1 - b1) * g
-                    let v = b2 * o[3][i] + (1 - b2) * g * g
-                    o[2][i] = m
-                    o[3][i] = v
-                    o[1][i] -= lr * (m * c1) / ((v * c2).squareRoot() + eps)
-                }
+                atelier_adam(r.count, g + r.lowerBound, p + r.lowerBound, m + r.lowerBound, v + r.lowerBound,
+                             lr, b1, b2, eps, c1, c2)
             }
         }
     }
