@@ -147,7 +147,11 @@ struct TrainingTests {
         defer { try? FileManager.default.removeItem(at: out) }
         var o = options(.dcgan, out: out, epochs: 1, images: 300 * 32)
         o.batchSize = 32
-        let run = try TrainingRun(options: o, resume: false, backend: CPUBackend()) { _ in }
+        // PoCL when there is one: its kernels are optimised even in a debug
+        // build, so this stays quick; the CPU path trains the same way (the
+        // reference tests compare the two step by step).
+        let backend: Backend = OpenCLTestSupport.available ? try OpenCLTestSupport.backend() : CPUBackend()
+        let run = try TrainingRun(options: o, resume: false, backend: backend) { _ in }
         var stats: [StepStatistics] = []
         _ = try run.run(onStep: { stats.append($0.statistics) }, shouldStop: { false })
         #expect(stats.count == 300)
@@ -176,5 +180,47 @@ struct TrainingTests {
         correlation /= 64
         #expect(spread > 0.05, "samples are (nearly) all the same: mean distance to the mean image \(spread)")
         #expect(correlation > 0.5, "samples look like noise: neighbouring pixels correlate only \(correlation)")
+    }
+
+    @Test("--keep-last-batch trains on the smaller last batch with a plan of its own")
+    func keepLastBatch() throws {
+        let out = try temporaryDirectory("last")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var o = options(.gan, out: out, epochs: 1, images: 100)
+        o.keepLastBatch = true
+        let run = try TrainingRun(options: o, resume: false, backend: CPUBackend()) { _ in }
+        #expect(run.stepsPerEpoch == 2)
+        var sizes = 0
+        _ = try run.run(onStep: { _ in sizes += 1 }, shouldStop: { false })
+        #expect(sizes == 2)
+        o.keepLastBatch = false
+        o.out = out.appendingPathComponent("dropped").path
+        #expect(try TrainingRun(options: o, resume: false, backend: CPUBackend()) { _ in }.stepsPerEpoch == 1)
+    }
+
+    @Test("A folder of PNG images in class sub-folders trains a conditional model")
+    func imageFolder() throws {
+        let dir = try temporaryDirectory("folder")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = RandomGenerator(seed: 3)
+        for (k, name) in ["dresses", "shirts"].enumerated() {
+            let folder = dir.appendingPathComponent("data/\(name)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for i in 0..<6 {
+                // RGB, not square, not 28x28: cropped and resized on load.
+                let pixels = (0..<(40 * 30 * 3)).map { _ in UInt8(k * 100 + Int(rng.next() % 100)) }
+                try PNG.write(PixelImage(width: 40, height: 30, channels: 3, pixels: pixels),
+                              to: folder.appendingPathComponent("\(i).png").path)
+            }
+        }
+        let data = try ImageFolder.load(directory: dir.appendingPathComponent("data").path)
+        #expect(data.count == 12 && data.channels == 3 && data.height == 28 && data.classNames == ["dresses", "shirts"])
+        #expect(data.labels == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+        let result = try Executables.run("atelier", ["train", "--model", "cdcgan", "--dry-run", "--device", "cpu", "--batch-size", "4",
+                                                     "--dataroot", dir.appendingPathComponent("data").path,
+                                                     "--out", dir.appendingPathComponent("run").path])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let (state, _) = try Checkpoint.read(dir.appendingPathComponent("run/checkpoint.safetensors").path)
+        #expect(state.model.imageChannels == 3 && state.model.classNames == ["dresses", "shirts"])
     }
 }
