@@ -101,3 +101,35 @@ void atelier_swap_axes(long a_count, long b_count, long inner, const float *rest
       for (long i = 0; i < inner; ++i) dst[i] = src[i];
     }
 }
+
+// out[c] = scale * sum over (n, j) of term(a, b, u[c], v[c]) for channels
+// [c_begin, c_end) of a (N, C, inner) layout. op: 0 a, 1 (a-u)^2,
+// 2 b*(a-u)*v. Float sums within each contiguous run (vectorised), double
+// across runs.
+ATELIER_CLONES
+void atelier_channel_reduce(int op, long n, long channels, long inner, float scale, const float *restrict a,
+                            const float *restrict b, const float *restrict u, const float *restrict v,
+                            float *restrict out, long c_begin, long c_end) {
+  for (long c = c_begin; c < c_end; ++c) {
+    const float uc = u ? u[c] : 0.0f, vc = v ? v[c] : 0.0f;
+    double total = 0.0;
+    for (long i = 0; i < n; ++i) {
+      const float *x = a + (i * channels + c) * inner;
+      const float *y = b + (i * channels + c) * inner;
+      float run = 0.0f;
+      switch (op) {
+      case 0:
+        for (long j = 0; j < inner; ++j) run += x[j];
+        break;
+      case 1:
+        for (long j = 0; j < inner; ++j) { const float d = x[j] - uc; run += d * d; }
+        break;
+      default:
+        for (long j = 0; j < inner; ++j) run += y[j] * (x[j] - uc) * vc;
+        break;
+      }
+      total += run;
+    }
+    out[c] = (float)total * scale;
+  }
+}

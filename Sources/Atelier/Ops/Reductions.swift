@@ -65,20 +65,12 @@ public enum ChannelReduceOp: Sendable, Hashable, CaseIterable {
         }
     }
 
+    /// OpenCL C term; the CPU path's is atelier_channel_reduce in C.
     var expression: String {
         switch self {
         case .sum: "a"
         case .centeredSquares: "((a - u) * (a - u))"
         case .normalizedProduct: "(b * (a - u) * v)"
-        }
-    }
-
-    @inline(__always)
-    func term(_ a: Float, _ b: Float, _ u: Float, _ v: Float) -> Double {
-        switch self {
-        case .sum: Double(a)
-        case .centeredSquares: Double((a - u) * (a - u))
-        case .normalizedProduct: Double(b * (a - u) * v)
         }
     }
 }

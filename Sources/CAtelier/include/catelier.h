@@ -73,6 +73,9 @@ void atelier_im2col(const AtelierConv *g, const float *x, float *col, long row_b
 void atelier_col2im(const AtelierConv *g, const float *col, float *x, long c_begin, long c_end);
 void atelier_swap_axes(long a_count, long b_count, long inner, const float *in, float *out, long a_begin, long a_end);
 
+void atelier_channel_reduce(int op, long n, long channels, long inner, float scale, const float *a, const float *b,
+                            const float *u, const float *v, float *out, long c_begin, long c_end);
+
 /// One Adam step over n floats (see PointwiseOp.adam), vectorised for the
 /// CPU it runs on.
 void atelier_adam(long n, const float *g, float *p, float *m, float *v,

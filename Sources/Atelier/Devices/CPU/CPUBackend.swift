@@ -90,31 +90,20 @@ public final class CPUBackend: Backend {
     public func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
                                elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws {
         try validateChannelReduce(op, layout: layout, elements: elements, channels: channels, output: output)
-        let a = UnsafePointer(elements[0].host)
-        let b = UnsafePointer(elements[elements.count - 1].host)
-        let u = channels.first.map { UnsafePointer($0.host) }
-        let v = channels.last.map { UnsafePointer($0.host) }
-        let out = output.host
+        let code: Int32
+        switch op {
+        case .sum: code = 0
+        case .centeredSquares: code = 1
+        case .normalizedProduct: code = 2
+        }
+        nonisolated(unsafe) let a = UnsafePointer(elements[0].host)
+        nonisolated(unsafe) let b = UnsafePointer(elements[elements.count - 1].host)
+        nonisolated(unsafe) let u = channels.first.map { UnsafePointer($0.host) }
+        nonisolated(unsafe) let v = channels.last.map { UnsafePointer($0.host) }
+        nonisolated(unsafe) let out = output.host
         let (n, cs, inner) = (layout.outer, layout.channels, layout.inner)
-        nonisolated(unsafe) let (pa, pb, pu, pv, po) = (a, b, u, v, out)
         Parallel.forEachSlice(cs, minimumSlice: max(1, (1 << 15) / max(1, layout.perChannel))) { range in
-            for c in range {
-                let uc = pu?[c] ?? 0, vc = pv?[c] ?? 0
-                // Float partial sums per contiguous run (vectorisable),
-                // accumulated across runs in Double.
-                var total = 0.0
-                for nn in 0..<n {
-                    let base = (nn * cs + c) * inner
-                    var run: Float = 0
-                    switch op {
-                    case .sum: for j in 0..<inner { run += pa[base + j] }
-                    case .centeredSquares: for j in 0..<inner { let d = pa[base + j] - uc; run += d * d }
-                    case .normalizedProduct: for j in 0..<inner { run += pb[base + j] * (pa[base + j] - uc) * vc }
-                    }
-                    total += Double(run)
-                }
-                po[c] = Float(total) * scale
-            }
+            atelier_channel_reduce(code, n, cs, inner, scale, a, b, u, v, out, range.lowerBound, range.upperBound)
         }
     }
 }
