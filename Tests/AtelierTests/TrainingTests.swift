@@ -223,4 +223,35 @@ struct TrainingTests {
         let (state, _) = try Checkpoint.read(dir.appendingPathComponent("run/checkpoint.safetensors").path)
         #expect(state.model.imageChannels == 3 && state.model.classNames == ["dresses", "shirts"])
     }
+
+    @Test("Ctrl-C stops after the current step, saves a checkpoint, and --continue resumes")
+    func interrupt() throws {
+        let out = try temporaryDirectory("sigint")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let process = Process()
+        process.executableURL = Executables.directory.appendingPathComponent("atelier")
+        process.arguments = ["train", "--model", "gan", "--device", "cpu", "--limit-images", "3200", "--out", out.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let losses = RunFiles(out.path).losses
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if let text = try? String(contentsOf: losses, encoding: .utf8), text.split(separator: "\n").count >= 3 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.interrupt()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130, "exit status \(process.terminationStatus)")
+        let (state, _) = try Checkpoint.read(RunFiles(out.path).checkpoint.path)
+        #expect(state.step >= 2 && state.epoch == 0 && state.stepInEpoch == state.step, "state \(state.step) \(state.epoch)")
+        let log = try String(contentsOf: RunFiles(out.path).log, encoding: .utf8)
+        #expect(log.contains("interrupted at epoch 1 step \(state.step)") && log.contains("--continue"), "log: \(log)")
+        let rows = try String(contentsOf: losses, encoding: .utf8).split(separator: "\n").count - 1
+        #expect(rows == state.step, "losses.csv has \(rows) steps, the checkpoint \(state.step)")
+        let resumed = try Executables.run("atelier", ["train", "--model", "gan", "--device", "cpu", "--continue", "--epochs", "1",
+                                                      "--limit-images", "3200", "--out", out.path])
+        #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
+        #expect(resumed.stdout.contains("resuming gan") && resumed.stdout.contains("step \(state.step + 1)"), "stdout: \(resumed.stdout)")
+    }
 }
