@@ -58,9 +58,8 @@ extension Graph {
                 try accumulate(x[1].id, dy)
             case .matmul(let ta, let tb):
                 let g = try dyTensor()
-                let shape = GemmShape(m: node.outputs.count > 0 ? shapes[node.outputs[0]][0] : 0,
-                                      n: shapes[node.outputs[0]][1], k: ta ? x[0].shape[0] : x[0].shape[1],
-                                      transposeA: ta, transposeB: tb)
+                let out = shapes[node.outputs[0]]
+                let shape = GemmShape(m: out[0], n: out[1], k: ta ? x[0].shape[0] : x[0].shape[1], transposeA: ta, transposeB: tb)
                 if relevant(x[0].id) {
                     let (s, dcFirst) = shape.gradientA()
                     let da = try self(.matmul(transposeA: s.transposeA, transposeB: s.transposeB), dcFirst ? g : x[1], dcFirst ? x[1] : g)

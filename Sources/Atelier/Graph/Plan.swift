@@ -121,7 +121,10 @@ public final class Plan {
                 if let reused = free[capacity]?.popLast() {
                     storage = reused
                 } else {
-                    storage = try backend.buffer(count: capacity).retainedStorage(by: self)
+                    // Pooled, and held by the plan for its lifetime.
+                    let owned = try backend.buffer(count: capacity)
+                    slotBuffers.append(owned)
+                    storage = owned.storage
                     slotCount += 1
                     slotFloats += capacity
                 }
@@ -138,8 +141,8 @@ public final class Plan {
         }
     }
 
-    private var retained: [DeviceBuffer] = []
-    fileprivate func retain(_ b: DeviceBuffer) { retained.append(b) }
+    /// The buffers behind the slots, kept for the plan's lifetime.
+    private var slotBuffers: [DeviceBuffer] = []
 
     // MARK: Binding ops to buffers
 
@@ -236,13 +239,6 @@ public final class Plan {
     }
 }
 
-extension DeviceBuffer {
-    /// Keeps this pooled buffer alive for the plan and hands out its storage.
-    fileprivate func retainedStorage(by plan: Plan) -> BufferStorage {
-        plan.retain(self)
-        return storage
-    }
-}
 
 /// Wall time per kind of op, summed over runs.
 public final class OpProfiler {

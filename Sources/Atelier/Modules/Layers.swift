@@ -16,18 +16,19 @@ public final class Dense: Module {
     }
 }
 
-/// 2-D convolution, weight [out, in, k, k].
-public final class Conv2D: Module {
+/// What the two convolution layers share: a square kernel, stride,
+/// padding, an optional bias, and the op that applies them.
+public class ConvolutionLayer: Module {
     public let weight: Parameter
     public let bias: Parameter?
     public let stride: Int
     public let padding: Int
+    fileprivate var op: GraphOp { fatalError("subclass") }
 
-    public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
-                initializer: Initializer, rng: inout RandomGenerator) {
-        let shape: Shape = [outputs, inputs, kernel, kernel]
-        weight = Parameter(name: "weight", shape: shape,
-                           initial: initializer.values(shape, fanIn: inputs * kernel * kernel, fanOut: outputs * kernel * kernel, rng: &rng))
+    fileprivate init(weightShape: Shape, outputs: Int, fanIn: Int, fanOut: Int, stride: Int, padding: Int, bias: Bool,
+                     initializer: Initializer, rng: inout RandomGenerator) {
+        weight = Parameter(name: "weight", shape: weightShape,
+                           initial: initializer.values(weightShape, fanIn: fanIn, fanOut: fanOut, rng: &rng))
         self.bias = bias ? Parameter(name: "bias", shape: [outputs], initial: [Float](repeating: 0, count: outputs)) : nil
         self.stride = stride
         self.padding = padding
@@ -35,33 +36,29 @@ public final class Conv2D: Module {
 
     public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
         let g = c.graph
-        let y = try g(.conv2d(stride: stride, padding: padding), x, g.parameter(weight))
+        let y = try g(op, x, g.parameter(weight))
         return try bias.map { try g(.biasAdd, y, g.parameter($0)) } ?? y
     }
 }
 
-/// Transposed 2-D convolution, weight [in, out, k, k] (PyTorch's layout).
-public final class ConvTranspose2D: Module {
-    public let weight: Parameter
-    public let bias: Parameter?
-    public let stride: Int
-    public let padding: Int
-
+/// 2-D convolution, weight [out, in, k, k].
+public final class Conv2D: ConvolutionLayer {
     public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
                 initializer: Initializer, rng: inout RandomGenerator) {
-        let shape: Shape = [inputs, outputs, kernel, kernel]
-        weight = Parameter(name: "weight", shape: shape,
-                           initial: initializer.values(shape, fanIn: outputs * kernel * kernel, fanOut: inputs * kernel * kernel, rng: &rng))
-        self.bias = bias ? Parameter(name: "bias", shape: [outputs], initial: [Float](repeating: 0, count: outputs)) : nil
-        self.stride = stride
-        self.padding = padding
+        super.init(weightShape: [outputs, inputs, kernel, kernel], outputs: outputs, fanIn: inputs * kernel * kernel,
+                   fanOut: outputs * kernel * kernel, stride: stride, padding: padding, bias: bias, initializer: initializer, rng: &rng)
     }
+    fileprivate override var op: GraphOp { .conv2d(stride: stride, padding: padding) }
+}
 
-    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
-        let g = c.graph
-        let y = try g(.convTranspose2d(stride: stride, padding: padding), x, g.parameter(weight))
-        return try bias.map { try g(.biasAdd, y, g.parameter($0)) } ?? y
+/// Transposed 2-D convolution, weight [in, out, k, k] (PyTorch's layout).
+public final class ConvTranspose2D: ConvolutionLayer {
+    public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                initializer: Initializer, rng: inout RandomGenerator) {
+        super.init(weightShape: [inputs, outputs, kernel, kernel], outputs: outputs, fanIn: outputs * kernel * kernel,
+                   fanOut: inputs * kernel * kernel, stride: stride, padding: padding, bias: bias, initializer: initializer, rng: &rng)
     }
+    fileprivate override var op: GraphOp { .convTranspose2d(stride: stride, padding: padding) }
 }
 
 /// BatchNorm over axis 1 of [N, C] (1-D) or [N, C, H, W] (2-D): batch
