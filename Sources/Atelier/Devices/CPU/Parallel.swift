@@ -1,7 +1,12 @@
 import Foundation
 
 enum Parallel {
-    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Threads for the CPU path's own loops: ATELIER_CPU_THREADS, else one
+    /// per core.
+    static let cores: Int = {
+        if let text = ProcessInfo.processInfo.environment["ATELIER_CPU_THREADS"], let n = Int(text), n >= 1 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Runs `body` over contiguous slices of 0..<count, on every core when
     /// the work is large enough to repay the hand-off (about 20 us).
