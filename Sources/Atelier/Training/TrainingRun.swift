@@ -174,6 +174,10 @@ public final class TrainingRun {
         var clock = DispatchTime.now().uptimeNanoseconds
         var timedSteps = 0
         var elapsed = 0.0
+        if state.epoch >= epochs {
+            write("the run already has \(state.epoch) epochs; pass a larger --epochs to train further")
+            return .finished
+        }
         let csv = try FileHandle(forWritingTo: files.losses)
         csv.seekToEndOfFile()
         defer { try? csv.close() }
