@@ -55,6 +55,16 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("limit-images"), help: "Use only the first N images (quick trials).")
     var limitImages: Int?
 
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, e.g. 2e-4") }
+        guard (0..<1).contains(beta1) else { throw ValidationError("--beta1 must lie in [0, 1), e.g. 0.5") }
+        guard nz >= 1 else { throw ValidationError("--nz must be at least 1") }
+        if let limitImages, limitImages < 1 { throw ValidationError("--limit-images must be at least 1") }
+        if dryRun && resume { throw ValidationError("--dry-run starts a new run; it cannot be combined with --continue") }
+    }
+
     func run() throws {
         var options = TrainingOptions()
         options.model = model

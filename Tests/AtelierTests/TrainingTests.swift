@@ -101,6 +101,8 @@ struct TrainingTests {
         func train(_ args: [String]) throws -> ProcessResult {
             try Executables.run("atelier", ["train", "--device", "cpu", "--dry-run"] + args)
         }
+        let beta = try train(["--beta1", "1.5", "--out", dir.appendingPathComponent("r").path])
+        #expect(beta.status != 0 && beta.stderr.contains("--beta1 must lie in [0, 1)"), "stderr: \(beta.stderr)")
         let missing = try train(["--dataroot", "/nonexistent/data", "--out", dir.appendingPathComponent("r0").path])
         #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/data is not a directory"), "stderr: \(missing.stderr)")
 

@@ -43,6 +43,14 @@ echo "== kernels: checked against the CPU path, then timed"
 "$bin/atelier-bench" --device opencl --json > "$OUT/bench.json" 2> "$OUT/bench.stderr" ; echo "exit $?"
 "$bin/atelier-bench" --device opencl --breakdown 2>/dev/null | tee "$OUT/bench.txt"
 
+echo "== training steps (whole iterations, as atelier train runs them)"
+for m in gan dcgan cdcgan; do
+  "$bin/atelier-bench" --device opencl --model "$m" --batches 64,256 --repeats 20 --breakdown 2>/dev/null | tee -a "$OUT/steps.txt"
+done
+
+echo "== a short real training run on the GPU, with its sample sheet"
+"$bin/atelier" train --model dcgan --device opencl --epochs 1 --out "$OUT/run-dcgan" 2>&1 | tail -3
+
 echo "== tuning sweep"
 "$bin/atelier-bench" --device opencl --tune --repeats 3 2>&1 | tail -5 | tee "$OUT/tune.txt"
 
