@@ -142,8 +142,10 @@ struct BenchCommand: ParsableCommand {
                          r.medianMilliseconds, repeats, r.samplesPerSecond))
             if let profile = r.profile {
                 let total = profile.values.reduce(0, +)
+                let width = profile.keys.map(\.count).max() ?? 0
                 for (name, ms) in profile.sorted(by: { $0.value > $1.value }) {
-                    print(String(format: "    %-22@ %8.2f ms  %4.1f%%", name as NSString, ms, 100 * ms / total))
+                    print("    " + name.padding(toLength: width, withPad: " ", startingAt: 0)
+                          + String(format: " %8.2f ms  %4.1f%%", ms, 100 * ms / total))
                 }
             }
         }
