@@ -196,7 +196,8 @@ public final class TrainingRun {
                 try trainer.step(real: real, noise: noise, classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
                 let stats = try trainer.statistics()
                 guard stats.lossD.isFinite, stats.lossG.isFinite else {
-                    let saved = state.epoch > 0 ? "the checkpoint of epoch \(state.epoch) is intact" : "no checkpoint was written"
+                    let saved = FileManager.default.fileExists(atPath: files.checkpoint.path)
+                        ? "the last checkpoint, \(files.checkpoint.path), is intact" : "no checkpoint was written yet"
                     throw DatasetError("the losses became \(stats.lossD), \(stats.lossG) at step \(state.step + 1): training diverged (\(saved)); lower --lr or check the data")
                 }
                 state.stepInEpoch += 1
