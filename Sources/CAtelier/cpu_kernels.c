@@ -110,6 +110,33 @@ ATELIER_CLONES
 void atelier_channel_reduce(int op, long n, long channels, long inner, float scale, const float *restrict a,
                             const float *restrict b, const float *restrict u, const float *restrict v,
                             float *restrict out, long c_begin, long c_end) {
+  if (inner == 1) {
+    // [N, C] features: walk rows (contiguous) and keep one sum per channel,
+    // instead of a strided walk down each column.
+    enum { block = 256 };
+    double sums[block];
+    for (long c0 = c_begin; c0 < c_end; c0 += block) {
+      const long width = c_end - c0 < block ? c_end - c0 : block;
+      for (long k = 0; k < width; ++k) sums[k] = 0.0;
+      for (long i = 0; i < n; ++i) {
+        const float *x = a + i * channels + c0;
+        const float *y = b + i * channels + c0;
+        switch (op) {
+        case 0:
+          for (long k = 0; k < width; ++k) sums[k] += x[k];
+          break;
+        case 1:
+          for (long k = 0; k < width; ++k) { const float d = x[k] - u[c0 + k]; sums[k] += d * d; }
+          break;
+        default:
+          for (long k = 0; k < width; ++k) sums[k] += y[k] * (x[k] - u[c0 + k]) * v[c0 + k];
+          break;
+        }
+      }
+      for (long k = 0; k < width; ++k) out[c0 + k] = (float)sums[k] * scale;
+    }
+    return;
+  }
   for (long c = c_begin; c < c_end; ++c) {
     const float uc = u ? u[c] : 0.0f, vc = v ? v[c] : 0.0f;
     double total = 0.0;
@@ -132,4 +159,50 @@ void atelier_channel_reduce(int op, long n, long channels, long inner, float sca
     }
     out[c] = (float)total * scale;
   }
+}
+
+// Per-channel loops over a (N, C, inner) layout. When inner is 1 ([N, C]
+// features) the channel runs along the contiguous axis, so the loop goes
+// row by row instead of calling into a run of length one per element.
+#define ATELIER_FOR_CHANNELS(BODY)                                              \
+  if (inner == 1) {                                                             \
+    for (long n = n_begin; n < n_end; ++n)                                      \
+      for (long c = 0; c < channels; ++c) { const long i = n * channels + c; BODY } \
+  } else {                                                                      \
+    for (long n = n_begin; n < n_end; ++n)                                      \
+      for (long c = 0; c < channels; ++c) {                                     \
+        const long base = (n * channels + c) * inner;                          \
+        for (long j = 0; j < inner; ++j) { const long i = base + j; BODY }      \
+      }                                                                         \
+  }
+
+// y = scale[c] * (x - center[c]) + shift[c]; a NULL scale is 1, a NULL
+// center 0. Bias add, BatchNorm apply and BatchNorm inference.
+ATELIER_CLONES
+void atelier_channel_affine(long channels, long inner, const float *restrict x, const float *restrict center,
+                            const float *restrict scale, const float *restrict shift, float *restrict y,
+                            long n_begin, long n_end) {
+  // The NULL tests stay outside the loops so each loop vectorises.
+  if (!center && !scale) {
+    ATELIER_FOR_CHANNELS({ y[i] = x[i] + shift[c]; })
+  } else if (center && scale) {
+    ATELIER_FOR_CHANNELS({ y[i] = scale[c] * (x[i] - center[c]) + shift[c]; })
+  } else {
+    ATELIER_FOR_CHANNELS({
+      const float xc = center ? x[i] - center[c] : x[i];
+      y[i] = (scale ? scale[c] * xc : xc) + shift[c];
+    })
+  }
+}
+
+// BatchNorm's input gradient (see PointwiseOp.batchNormGradient).
+ATELIER_CLONES
+void atelier_batch_norm_grad(long channels, long inner, const float *restrict x, const float *restrict dy,
+                             const float *restrict mean, const float *restrict invstd, const float *restrict gamma,
+                             const float *restrict dbeta, const float *restrict dgamma, float invm, float *restrict dx,
+                             long n_begin, long n_end) {
+  ATELIER_FOR_CHANNELS({
+    const float xhat = (x[i] - mean[c]) * invstd[c];
+    dx[i] = gamma[c] * invstd[c] * (dy[i] - invm * dbeta[c] - xhat * invm * dgamma[c]);
+  })
 }

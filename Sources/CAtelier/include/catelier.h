@@ -76,6 +76,12 @@ void atelier_swap_axes(long a_count, long b_count, long inner, const float *in, 
 void atelier_channel_reduce(int op, long n, long channels, long inner, float scale, const float *a, const float *b,
                             const float *u, const float *v, float *out, long c_begin, long c_end);
 
+void atelier_channel_affine(long channels, long inner, const float *x, const float *center, const float *scale,
+                            const float *shift, float *y, long n_begin, long n_end);
+void atelier_batch_norm_grad(long channels, long inner, const float *x, const float *dy, const float *mean,
+                             const float *invstd, const float *gamma, const float *dbeta, const float *dgamma,
+                             float invm, float *dx, long n_begin, long n_end);
+
 /// One Adam step over n floats (see PointwiseOp.adam), vectorised for the
 /// CPU it runs on.
 void atelier_adam(long n, const float *g, float *p, float *m, float *v,

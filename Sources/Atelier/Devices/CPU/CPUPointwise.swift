@@ -6,17 +6,10 @@ import Foundation
 enum CPUPointwise {
     typealias Pointer = UnsafeMutablePointer<Float>
 
-    /// Calls `body(c, elements)` for every contiguous run of one channel in a
-    /// (outer, channels, inner) layout, so the channel is known per run
-    /// rather than divided out per element.
+    /// Runs `body` over slices of the outer (batch) axis on every core.
     @inline(__always)
-    static func forEachChannelRun(_ layout: ChannelLayout, _ body: (Int, Range<Int>) -> Void) {
-        let inner = layout.inner, channels = layout.channels
-        Parallel.forEachSlice(layout.outer * channels, minimumSlice: max(1, (1 << 15) / inner)) { blocks in
-            for block in blocks {
-                body(block % channels, block * inner ..< (block + 1) * inner)
-            }
-        }
+    static func forEachOuterSlice(_ layout: ChannelLayout, _ body: (Range<Int>) -> Void) {
+        Parallel.forEachSlice(layout.outer, minimumSlice: max(1, (1 << 15) / max(1, layout.channels * layout.inner)), body)
     }
 
     static func run(_ op: PointwiseOp, layout: ChannelLayout, _ operands: [Pointer]) {
@@ -32,9 +25,8 @@ enum CPUPointwise {
         case .scale(let factor):
             Parallel.forEachSlice(n) { r in for i in r { o[1][i] = factor * o[0][i] } }
         case .biasAdd:
-            forEachChannelRun(layout) { c, r in
-                let bias = o[1][c]
-                for i in r { o[2][i] = o[0][i] + bias }
+            forEachOuterSlice(layout) { r in
+                atelier_channel_affine(layout.channels, layout.inner, o[0], nil, nil, o[1], o[2], r.lowerBound, r.upperBound)
             }
         case .bceWithLogitsGradient(let s):
             Parallel.forEachSlice(n) { r in
@@ -61,23 +53,26 @@ enum CPUPointwise {
                 o[3][i] = (1 - momentum) * o[3][i] + momentum * variance * unbias
             }
         case .batchNormApply:
-            forEachChannelRun(layout) { c, r in
-                let (mean, scale, beta) = (o[1][c], o[3][c] * o[2][c], o[4][c])
-                for i in r { o[5][i] = scale * (o[0][i] - mean) + beta }
+            // y = gamma*invstd * (x - mean) + beta
+            var scale = (0..<layout.channels).map { o[3][$0] * o[2][$0] }
+            scale.withUnsafeMutableBufferPointer { sc in
+                nonisolated(unsafe) let sc = sc.baseAddress
+                forEachOuterSlice(layout) { r in
+                    atelier_channel_affine(layout.channels, layout.inner, o[0], o[1], sc, o[4], o[5], r.lowerBound, r.upperBound)
+                }
             }
         case .batchNormInference(let eps):
-            forEachChannelRun(layout) { c, r in
-                let (mean, scale, beta) = (o[1][c], o[3][c] / (o[2][c] + eps).squareRoot(), o[4][c])
-                for i in r { o[5][i] = scale * (o[0][i] - mean) + beta }
+            var scale = (0..<layout.channels).map { o[3][$0] / (o[2][$0] + eps).squareRoot() }
+            scale.withUnsafeMutableBufferPointer { sc in
+                nonisolated(unsafe) let sc = sc.baseAddress
+                forEachOuterSlice(layout) { r in
+                    atelier_channel_affine(layout.channels, layout.inner, o[0], o[1], sc, o[4], o[5], r.lowerBound, r.upperBound)
+                }
             }
         case .batchNormGradient(let invm):
-            forEachChannelRun(layout) { c, r in
-                let (mean, invstd, gamma) = (o[2][c], o[3][c], o[4][c])
-                let (dbeta, dgamma) = (invm * o[5][c], invm * o[6][c])
-                for i in r {
-                    let xhat = (o[0][i] - mean) * invstd
-                    o[7][i] = gamma * invstd * (o[1][i] - dbeta - xhat * dgamma)
-                }
+            forEachOuterSlice(layout) { r in
+                atelier_batch_norm_grad(layout.channels, layout.inner, o[0], o[1], o[2], o[3], o[4], o[5], o[6], invm, o[7],
+                                        r.lowerBound, r.upperBound)
             }
         case .adam(let step):
             let k = step.kernelScalars
