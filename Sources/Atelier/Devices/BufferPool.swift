@@ -48,11 +48,6 @@ public final class BufferPool: @unchecked Sendable {
         lock.withLock { free[storage.capacity, default: []].append(storage) }
     }
 
-    /// Drops every free buffer (for example before a large allocation fails).
-    public func trim() {
-        lock.withLock { free.removeAll() }
-    }
-
     /// Rounds up to 1, 1.25, 1.5 or 1.75 times a power of two (at most 25 %
     /// waste), with a floor of 64 floats.
     static func capacity(for count: Int) -> Int {

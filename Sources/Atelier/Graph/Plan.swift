@@ -11,8 +11,6 @@ public final class Plan {
     private var steps: [() throws -> Void] = []
     /// Distinct storage objects the plan allocated for computed values.
     public private(set) var slotCount = 0
-    /// Floats held by those slots.
-    public private(set) var slotFloats = 0
 
     /// - Parameters:
     ///   - keep: values read after the run (losses, generated images,
@@ -126,7 +124,6 @@ public final class Plan {
                     slotBuffers.append(owned)
                     storage = owned.storage
                     slotCount += 1
-                    slotFloats += capacity
                 }
                 storageOfRoot[o] = storage
                 buffers[o] = DeviceBuffer(count: count, storage: storage, pool: nil)
@@ -248,7 +245,6 @@ public final class OpProfiler {
         let t = totals[name] ?? (0, 0)
         totals[name] = (t.count + 1, t.nanoseconds + nanoseconds)
     }
-    public func reset() { totals = [:] }
 }
 
 extension GraphOp {

@@ -101,22 +101,19 @@ public final class GANModel {
 
     /// Images [N, C, 28, 28] from z [N, nz] (and one-hot classes [N, k]).
     public func generate(_ z: Tensor, classes: Tensor?, _ context: ForwardContext) throws -> Tensor {
-        var input = z
-        if config.isConditional {
-            guard let classes else { throw ShapeError("cdcgan needs classes to generate") }
-            input = try context.graph.apply(.concatChannels, [z, classes])[0]
-        }
-        return try generator(input, context)
+        try generator(try conditioned(z, on: classes, context), context)
     }
 
     /// Logits [N, 1] for images (with class planes [N, k, 28, 28]).
     public func discriminate(_ images: Tensor, classPlanes: Tensor?, _ context: ForwardContext) throws -> Tensor {
-        var input = images
-        if config.isConditional {
-            guard let classPlanes else { throw ShapeError("cdcgan needs classes to discriminate") }
-            input = try context.graph.apply(.concatChannels, [images, classPlanes])[0]
-        }
-        return try discriminator(input, context)
+        try discriminator(try conditioned(images, on: classPlanes, context), context)
+    }
+
+    /// A conditional model's input: `x` with the class joined along axis 1.
+    private func conditioned(_ x: Tensor, on classes: Tensor?, _ context: ForwardContext) throws -> Tensor {
+        guard config.isConditional else { return x }
+        guard let classes else { throw ShapeError("cdcgan needs the class of every sample") }
+        return try context.graph.apply(.concatChannels, [x, classes])[0]
     }
 
     /// Every parameter, named "generator.…" and "discriminator.…".

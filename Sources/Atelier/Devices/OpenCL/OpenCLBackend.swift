@@ -66,11 +66,6 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         programs.onSourceBuild = report
     }
 
-    /// Programs compiled from source and loaded from the disk cache so far.
-    public var compileCounts: (fromSource: Int, fromDiskCache: Int) {
-        (programs.sourceBuilds, programs.diskHits)
-    }
-
     // MARK: Memory
 
     public func write(_ values: [Float], to buffer: DeviceBuffer) throws {
