@@ -27,6 +27,15 @@ public protocol Backend: AnyObject {
     func im2col(_ geometry: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws
     /// Columns -> image, summing overlaps; overwrites `image`.
     func col2im(_ geometry: ConvGeometry, columns: DeviceBuffer, image: DeviceBuffer) throws
+    /// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)). Default: im2col + GEMM.
+    func convolutionForward(_ geometry: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
+                            output: DeviceBuffer) throws
+    /// dx (N,C,H,W) from dy (N,K,P,Q) and w; overwrites dx.
+    func convolutionBackwardData(_ geometry: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
+                                 inputGradient: DeviceBuffer) throws
+    /// dw (K,C,R,S) = (accumulate ? dw : 0) + the gradient from x and dy.
+    func convolutionBackwardWeights(_ geometry: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                    weightGradient: DeviceBuffer, accumulate: Bool) throws
     /// Strided block copy (concatenation and slicing along channels).
     func copyBlocks(_ copy: BlockCopy, from source: DeviceBuffer, to destination: DeviceBuffer) throws
     /// (a, b, inner) -> (b, a, inner).
@@ -41,6 +50,12 @@ public protocol Backend: AnyObject {
 }
 
 extension Backend {
+    public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                           weightGradient: DeviceBuffer) throws {
+        try convolutionBackwardWeights(g, input: input, outputGradient: outputGradient,
+                                       weightGradient: weightGradient, accumulate: false)
+    }
+
     /// A pooled buffer of `count` floats, contents undefined.
     public func buffer(count: Int) throws -> DeviceBuffer {
         try pool.buffer(count: count)

@@ -68,4 +68,19 @@ public struct ConvGeometry: Sendable, Hashable, CustomStringConvertible {
         try ShapeError.expectIndexable(columnCount, "the column buffer of convolution \(self)")
         try ShapeError.expectIndexable(inputCount, "the input of convolution \(self)")
     }
+
+    /// The geometry and the sizes of a convolution's three operands, for
+    /// every backend alike; `gradients` names the ones that are gradients.
+    func validate(image: DeviceBuffer, weight: DeviceBuffer, output: DeviceBuffer,
+                  gradients: Set<ConvOperand> = []) throws {
+        try validate()
+        func label(_ operand: ConvOperand) -> String {
+            "convolution \(self) \(operand.rawValue)\(gradients.contains(operand) ? " gradient" : "")"
+        }
+        try ShapeError.expect(image, count: inputCount, label(.input))
+        try ShapeError.expect(weight, count: weightCount, label(.weight))
+        try ShapeError.expect(output, count: outputCount, label(.output))
+    }
 }
+
+enum ConvOperand: String { case input, weight, output }

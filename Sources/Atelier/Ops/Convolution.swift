@@ -1,15 +1,30 @@
 /// Convolution as im2col + one GEMM for the whole batch, written once over the
-/// backend primitives. Transposed convolution is the same three functions
+/// backend primitives; the default for every backend (the CPU path has its
+/// own chunked version, see CPUConvolution). Transposed convolution is the same three functions
 /// with roles exchanged: its forward pass is `convolutionBackwardData`, its
 /// data gradient is `convolutionForward`, and its weight gradient is
 /// `convolutionBackwardWeights` with input and output gradient swapped.
 extension Backend {
-    /// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)).
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
                                    output: DeviceBuffer) throws {
-        try g.validate()
-        try ShapeError.expect(weight, count: g.weightCount, "convolution \(g) weight")
-        try ShapeError.expect(output, count: g.outputCount, "convolution \(g) output")
+        try convolutionForwardByColumns(g, input: input, weight: weight, output: output)
+    }
+
+    public func convolutionBackwardData(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
+                                        inputGradient: DeviceBuffer) throws {
+        try convolutionBackwardDataByColumns(g, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient)
+    }
+
+    public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                           weightGradient: DeviceBuffer, accumulate: Bool) throws {
+        try convolutionBackwardWeightsByColumns(g, input: input, outputGradient: outputGradient,
+                                                weightGradient: weightGradient, accumulate: accumulate)
+    }
+
+    /// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)).
+    public func convolutionForwardByColumns(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
+                                   output: DeviceBuffer) throws {
+        try g.validate(image: input, weight: weight, output: output)
         let columns = try buffer(count: g.columnCount)
         try im2col(g, image: input, columns: columns)
         let product = try buffer(count: g.outputCount)  // (K, N, PQ)
@@ -18,12 +33,9 @@ extension Backend {
     }
 
     /// dx (N,C,H,W) from dy (N,K,P,Q) and w; overwrites dx.
-    public func convolutionBackwardData(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
+    public func convolutionBackwardDataByColumns(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
                                         inputGradient: DeviceBuffer) throws {
-        try g.validate()
-        try ShapeError.expect(weight, count: g.weightCount, "convolution \(g) weight")
-        try ShapeError.expect(outputGradient, count: g.outputCount, "convolution \(g) output gradient")
-        try ShapeError.expect(inputGradient, count: g.inputCount, "convolution \(g) input gradient")
+        try g.validate(image: inputGradient, weight: weight, output: outputGradient, gradients: [.input, .output])
         let dyT = try batchMajorToChannelMajor(g, outputGradient)
         let columns = try buffer(count: g.columnCount)
         try gemm(GemmShape(m: g.columnRows, n: g.columnCols, k: g.outChannels, transposeA: true),
@@ -32,11 +44,9 @@ extension Backend {
     }
 
     /// dw (K,C,R,S) = accumulate * dw + gradient from x and dy.
-    public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
-                                           weightGradient: DeviceBuffer, accumulate: Bool = false) throws {
-        try g.validate()
-        try ShapeError.expect(outputGradient, count: g.outputCount, "convolution \(g) output gradient")
-        try ShapeError.expect(weightGradient, count: g.weightCount, "convolution \(g) weight gradient")
+    public func convolutionBackwardWeightsByColumns(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                                    weightGradient: DeviceBuffer, accumulate: Bool = false) throws {
+        try g.validate(image: input, weight: weightGradient, output: outputGradient, gradients: [.weight, .output])
         let dyT = try batchMajorToChannelMajor(g, outputGradient)
         let columns = try buffer(count: g.columnCount)
         try im2col(g, image: input, columns: columns)

@@ -71,6 +71,21 @@ typedef struct {
 
 void atelier_im2col(const AtelierConv *g, const float *x, float *col, long row_begin, long row_end);
 void atelier_col2im(const AtelierConv *g, const float *col, float *x, long c_begin, long c_end);
+/// Floats of scratch one worker needs for chunks of `chunk` samples.
+long atelier_conv_scratch(const AtelierConv *g, int k, int chunk);
+/// Samples [n_begin, n_end) of y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)).
+void atelier_conv_forward(const AtelierConv *g, int k, const float *x, const float *w, float *y, int n_begin,
+                          int n_end, int chunk, float *scratch);
+/// Samples [n_begin, n_end) of dx from dy and w; overwrites them.
+void atelier_conv_backward_data(const AtelierConv *g, int k, const float *dy, const float *w, float *dx, int n_begin,
+                                int n_end, int chunk, float *scratch);
+/// dw = beta * dw + the weight gradient of samples [n_begin, n_end).
+void atelier_conv_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy, float *dw, float beta,
+                                   int n_begin, int n_end, int chunk, float *scratch);
+/// b += a over n floats.
+void atelier_add(long n, const float *a, float *b);
+/// OpenBLAS's thread count (its own symbol, declared here as cblas.h may not).
+void openblas_set_num_threads(int threads);
 void atelier_swap_axes(long a_count, long b_count, long inner, const float *in, float *out, long a_begin, long a_end);
 
 void atelier_channel_reduce(int op, long n, long channels, long inner, float scale, const float *a, const float *b,

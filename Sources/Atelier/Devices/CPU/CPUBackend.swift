@@ -1,13 +1,29 @@
 import CAtelier
 import Foundation
 
-/// The native CPU path: OpenBLAS for GEMM, Swift loops for the rest.
-/// It is also the reference every OpenCL kernel is tested against.
+/// The native CPU path: OpenBLAS for GEMM, C loops (Sources/CAtelier) for
+/// the rest. It is also the reference every OpenCL kernel is tested against.
+///
+/// OpenBLAS runs one thread per call: the CPU path splits work over the
+/// cores itself (Parallel), so OpenBLAS's own threads would only compete
+/// with it, spinning between calls while the C loops run.
 public final class CPUBackend: Backend {
     public let name = "cpu"
     public let pool = BufferPool { HostStorage(capacity: $0) }
+    private let convolution: CPUConvolution
 
-    public init() {}
+    public convenience init() {
+        self.init(convolutionChunkBytes: CPUConvolution.defaultChunkBytes)
+    }
+
+    /// `convolutionChunkBytes`: see CPUConvolution; tests make it small to
+    /// exercise chunk edges.
+    init(convolutionChunkBytes: Int) {
+        _ = Self.singleThreadedBLAS
+        convolution = CPUConvolution(chunkBytes: convolutionChunkBytes)
+    }
+
+    private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
     public func write(_ values: [Float], to buffer: DeviceBuffer) throws {
         try ShapeError.expect(buffer, count: values.count, "write")
@@ -39,13 +55,26 @@ public final class CPUBackend: Backend {
 
     public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws {
         try s.validate(a: a, b: b, c: c)
-        cblas_sgemm(CblasRowMajor,
-                    s.transposeA ? CblasTrans : CblasNoTrans,
-                    s.transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(s.m), Int32(s.n), Int32(s.k), s.alpha,
-                    a.host, Int32(s.transposeA ? s.m : s.k),
-                    b.host, Int32(s.transposeB ? s.k : s.n),
-                    s.beta, c.host, Int32(s.n))
+        CPUGemm.run(s, a.host, b.host, c.host)
+    }
+
+    public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
+                                   output: DeviceBuffer) throws {
+        try g.validate(image: input, weight: weight, output: output)
+        convolution.forward(g, x: input.host, w: weight.host, y: output.host)
+    }
+
+    public func convolutionBackwardData(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
+                                        inputGradient: DeviceBuffer) throws {
+        try g.validate(image: inputGradient, weight: weight, output: outputGradient, gradients: [.input, .output])
+        convolution.backwardData(g, dy: outputGradient.host, w: weight.host, dx: inputGradient.host)
+    }
+
+    public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                           weightGradient: DeviceBuffer, accumulate: Bool) throws {
+        try g.validate(image: input, weight: weightGradient, output: outputGradient, gradients: [.weight, .output])
+        convolution.backwardWeights(g, x: input.host, dy: outputGradient.host, dw: weightGradient.host,
+                                    accumulate: accumulate)
     }
 
     public func im2col(_ g: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws {

@@ -25,4 +25,16 @@ enum Parallel {
             }
         }
     }
+
+    /// Runs `body(worker)` for workers 0..<count at once, one per core.
+    static func forEachWorker(_ count: Int, _ body: (Int) -> Void) {
+        if count == 1 {
+            body(0)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let work = body
+            DispatchQueue.concurrentPerform(iterations: count) { work($0) }
+        }
+    }
 }

@@ -1,0 +1,38 @@
+import CAtelier
+
+/// GEMM on the CPU path: OpenBLAS, one thread per call, with large products
+/// split into one block of rows or columns of C per core.
+enum CPUGemm {
+    /// Products smaller than this many multiply-adds run on one core: the
+    /// hand-off (about 20 us) would cost more than it saves.
+    static let splitThreshold = 1 << 21
+
+    static func run(_ s: GemmShape, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>,
+                    _ c: UnsafeMutablePointer<Float>) {
+        nonisolated(unsafe) let (a, b, c) = (a, b, c)
+        let lda = s.transposeA ? s.m : s.k, ldb = s.transposeB ? s.k : s.n
+        let cores = Parallel.cores
+        let splitRows = s.m >= s.n
+        let extent = splitRows ? s.m : s.n
+        // Blocks of whole 16-float vectors, so each core's share stays aligned.
+        let blocks = (extent + 15) / 16
+        let workers = s.m * s.n * s.k < splitThreshold ? 1 : min(cores, blocks)
+        Parallel.forEachWorker(workers) { worker in
+            let first = min(extent, blocks * worker / workers * 16)
+            let end = min(extent, blocks * (worker + 1) / workers * 16)
+            guard end > first else { return }
+            if splitRows {
+                sgemm(s, m: end - first, n: s.n, a + (s.transposeA ? first : first * lda), lda, b, ldb,
+                      c + first * s.n)
+            } else {
+                sgemm(s, m: s.m, n: end - first, a, lda, b + (s.transposeB ? first * ldb : first), ldb, c + first)
+            }
+        }
+    }
+
+    private static func sgemm(_ s: GemmShape, m: Int, n: Int, _ a: UnsafeMutablePointer<Float>, _ lda: Int,
+                              _ b: UnsafeMutablePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, s.transposeA ? CblasTrans : CblasNoTrans, s.transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(s.k), s.alpha, a, Int32(lda), b, Int32(ldb), s.beta, c, Int32(s.n))
+    }
+}

@@ -1,0 +1,91 @@
+import Testing
+@testable import Atelier
+
+/// The CPU path's own parallel versions against simple references: the
+/// chunked convolution against the whole-batch im2col composite, the split
+/// GEMM against a double-precision triple loop.
+struct CPUPathTests {
+    static let geometries: [ConvGeometry] = KernelParityTests.geometries + [
+        ConvGeometry(batch: 7, inChannels: 3, height: 10, width: 9, outChannels: 5, kernel: 4, stride: 2, padding: 1),
+        ConvGeometry(batch: 5, inChannels: 2, height: 8, width: 8, outChannels: 4, kernel: 3, stride: 3, padding: 2),
+        ConvGeometry(batch: 9, inChannels: 1, height: 12, width: 12, outChannels: 3, kernel: 4, stride: 2, padding: 1),
+    ]
+
+    /// 1 byte: one sample per chunk; 4 KB: a few; default: the whole share.
+    @Test("Chunked convolution equals the im2col composite", arguments: [1, 4096, CPUConvolution.defaultChunkBytes])
+    func convolution(chunkBytes: Int) throws {
+        let cpu = CPUBackend(convolutionChunkBytes: chunkBytes)
+        for g in Self.geometries {
+            let x = try cpu.upload(randomValues(g.inputCount, seed: 21))
+            let w = try cpu.upload(randomValues(g.weightCount, seed: 22))
+            let dy = try cpu.upload(randomValues(g.outputCount, seed: 23))
+            let dwStart = randomValues(g.weightCount, seed: 24)
+
+            let (y, yRef) = (try cpu.buffer(count: g.outputCount), try cpu.buffer(count: g.outputCount))
+            try cpu.convolutionForward(g, input: x, weight: w, output: y)
+            try cpu.convolutionForwardByColumns(g, input: x, weight: w, output: yRef)
+            expectClose(try cpu.read(y), try cpu.read(yRef), atol: 1e-5, "forward \(g), chunks of \(chunkBytes) B")
+
+            let (dx, dxRef) = (try cpu.upload(randomValues(g.inputCount, seed: 25)), try cpu.buffer(count: g.inputCount))
+            try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dx)
+            try cpu.convolutionBackwardDataByColumns(g, outputGradient: dy, weight: w, inputGradient: dxRef)
+            expectClose(try cpu.read(dx), try cpu.read(dxRef), atol: 1e-5, "backward data \(g), chunks of \(chunkBytes) B")
+
+            for accumulate in [false, true] {
+                let (dw, dwRef) = (try cpu.upload(dwStart), try cpu.upload(dwStart))
+                try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw, accumulate: accumulate)
+                try cpu.convolutionBackwardWeightsByColumns(g, input: x, outputGradient: dy, weightGradient: dwRef,
+                                                            accumulate: accumulate)
+                expectClose(try cpu.read(dw), try cpu.read(dwRef), atol: 1e-4,
+                            "backward weights \(g), accumulate \(accumulate), chunks of \(chunkBytes) B")
+            }
+        }
+    }
+
+    @Test("Convolution results do not depend on timing")
+    func convolutionIsDeterministic() throws {
+        let cpu = CPUBackend(convolutionChunkBytes: 4096)
+        let g = Self.geometries.last!
+        let x = try cpu.upload(randomValues(g.inputCount, seed: 31))
+        let dy = try cpu.upload(randomValues(g.outputCount, seed: 32))
+        var results: [[Float]] = []
+        for _ in 0..<5 {
+            let dw = try cpu.buffer(count: g.weightCount)
+            try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw)
+            results.append(try cpu.read(dw))
+        }
+        #expect(results.allSatisfy { $0 == results[0] })
+    }
+
+    /// Large enough to be split over the cores, by rows (m >= n) or columns.
+    static let splitShapes: [GemmShape] = [
+        GemmShape(m: 300, n: 97, k: 80),
+        GemmShape(m: 41, n: 530, k: 121, alpha: 0.5, beta: 0.75),
+        GemmShape(m: 257, n: 255, k: 33, beta: 1),
+    ]
+
+    @Test("Split GEMM equals the triple loop for every transpose", arguments: splitShapes)
+    func splitGemm(base: GemmShape) throws {
+        #expect(base.m * base.n * base.k >= CPUGemm.splitThreshold)
+        let cpu = CPUBackend()
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            var s = base
+            s.transposeA = ta
+            s.transposeB = tb
+            let a = randomValues(s.aCount, seed: 41), b = randomValues(s.bCount, seed: 42), c = randomValues(s.cCount, seed: 43)
+            var expected = [Float](repeating: 0, count: s.cCount)
+            for i in 0..<s.m {
+                for j in 0..<s.n {
+                    var sum = 0.0
+                    for l in 0..<s.k {
+                        sum += Double(a[ta ? l * s.m + i : i * s.k + l]) * Double(b[tb ? j * s.k + l : l * s.n + j])
+                    }
+                    expected[i * s.n + j] = Float(Double(s.alpha) * sum + Double(s.beta) * Double(c[i * s.n + j]))
+                }
+            }
+            let cb = try cpu.upload(c)
+            try cpu.gemm(s, a: try cpu.upload(a), b: try cpu.upload(b), c: cb)
+            expectClose(try cpu.read(cb), expected, rtol: 1e-4, atol: 1e-4, "split GEMM \(s)")
+        }
+    }
+}
