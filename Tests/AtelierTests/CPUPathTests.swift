@@ -9,12 +9,16 @@ struct CPUPathTests {
         ConvGeometry(batch: 7, inChannels: 3, height: 10, width: 9, outChannels: 5, kernel: 4, stride: 2, padding: 1),
         ConvGeometry(batch: 5, inChannels: 2, height: 8, width: 8, outChannels: 4, kernel: 3, stride: 3, padding: 2),
         ConvGeometry(batch: 9, inChannels: 1, height: 12, width: 12, outChannels: 3, kernel: 4, stride: 2, padding: 1),
+        ConvGeometry(batch: 6, inChannels: 11, height: 9, width: 7, outChannels: 13, kernel: 4, stride: 2, padding: 1),
+        ConvGeometry(batch: 3, inChannels: 17, height: 6, width: 6, outChannels: 5, kernelHeight: 3, kernelWidth: 2,
+                     strideH: 1, strideW: 2, padH: 1, padW: 0),
     ]
 
     /// 1 byte: one sample per chunk; 4 KB: a few; default: the whole share.
-    @Test("Chunked convolution equals the im2col composite", arguments: [1, 4096, CPUConvolution.defaultChunkBytes])
-    func convolution(chunkBytes: Int) throws {
-        let cpu = CPUBackend(convolutionChunkBytes: chunkBytes)
+    @Test("Chunked convolution equals the im2col composite, both column layouts",
+          arguments: [1, 4096, CPUConvolution.defaultChunkBytes], CPUConvolution.Algorithm.allCases)
+    func convolution(chunkBytes: Int, algorithm: CPUConvolution.Algorithm) throws {
+        let cpu = CPUBackend(convolutionChunkBytes: chunkBytes, convolutionAlgorithm: algorithm)
         for g in Self.geometries {
             let x = try cpu.upload(randomValues(g.inputCount, seed: 21))
             let w = try cpu.upload(randomValues(g.weightCount, seed: 22))
@@ -42,9 +46,9 @@ struct CPUPathTests {
         }
     }
 
-    @Test("Convolution results do not depend on timing")
-    func convolutionIsDeterministic() throws {
-        let cpu = CPUBackend(convolutionChunkBytes: 4096)
+    @Test("Convolution results do not depend on timing", arguments: CPUConvolution.Algorithm.allCases)
+    func convolutionIsDeterministic(algorithm: CPUConvolution.Algorithm) throws {
+        let cpu = CPUBackend(convolutionChunkBytes: 4096, convolutionAlgorithm: algorithm)
         let g = Self.geometries.last!
         let x = try cpu.upload(randomValues(g.inputCount, seed: 31))
         let dy = try cpu.upload(randomValues(g.outputCount, seed: 32))

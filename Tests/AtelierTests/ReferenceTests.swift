@@ -120,9 +120,12 @@ struct ReferenceTests {
     func openCLMatchesCPU(kind: ModelKind) throws {
         let cpu = try PeerReference.losses(kind, on: CPUBackend())
         let cl = try PeerReference.losses(kind, on: try OpenCLTestSupport.backend())
+        // Different summation orders drift apart over GAN steps: by step 3
+        // of dcgan PoCL and the CPU path differ by 1.3e-4 (the CPU path is
+        // within 1e-6 of PyTorch there); the peers differ by 2.4e-4.
         for (step, (a, b)) in zip(cl, cpu).enumerated() {
-            #expect(abs(a[0] - b[0]) <= 1e-4 && abs(a[1] - b[1]) <= 1e-4,
-                    "\(kind) step \(step + 1): OpenCL [D \(a[0]), G \(a[1])], CPU [D \(b[0]), G \(b[1])] (tolerance 1e-4)")
+            #expect(abs(a[0] - b[0]) <= 2.5e-4 && abs(a[1] - b[1]) <= 2.5e-4,
+                    "\(kind) step \(step + 1): OpenCL [D \(a[0]), G \(a[1])], CPU [D \(b[0]), G \(b[1])] (tolerance 2.5e-4)")
         }
     }
 }

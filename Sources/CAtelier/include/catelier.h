@@ -82,6 +82,20 @@ void atelier_conv_backward_data(const AtelierConv *g, int k, const float *dy, co
 /// dw = beta * dw + the weight gradient of samples [n_begin, n_end).
 void atelier_conv_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy, float *dw, float beta,
                                    int n_begin, int n_end, int chunk, float *scratch);
+/// The pixel-major variant for many input channels (cpu_conv_pixels.c):
+/// weights permuted once per call, to (R, S, C, K) (`taps_major`) for the
+/// forward pass and to (K, R, S, C) for backward data; weight gradients are
+/// left in each worker's scratch at atelier_conv_pixels_weight_offset.
+long atelier_conv_pixels_scratch(const AtelierConv *g, int k, int chunk);
+long atelier_conv_pixels_weight_offset(const AtelierConv *g, int k, int chunk);
+void atelier_conv_pixels_weights(const AtelierConv *g, int k, const float *w, float *wp, float *tmp, int taps_major);
+void atelier_conv_pixels_forward(const AtelierConv *g, int k, const float *x, const float *wt, float *y, int n_begin,
+                                 int n_end, int chunk, float *scratch);
+void atelier_conv_pixels_backward_data(const AtelierConv *g, int k, const float *dy, const float *wp, float *dx,
+                                       int n_begin, int n_end, int chunk, float *scratch);
+void atelier_conv_pixels_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy, int n_begin,
+                                          int n_end, int chunk, float *scratch);
+void atelier_conv_pixels_finish_weights(const AtelierConv *g, int k, const float *dwp, float *dw, float beta);
 /// b += a over n floats.
 void atelier_add(long n, const float *a, float *b);
 /// OpenBLAS's thread count (its own symbol, declared here as cblas.h may not).

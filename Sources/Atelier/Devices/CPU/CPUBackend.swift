@@ -16,11 +16,11 @@ public final class CPUBackend: Backend {
         self.init(convolutionChunkBytes: CPUConvolution.defaultChunkBytes)
     }
 
-    /// `convolutionChunkBytes`: see CPUConvolution; tests make it small to
-    /// exercise chunk edges.
-    init(convolutionChunkBytes: Int) {
+    /// See CPUConvolution; tests make chunks small to exercise their edges
+    /// and force each algorithm on every shape.
+    init(convolutionChunkBytes: Int, convolutionAlgorithm: CPUConvolution.Algorithm? = nil) {
         _ = Self.singleThreadedBLAS
-        convolution = CPUConvolution(chunkBytes: convolutionChunkBytes)
+        convolution = CPUConvolution(chunkBytes: convolutionChunkBytes, algorithm: convolutionAlgorithm)
     }
 
     private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)

@@ -2,13 +2,24 @@ import CAtelier
 
 /// The CPU path's convolutions: each core takes a contiguous share of the
 /// batch and works through it a few samples at a time, with columns that fit
-/// its L2 cache and a one-thread GEMM (Sources/CAtelier/cpu_conv.c). Same
-/// layouts and results as the im2col composites in Ops/Convolution.swift,
-/// which the tests compare it with.
+/// its L2 cache and a one-thread GEMM (Sources/CAtelier/cpu_conv*.c). Same
+/// results as the im2col composites in Ops/Convolution.swift, which the tests
+/// compare it with.
 final class CPUConvolution {
-    /// Per-worker scratch, kept between calls so a training step allocates nothing.
-    private var scratch: [UnsafeMutablePointer<Float>] = []
-    private var scratchCapacity = 0
+    /// How the columns are laid out; chosen per layer.
+    enum Algorithm: Sendable, CaseIterable {
+        /// Rows (c, r, s), columns (n, p, q): built by strided gathers, one
+        /// element at a time. Best with few input channels.
+        case channelMajor
+        /// Rows (n, p, q), columns (r, s, c): contiguous runs of C floats.
+        case pixelMajor
+
+        /// Pixel-major once a tap is at least half a vector long; measured on
+        /// DCGAN's 64-channel layers: 4x less time outside the GEMM.
+        static func choose(for g: ConvGeometry) -> Algorithm {
+            g.inChannels >= 8 ? .pixelMajor : .channelMajor
+        }
+    }
 
     /// Bytes of columns and GEMM operands one chunk may use. About a core's
     /// L2: on the 1 MB-L2 machine measured, 1 and 2 MB were equally fast,
@@ -16,14 +27,28 @@ final class CPUConvolution {
     /// 25 % slower (docs/benchmarks.md).
     static let defaultChunkBytes = 1 << 20
     let chunkBytes: Int
+    /// Forces one algorithm for every layer (tests); nil chooses per layer.
+    let forcedAlgorithm: Algorithm?
 
-    init(chunkBytes: Int) {
+    /// Per-worker scratch and the permuted weights (with room for the
+    /// intermediate step of the permutation), kept between calls so a
+    /// training step allocates nothing.
+    private var scratch: [UnsafeMutablePointer<Float>] = []
+    private var scratchCapacity = 0
+    private var weights = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var weightsCapacity = 1
+
+    init(chunkBytes: Int, algorithm: Algorithm? = nil) {
         self.chunkBytes = chunkBytes
+        forcedAlgorithm = algorithm
     }
 
     deinit {
         for s in scratch { s.deallocate() }
+        weights.deallocate()
     }
+
+    func algorithm(for g: ConvGeometry) -> Algorithm { forcedAlgorithm ?? Algorithm.choose(for: g) }
 
     /// Samples per chunk: as many as fit `chunkBytes`, at least one.
     func chunkSamples(_ g: ConvGeometry) -> Int {
@@ -33,51 +58,98 @@ final class CPUConvolution {
 
     func forward(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
                  y: UnsafeMutablePointer<Float>) {
-        nonisolated(unsafe) let (x, w, y) = (x, w, y)
-        run(g) { conv, n0, n1, chunk, scratch, _ in
-            atelier_conv_forward(conv, Int32(g.outChannels), x, w, y, n0, n1, chunk, scratch)
+        nonisolated(unsafe) let (x, y) = (x, y)
+        let k = Int32(g.outChannels)
+        switch algorithm(for: g) {
+        case .channelMajor:
+            nonisolated(unsafe) let w = w
+            run(g, .channelMajor) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_forward(conv, k, x, w, y, n0, n1, chunk, scratch)
+            }
+        case .pixelMajor:
+            nonisolated(unsafe) let wt = permutedWeights(g, w, tapsMajor: true)
+            run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_pixels_forward(conv, k, x, wt, y, n0, n1, chunk, scratch)
+            }
         }
     }
 
     func backwardData(_ g: ConvGeometry, dy: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
                       dx: UnsafeMutablePointer<Float>) {
-        nonisolated(unsafe) let (dy, w, dx) = (dy, w, dx)
-        run(g) { conv, n0, n1, chunk, scratch, _ in
-            atelier_conv_backward_data(conv, Int32(g.outChannels), dy, w, dx, n0, n1, chunk, scratch)
+        nonisolated(unsafe) let (dy, dx) = (dy, dx)
+        let k = Int32(g.outChannels)
+        switch algorithm(for: g) {
+        case .channelMajor:
+            nonisolated(unsafe) let w = w
+            run(g, .channelMajor) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_backward_data(conv, k, dy, w, dx, n0, n1, chunk, scratch)
+            }
+        case .pixelMajor:
+            nonisolated(unsafe) let wp = permutedWeights(g, w, tapsMajor: false)
+            run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_pixels_backward_data(conv, k, dy, wp, dx, n0, n1, chunk, scratch)
+            }
         }
     }
 
-    /// Worker 0 accumulates into dw itself, the others into the end of their
-    /// scratch; those partial sums are then added in worker order, so the
-    /// result does not depend on timing.
+    /// Each worker sums its samples' gradient in its own place (worker 0 of
+    /// the channel-major version straight into dw); the partial sums are
+    /// then added in worker order, so the result does not depend on timing.
     func backwardWeights(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
                          dw: UnsafeMutablePointer<Float>, accumulate: Bool) {
         nonisolated(unsafe) let (x, dy, dw) = (x, dy, dw)
-        let partialOffset = (g.columnRows + g.outChannels) * chunkSamples(g) * g.outHeight * g.outWidth
-        let workers = run(g) { conv, n0, n1, chunk, scratch, worker in
-            atelier_conv_backward_weights(conv, Int32(g.outChannels), x, dy, worker == 0 ? dw : scratch + partialOffset,
-                                          worker == 0 && accumulate ? 1 : 0, n0, n1, chunk, scratch)
+        let k = Int32(g.outChannels)
+        var conv = CPULayout.geometry(g)
+        let chunk = Int32(chunkSamples(g))
+        switch algorithm(for: g) {
+        case .channelMajor:
+            let partial = (g.columnRows + g.outChannels) * Int(chunk) * g.outHeight * g.outWidth
+            let workers = run(g, .channelMajor) { conv, n0, n1, chunk, scratch, worker in
+                atelier_conv_backward_weights(conv, k, x, dy, worker == 0 ? dw : scratch + partial,
+                                              worker == 0 && accumulate ? 1 : 0, n0, n1, chunk, scratch)
+            }
+            for worker in 1..<workers { atelier_add(g.weightCount, scratch[worker] + partial, dw) }
+        case .pixelMajor:
+            let partial = Int(atelier_conv_pixels_weight_offset(&conv, k, chunk))
+            let workers = run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_pixels_backward_weights(conv, k, x, dy, n0, n1, chunk, scratch)
+            }
+            for worker in 1..<workers { atelier_add(g.weightCount, scratch[worker] + partial, scratch[0] + partial) }
+            atelier_conv_pixels_finish_weights(&conv, k, scratch[0] + partial, dw, accumulate ? 1 : 0)
         }
-        for worker in 1..<workers {
-            atelier_add(g.weightCount, scratch[worker] + partialOffset, dw)
+    }
+
+    /// (K, C, R, S) -> (R, S, C, K) or (K, R, S, C), into the shared weight scratch.
+    private func permutedWeights(_ g: ConvGeometry, _ w: UnsafeMutablePointer<Float>,
+                                 tapsMajor: Bool) -> UnsafeMutablePointer<Float> {
+        if weightsCapacity < 2 * g.weightCount {
+            weights.deallocate()
+            weights = .allocate(capacity: 2 * g.weightCount)
+            weightsCapacity = 2 * g.weightCount
         }
+        var conv = CPULayout.geometry(g)
+        atelier_conv_pixels_weights(&conv, Int32(g.outChannels), w, weights, weights + g.weightCount, tapsMajor ? 1 : 0)
+        return weights
     }
 
     /// Splits the batch into one contiguous share per worker and calls
     /// `body(geometry, first, end, chunk, scratch, worker)` for each.
     @discardableResult
-    private func run(_ g: ConvGeometry,
+    private func run(_ g: ConvGeometry, _ algorithm: Algorithm,
                      _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
         let workers = min(Parallel.cores, g.batch)
-        let chunk = chunkSamples(g)
+        let chunk = Int32(chunkSamples(g))
         var conv = CPULayout.geometry(g)
-        reserve(workers: workers, floats: withUnsafePointer(to: &conv) { Int(atelier_conv_scratch($0, Int32(g.outChannels), Int32(chunk))) })
+        let k = Int32(g.outChannels)
+        let floats = algorithm == .channelMajor ? atelier_conv_scratch(&conv, k, chunk)
+                                                : atelier_conv_pixels_scratch(&conv, k, chunk)
+        reserve(workers: workers, floats: Int(floats))
         nonisolated(unsafe) let scratch = scratch
         withUnsafePointer(to: &conv) { conv in
             nonisolated(unsafe) let conv = conv
             Parallel.forEachWorker(workers) { worker in
                 let first = g.batch * worker / workers, end = g.batch * (worker + 1) / workers
-                body(conv, Int32(first), Int32(end), Int32(chunk), scratch[worker], worker)
+                body(conv, Int32(first), Int32(end), chunk, scratch[worker], worker)
             }
         }
         return workers
