@@ -52,6 +52,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("keep-last-batch"), help: "Also train on each epoch's last, smaller batch.")
     var keepLastBatch = false
 
+    @Flag(help: "Profile ten steps after a short warm-up: time, launches, GFLOP/s or GB/s and share of the step per op (OpenCL: event profiling), and the step's achieved GFLOP/s against the device's peak. Written to the terminal and the log.")
+    var profile = false
+
     @Option(name: .customLong("limit-images"), help: "Use only the first N images (quick trials).")
     var limitImages: Int?
 
@@ -81,11 +84,12 @@ struct TrainCommand: ParsableCommand {
         options.keepLastBatch = keepLastBatch
         options.limitImages = limitImages
 
-        let backend = try DeviceChoice(parsing: device).makeBackend()
+        let backend = try DeviceChoice(parsing: device).makeBackend(profiling: profile)
         if let cl = backend as? OpenCLBackend {
             cl.onCompile { file in Terminal.status("compiling \(file) for \(cl.info.name) (first run only)...") }
         }
         let run = try TrainingRun(options: options, resume: resume, backend: backend) { Terminal.line($0) }
+        run.profile = profile
         Interrupt.install()
         let outcome = try run.run(onStep: { p in
             let s = p.statistics

@@ -39,6 +39,45 @@ struct TrainingTests {
         #expect(result.stdout.contains("Loss_D") && result.stdout.contains("D(G(z))"), "progress: \(result.stdout)")
     }
 
+    /// Checks a profile table: the op kinds every gan step runs, with rates,
+    /// and the step's GFLOP/s against a measured (finite, positive) peak.
+    static func expectProfile(_ text: String, timing: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for op in ["matmul", "conv2d", "conv2d grad weights", "adam", "relu grad", "loss bceWithLogits"] {
+            #expect(text.contains("\n" + op + " "), "no \(op) row in:\n\(text)", sourceLocation: sourceLocation)
+        }
+        #expect(text.contains("GFLOP/s") && text.contains("GB/s") && text.contains(timing), "\(text)",
+                sourceLocation: sourceLocation)
+        let peak = text.split(separator: "\n").first { $0.contains("of the measured FMA peak") }
+        let figure = peak.flatMap { $0.split(separator: "(").last?.split(separator: " ").first }.flatMap { Double($0) }
+        #expect((figure ?? 0) > 0 && (figure ?? .infinity).isFinite, "peak line: \(peak ?? "missing")",
+                sourceLocation: sourceLocation)
+    }
+
+    @Test("train --profile reports each op's time, launches and rate, and the step against the peak",
+          arguments: ["cpu", "opencl"])
+    func profile(device: String) throws {
+        if device == "opencl" && !OpenCLTestSupport.shouldRun { return }  // no OpenCL and not required
+        let out = try temporaryDirectory("profile-\(device)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        // 16 steps: 2 warm-up, 3 timed, 10 profiled, 1 after.
+        let result = try Executables.run("atelier", ["train", "--model", "gan", "--limit-images", "128", "--batch-size", "8",
+                                                     "--device", device, "--profile", "--out", out.path])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let timing = device == "cpu" ? "wall time" : "OpenCL event profiling"
+        Self.expectProfile(result.stdout, timing: timing)
+        #expect(result.stdout.contains("profile of 10 steps") && result.stdout.contains("unprofiled"), "\(result.stdout)")
+        let log = try String(contentsOf: RunFiles(out.path).log, encoding: .utf8)
+        #expect(log.contains("profile of 10 steps"), "the log lacks the profile")
+    }
+
+    @Test("atelier-bench --model --breakdown prints the same profile")
+    func benchBreakdown() throws {
+        let result = try Executables.run("atelier-bench", ["--device", "cpu", "--model", "gan", "--batches", "8",
+                                                           "--repeats", "2", "--breakdown"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        Self.expectProfile(result.stdout.replacingOccurrences(of: "\n    ", with: "\n"), timing: "wall time")
+    }
+
     func losses(_ files: RunFiles) throws -> [String] {
         try String(contentsOf: files.losses, encoding: .utf8).split(separator: "\n").map(String.init)
     }

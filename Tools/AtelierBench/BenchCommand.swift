@@ -90,7 +90,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
         if let model {
-            try runSteps(model, backend)
+            try runSteps(model, choice, profiled: backend)
             return
         }
         let cases = selectedCases()
@@ -122,12 +122,20 @@ struct BenchCommand: ParsableCommand {
         if !failures.isEmpty { throw ExitCode(1) }
     }
 
-    private func runSteps(_ kind: ModelKind, _ backend: Backend) throws {
+    /// Steps are timed on a backend without event profiling (its events
+    /// cost launch time); the --breakdown profile runs on `profiled`.
+    private func runSteps(_ kind: ModelKind, _ choice: DeviceChoice, profiled: Backend) throws {
+        let backend = profiled is OpenCLBackend ? try choice.makeBackend(profiling: false) : profiled
+        var peak: DevicePeak?
+        if breakdown {
+            Log.status("measuring the peak of \(backend.name)...")
+            peak = try PeakProbe.measure(backend)
+        }
         var results: [StepBenchmark.Result] = []
         for batch in parsedBatches {
             Log.status("timing \(kind) steps at batch \(batch) on \(backend.name)...")
-            results.append(try StepBenchmark.run(kind, batch: batch, backend: backend, warmup: max(warmup, 2),
-                                                 repeats: repeats, breakdown: breakdown))
+            results.append(try StepBenchmark.run(kind, batch: batch, backend: backend, profiled: breakdown ? profiled : nil,
+                                                 warmup: max(warmup, 2), repeats: repeats, peak: peak))
         }
         Log.clear()
         if json {
@@ -140,17 +148,11 @@ struct BenchCommand: ParsableCommand {
         for r in results {
             print(String(format: "%@ batch %d: %.1f ms per step (median of %d), %.0f samples/s", r.model, r.batch,
                          r.medianMilliseconds, repeats, r.samplesPerSecond))
-            if let profile = r.profile {
-                let total = profile.values.reduce(0, +)
-                let width = profile.keys.map(\.count).max() ?? 0
-                for (name, ms) in profile.sorted(by: { $0.value > $1.value }) {
-                    print("    " + name.padding(toLength: width, withPad: " ", startingAt: 0)
-                          + String(format: " %8.2f ms  %4.1f%%", ms, 100 * ms / total))
-                }
+            if let report = r.report {
+                print(report.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
             }
         }
     }
-
     private func runTuning(_ backend: Backend) throws {
         guard let cl = backend as? OpenCLBackend else {
             throw ValidationError("--tune sweeps OpenCL kernel settings; the CPU path uses OpenBLAS. Pass --device opencl or opencl:P:D")

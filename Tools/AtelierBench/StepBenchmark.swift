@@ -12,17 +12,23 @@ enum StepBenchmark {
         var samplesPerSecond: Double
         /// Per op kind: milliseconds per step, with --breakdown.
         var profile: [String: Double]?
+        /// The --breakdown table (not in the JSON).
+        var report: String?
+
+        enum CodingKeys: String, CodingKey { case model, batch, device, medianMilliseconds, samplesPerSecond, profile }
     }
 
-    static func run(_ kind: ModelKind, batch: Int, backend: Backend, warmup: Int, repeats: Int, breakdown: Bool) throws -> Result {
+    /// Times steps on `backend`; with `profiled`, then profiles as many on it.
+    static func run(_ kind: ModelKind, batch: Int, backend: Backend, profiled: Backend?, warmup: Int, repeats: Int,
+                    peak: DevicePeak?) throws -> Result {
         var rng = RandomGenerator(seed: 1)
         let classes = kind == .cdcgan ? FashionMNIST.classNames : []
-        let model = try GANModel(config: ModelConfig(kind: kind, classNames: classes), rng: &rng)
-        let trainer = try GANTrainer(model: model, backend: backend)
-        let real = rng.uniform(batch * 784, in: model.config.pixelRange)
+        let config = ModelConfig(kind: kind, classNames: classes)
+        var trainer = try GANTrainer(model: try GANModel(config: config, rng: &rng), backend: backend)
+        let real = rng.uniform(batch * 784, in: config.pixelRange)
         let labels = kind == .cdcgan ? (0..<batch).map { $0 % 10 } : nil
         func step() throws {
-            try trainer.step(real: real, noise: rng.normal(batch * model.config.nz), classes: labels)
+            try trainer.step(real: real, noise: rng.normal(batch * config.nz), classes: labels)
             _ = try trainer.statistics()  // as training does every step: read the losses
         }
         for _ in 0..<warmup { try step() }
@@ -34,13 +40,20 @@ enum StepBenchmark {
         }
         let median = times.sorted()[times.count / 2]
         var profile: [String: Double]?
-        if breakdown {
+        var report: String?
+        if let profiled {
+            if profiled !== backend {
+                trainer = try GANTrainer(model: try GANModel(config: config, rng: &rng), backend: profiled)
+                for _ in 0..<warmup { try step() }
+            }
             let profiler = OpProfiler()
             trainer.profiler = profiler
             for _ in 0..<repeats { try step() }
-            profile = profiler.totals.mapValues { Double($0.nanoseconds) / 1e6 / Double(repeats) }
+            trainer.profiler = nil
+            profile = profiler.totals.mapValues { Double($0.nanoseconds) / 1e6 / Double(profiler.steps) }
+            report = profiler.report(stepMilliseconds: median, peak: peak, timing: OpProfiler.timing(on: profiled))
         }
         return Result(model: kind.rawValue, batch: batch, device: backend.name, medianMilliseconds: median,
-                      samplesPerSecond: Double(batch) / (median / 1000), profile: profile)
+                      samplesPerSecond: Double(batch) / (median / 1000), profile: profile, report: report)
     }
 }

@@ -9,6 +9,7 @@ public final class Plan {
     private let graph: Graph
     private(set) var buffers: [Int: DeviceBuffer] = [:]
     private var steps: [() throws -> Void] = []
+    private var costs: [OpCost] = []
     /// Distinct storage objects the plan allocated for computed values.
     public private(set) var slotCount = 0
 
@@ -22,7 +23,11 @@ public final class Plan {
         self.graph = graph
         self.backend = backend
         try assignBuffers(keep: Set(keep.map(\.id)), bindings: bindings)
-        for node in graph.nodes { steps.append(try bind(node)) }
+        for node in graph.nodes {
+            let (step, cost) = try bind(node)
+            steps.append(step)
+            costs.append(cost)
+        }
     }
 
     /// Enqueues every op of the step.
@@ -38,15 +43,12 @@ public final class Plan {
             return
         }
         for index in range {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try steps[index]()
-            try backend.synchronize()
-            profiler.add(graph.nodes[index].op.profileName, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
+            try profiler.measure(graph.nodes[index].op.profileName, cost: costs[index], on: backend, steps[index])
         }
     }
 
-    /// When set, every op waits for the device and its wall time is added
-    /// here (for profiles; it serialises the step).
+    /// When set, every op waits for the device and its time is added here
+    /// (for profiles; it serialises the step).
     public var profiler: OpProfiler?
 
     public var nodeCount: Int { steps.count }
@@ -143,7 +145,32 @@ public final class Plan {
 
     // MARK: Binding ops to buffers
 
-    private func bind(_ node: Graph.Node) throws -> () throws -> Void {
+    /// The op's launches with their buffers bound, and what it costs.
+    private func bind(_ node: Graph.Node) throws -> (() throws -> Void, OpCost) {
+        let inShapes = node.inputs.map { graph.shapes[$0] }
+        let outShapes = node.outputs.map { graph.shapes[$0] }
+        let step = try bindLaunches(node)
+        switch node.op {
+        case .matmul(let ta, let tb):
+            let s = GemmShape(m: outShapes[0][0], n: outShapes[0][1], k: ta ? inShapes[0][0] : inShapes[0][1],
+                              transposeA: ta, transposeB: tb)
+            return (step, OpCost(flops: s.flops))
+        case .conv2d(let stride, let padding):
+            return (step, OpCost(flops: try GraphOp.convGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding).flops))
+        case .convTranspose2d(let stride, let padding):
+            return (step, OpCost(flops: try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding).flops))
+        case .conv2dBackwardData(let stride, let padding, let inputShape):
+            return (step, OpCost(flops: try GraphOp.convGeometry(input: inputShape, weight: inShapes[1], stride: stride, padding: padding).flops))
+        case .conv2dBackwardWeights(let stride, let padding, let weightShape):
+            return (step, OpCost(flops: try GraphOp.convGeometry(input: inShapes[0], weight: weightShape, stride: stride, padding: padding).flops))
+        case .reshape:
+            return (step, OpCost())
+        default:
+            return (step, OpCost.memory(inShapes + outShapes))
+        }
+    }
+
+    private func bindLaunches(_ node: Graph.Node) throws -> () throws -> Void {
         let b = backend
         let x = try node.inputs.map { id -> DeviceBuffer in
             guard let buf = buffers[id] else { throw ShapeError("no buffer for input %\(id) of \(node.op)") }
@@ -236,16 +263,6 @@ public final class Plan {
     }
 }
 
-
-/// Wall time per kind of op, summed over runs.
-public final class OpProfiler {
-    public private(set) var totals: [String: (count: Int, nanoseconds: UInt64)] = [:]
-    public init() {}
-    func add(_ name: String, nanoseconds: UInt64) {
-        let t = totals[name] ?? (0, 0)
-        totals[name] = (t.count + 1, t.nanoseconds + nanoseconds)
-    }
-}
 
 extension GraphOp {
     /// The op without its shapes, for profiles.

@@ -153,12 +153,22 @@ public final class GANTrainer {
         try p.plan.write(real, to: p.real)
         try writeInputs(p.plan, p.inputs, batch: batch, noise: noise, classes: classes)
         try p.plan.run(nodes: 0..<p.split)
-        try discriminatorGroup.adamStep(learningRate: optimizer.learningRate, beta1: optimizer.beta1,
-                                        beta2: optimizer.beta2, epsilon: optimizer.epsilon)
+        try adamStep(discriminatorGroup)
         try p.plan.run(nodes: p.split..<p.plan.nodeCount)
-        try generatorGroup.adamStep(learningRate: optimizer.learningRate, beta1: optimizer.beta1,
-                                    beta2: optimizer.beta2, epsilon: optimizer.epsilon)
+        try adamStep(generatorGroup)
         lastPlan = p
+        profiler?.steps += 1
+    }
+
+    private func adamStep(_ group: ParameterGroup) throws {
+        let update = {
+            try group.adamStep(learningRate: self.optimizer.learningRate, beta1: self.optimizer.beta1,
+                               beta2: self.optimizer.beta2, epsilon: self.optimizer.epsilon)
+        }
+        guard let profiler else { return try update() }
+        // Parameters, gradients and both moments read; parameters and moments written.
+        try profiler.measure("adam", cost: OpCost(bytes: Double(group.values.count * 7 * MemoryLayout<Float>.size)),
+                             on: backend, update)
     }
 
     /// The last step's losses and D outputs (waits for the step).

@@ -165,9 +165,17 @@ public final class TrainingRun {
         }
     }
 
+    /// Profile ten steps after a short warm-up and write the report to the
+    /// log (`atelier train --profile`; see ProfileSession).
+    public var profile = false
+
     /// Trains until `options.epochs` are done or `shouldStop` says so (then a
     /// checkpoint of the current step is saved first).
     public func run(onStep: (Progress) -> Void, shouldStop: () -> Bool) throws -> Outcome {
+        let session = profile ? ProfileSession() : nil
+        defer {
+            if let report = try? session?.finish(trainer) { write(report) }
+        }
         let epochs = options.dryRun ? 1 : options.epochs
         let stepLimit = options.dryRun ? min(2, stepsPerEpoch) : stepsPerEpoch
         let config = trainer.model.config
@@ -193,6 +201,7 @@ public final class TrainingRun {
                 let indices = order[start..<min(start + state.batchSize, dataset.count)]
                 let real = dataset.batch(indices, range: config.pixelRange)
                 let noise = state.random.normal(indices.count * config.nz)
+                session?.beforeStep(trainer)
                 try trainer.step(real: real, noise: noise, classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
                 let stats = try trainer.statistics()
                 guard stats.lossD.isFinite, stats.lossG.isFinite else {
@@ -209,6 +218,7 @@ public final class TrainingRun {
 
                 let now = DispatchTime.now().uptimeNanoseconds
                 elapsed += Double(now - clock) / 1e9
+                if let report = try session?.afterStep(trainer, seconds: Double(now - clock) / 1e9) { write(report) }
                 clock = now
                 timedSteps += 1
                 let perStep = elapsed / Double(timedSteps)

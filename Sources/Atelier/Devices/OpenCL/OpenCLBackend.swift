@@ -19,6 +19,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     private var kernels: [String: CLKernel] = [:]
     private let profiling: Bool
     var profilingEnabled: Bool { profiling }
+    /// With profiling: whether launches record events now. Turned off when a
+    /// profile is over, so a long run does not pile up events nobody reads.
+    public var recordsEvents = true
     private var events: [(String, cl_event)] = []
 
     /// `profiling` records an event per launch for `takeProfile()`.
@@ -158,7 +161,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
             let status = globalSize.withUnsafeBufferPointer { g in
                 (local ?? []).withUnsafeBufferPointer { l in
                     let localPointer = local == nil ? nil : l.baseAddress
-                    if profiling {
+                    if profiling && recordsEvents {
                         return aclEnqueueNDRangeKernel(queue.handle, kernel.handle, cl_uint(g.count), nil, g.baseAddress,
                                                        localPointer, 0, nil, &event)
                     }
