@@ -76,18 +76,27 @@ void atelier_channel_reduce(int op, long n, long channels, long inner, float sca
     for (long i = 0; i < n; ++i) {
       const float *x = a + (i * channels + c) * inner;
       const float *y = b + (i * channels + c) * inner;
-      float run = 0.0f;
+      // 16 lanes: a strict left-to-right float sum cannot be vectorised.
+      float acc[16] = {0}, run = 0.0f;
+      long j = 0;
       switch (op) {
       case 0:
-        for (long j = 0; j < inner; ++j) run += x[j];
+        for (; j + 16 <= inner; j += 16)
+          for (int l = 0; l < 16; ++l) acc[l] += x[j + l];
+        for (; j < inner; ++j) run += x[j];
         break;
       case 1:
-        for (long j = 0; j < inner; ++j) { const float d = x[j] - uc; run += d * d; }
+        for (; j + 16 <= inner; j += 16)
+          for (int l = 0; l < 16; ++l) { const float d = x[j + l] - uc; acc[l] += d * d; }
+        for (; j < inner; ++j) { const float d = x[j] - uc; run += d * d; }
         break;
       default:
-        for (long j = 0; j < inner; ++j) run += y[j] * (x[j] - uc) * vc;
+        for (; j + 16 <= inner; j += 16)
+          for (int l = 0; l < 16; ++l) acc[l] += y[j + l] * (x[j + l] - uc) * vc;
+        for (; j < inner; ++j) run += y[j] * (x[j] - uc) * vc;
         break;
       }
+      for (int l = 0; l < 16; ++l) run += acc[l];
       total += run;
     }
     out[c] = (float)total * scale;

@@ -92,4 +92,41 @@ struct CPUPathTests {
             expectClose(try cpu.read(cb), expected, rtol: 1e-4, atol: 1e-4, "split GEMM \(s)")
         }
     }
+
+    @Test("Fused BatchNorm + activation equals the separate primitives",
+          arguments: [Activation.identity, .relu, .leakyRelu(slope: 0.2), .sigmoid, .tanh])
+    func fusedBatchNorm(activation: Activation) throws {
+        let cpu = CPUBackend()
+        // inner 1 with more channels than one block of the row-wise loop (256).
+        for layout in [ChannelLayout(outer: 5, channels: 7, inner: 33), ChannelLayout(outer: 9, channels: 300, inner: 1)] {
+            let x = randomValues(layout.count, seed: 51, in: -2...3), dz = randomValues(layout.count, seed: 52)
+            let gamma = randomValues(layout.channels, seed: 53, in: 0.5...1.5), beta = randomValues(layout.channels, seed: 54)
+            func run(fused: Bool) throws -> [[Float]] {
+                let c = layout.channels
+                let state = BatchNormState(gamma: try cpu.upload(gamma), beta: try cpu.upload(beta),
+                                           runningMean: try cpu.upload(randomValues(c, seed: 55)),
+                                           runningVar: try cpu.upload(randomValues(c, seed: 56, in: 0.5...2)))
+                let input = try cpu.upload(x), z = try cpu.buffer(count: layout.count)
+                let saved = BatchNormSaved(mean: try cpu.buffer(count: c), invStd: try cpu.buffer(count: c))
+                let (dx, dg, db) = (try cpu.buffer(count: layout.count), try cpu.buffer(count: c), try cpu.buffer(count: c))
+                if fused {
+                    try cpu.fusedBatchNormForward(layout: layout, input: input, state: state, activation: activation, output: z, saved: saved)
+                    try cpu.fusedBatchNormBackward(layout: layout, input: input, outputGradient: try cpu.upload(dz), gamma: state.gamma,
+                                                   saved: saved, activation: activation, activated: z,
+                                                   inputGradient: dx, gammaGradient: dg, betaGradient: db)
+                } else {
+                    try cpu.batchNormForwardByPrimitives(layout: layout, input: input, state: state, activation: activation,
+                                                         output: z, saved: saved)
+                    try cpu.batchNormBackwardByPrimitives(layout: layout, input: input, outputGradient: try cpu.upload(dz),
+                                                          gamma: state.gamma, saved: saved, activation: activation, activated: z,
+                                                          inputGradient: dx, gammaGradient: dg, betaGradient: db)
+                }
+                return try [z, saved.mean, saved.invStd, state.runningMean, state.runningVar, dx, dg, db].map { try cpu.read($0) }
+            }
+            let fused = try run(fused: true), separate = try run(fused: false)
+            for (i, name) in ["z", "mean", "invstd", "running mean", "running var", "dx", "dgamma", "dbeta"].enumerated() {
+                expectClose(fused[i], separate[i], rtol: 1e-5, atol: 1e-5, "BatchNorm + \(activation) \(name) over \(layout)")
+            }
+        }
+    }
 }

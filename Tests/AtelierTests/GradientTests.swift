@@ -119,9 +119,10 @@ struct GradientTests {
         }
     }
 
-    @Test("BatchNorm gradients of x, gamma and beta")
-    func batchNorm() throws {
-        let layout = ChannelLayout(outer: 4, channels: 3, inner: 5)
+    @Test("BatchNorm gradients of x, gamma and beta, fused with an activation",
+          arguments: [Activation.identity, .leakyRelu(slope: 0.2), .sigmoid, .tanh],
+          [ChannelLayout(outer: 4, channels: 3, inner: 5), ChannelLayout(outer: 6, channels: 4, inner: 1)])
+    func batchNorm(activation: Activation, layout: ChannelLayout) throws {
         let x = randomValues(layout.count, seed: 14, in: -2...2)
         let gamma = randomValues(layout.channels, seed: 15, in: 0.5...1.5)
         let beta = randomValues(layout.channels, seed: 16)
@@ -133,15 +134,17 @@ struct GradientTests {
         }
         func forward(_ x: [Float], _ g: [Float], _ b: [Float]) throws -> Double {
             let y = try cpu.buffer(count: layout.count)
-            _ = try cpu.batchNormForwardTraining(layout: layout, input: try cpu.upload(x), state: try state(g, b), output: y)
+            _ = try cpu.batchNormForwardTraining(layout: layout, input: try cpu.upload(x), state: try state(g, b),
+                                                 activation: activation, output: y)
             return dot(try cpu.read(y), r)
         }
         let s = try state(gamma, beta)
         let input = try cpu.upload(x)
-        let saved = try cpu.batchNormForwardTraining(layout: layout, input: input, state: s, output: try cpu.buffer(count: layout.count))
+        let y = try cpu.buffer(count: layout.count)
+        let saved = try cpu.batchNormForwardTraining(layout: layout, input: input, state: s, activation: activation, output: y)
         let dx = try cpu.buffer(count: layout.count), dg = try cpu.buffer(count: layout.channels), db = try cpu.buffer(count: layout.channels)
         try cpu.batchNormBackward(layout: layout, input: input, outputGradient: try cpu.upload(r), gamma: s.gamma, saved: saved,
-                                  inputGradient: dx, gammaGradient: dg, betaGradient: db)
+                                  activation: activation, activated: y, inputGradient: dx, gammaGradient: dg, betaGradient: db)
         try checkGradient("BatchNorm dx", at: x, analytic: try cpu.read(dx), h: 1e-3, samples: 60) { try forward($0, gamma, beta) }
         try checkGradient("BatchNorm dgamma", at: gamma, analytic: try cpu.read(dg), h: 1e-3) { try forward(x, $0, beta) }
         try checkGradient("BatchNorm dbeta", at: beta, analytic: try cpu.read(db), h: 1e-3) { try forward(x, gamma, $0) }

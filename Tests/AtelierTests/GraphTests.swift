@@ -15,7 +15,8 @@ struct GraphTests {
         let loss: Tensor
         let extras: [Parameter]
 
-        init(batch: Int = 2) throws {
+        /// `fused`: BatchNorm and the LeakyReLU after it as one op.
+        init(batch: Int = 2, fused: Bool = false) throws {
             func p(_ name: String, _ shape: Shape, seed: UInt64, scale: Float = 0.5) -> Parameter {
                 Parameter(name: name, shape: shape, initial: randomValues(shape.count, seed: seed).map { $0 * scale })
             }
@@ -30,9 +31,10 @@ struct GraphTests {
             x = g.input("x", [batch, 3, 6, 6])
             var h = try g(.conv2d(stride: 2, padding: 1), x, g.parameter(w1))                   // [B,4,3,3]
             h = try g(.biasAdd, h, g.parameter(b1))
-            h = try g.apply(.batchNorm(momentum: 0.1, epsilon: 1e-5, training: true),
+            let leaky = Activation.leakyRelu(slope: 0.2)
+            h = try g.apply(.batchNorm(momentum: 0.1, epsilon: 1e-5, training: true, activation: fused ? leaky : .identity),
                             [h, g.parameter(gamma), g.parameter(beta), g.parameter(rm), g.parameter(rv)])[0]
-            h = try g(.activation(.leakyRelu(slope: 0.2)), h)
+            if !fused { h = try g(.activation(leaky), h) }
             // Transposed conv branch from the same features: [B,4,3,3] -> [B,2,6,6] -> tanh.
             let t = try g(.activation(.tanh), try g(.convTranspose2d(stride: 2, padding: 1), h, g.parameter(wt)))
             let flat = try g(.reshape([batch, 36]), h)
@@ -49,8 +51,9 @@ struct GraphTests {
         }
     }
 
-    func gradients(on backend: Backend, input: [Float]) throws -> (loss: Float, grads: [[Float]], dx: [Float], net: Net, plan: Plan) {
-        let net = try Net()
+    func gradients(on backend: Backend, input: [Float], fused: Bool = false) throws
+        -> (loss: Float, grads: [[Float]], dx: [Float], net: Net, plan: Plan) {
+        let net = try Net(fused: fused)
         let group = try ParameterGroup(net.params, on: backend)
         for e in net.extras { try e.place(on: backend) }
         let targets = net.params.map { net.graph.parameter($0) } + [net.x]
@@ -95,6 +98,26 @@ struct GraphTests {
             #expect(abs(numeric - Double(dx[i])) <= 2e-2 * max(abs(numeric), 1e-2) + 1e-4,
                     "d loss / d x[\(i)]: numeric \(numeric), autodiff \(dx[i])")
         }
+    }
+
+    @Test("BatchNorm fused with its activation gives the separate ops' loss and gradients")
+    func fusedBatchNorm() throws {
+        let input = randomValues(2 * 3 * 6 * 6, seed: 42)
+        let separate = try gradients(on: CPUBackend(), input: input)
+        let fused = try gradients(on: CPUBackend(), input: input, fused: true)
+        #expect(fused.net.graph.nodes.contains { if case .batchNormBackward(.leakyRelu) = $0.op { true } else { false } })
+        #expect(fused.net.graph.nodes.count < separate.net.graph.nodes.count)
+        #expect(abs(fused.loss - separate.loss) <= 1e-6, "loss: fused \(fused.loss), separate \(separate.loss)")
+        for (i, p) in fused.net.params.enumerated() {
+            expectClose(fused.grads[i], separate.grads[i], rtol: 1e-5, atol: 1e-6, "gradient of \(p.name)")
+        }
+        expectClose(fused.dx, separate.dx, rtol: 1e-5, atol: 1e-6, "gradient of x")
+        // Sequential makes the fusion: BatchNorm then an activation is one op.
+        let g = Graph()
+        let net = Sequential([BatchNorm(4), ActivationLayer(.relu)])
+        _ = try net(g.input("x", [3, 4]), ForwardContext(graph: g, training: true))
+        #expect(g.nodes.count == 1 && g.nodes[0].op == .batchNorm(momentum: 0.1, epsilon: 1e-5, training: true, activation: .relu),
+                "\(g.nodes.map(\.op))")
     }
 
     @Test("The same plan gives the same loss and gradients on OpenCL as on the CPU path", .requiresOpenCL)

@@ -179,8 +179,9 @@ struct KernelParityTests {
         }
     }
 
-    @Test("BatchNorm training forward, inference and backward")
-    func batchNorm() throws {
+    @Test("BatchNorm training forward, inference and backward, fused with each activation",
+          arguments: [Activation.identity, .relu, .leakyRelu(slope: 0.2), .sigmoid, .tanh])
+    func batchNorm(activation: Activation) throws {
         let cl = try OpenCLTestSupport.backend()
         for layout in [ChannelLayout(outer: 3, channels: 5, inner: 7), ChannelLayout(outer: 7, channels: 3, inner: 1)] {
             let x = randomValues(layout.count, seed: 1, in: -2...3)
@@ -193,18 +194,19 @@ struct KernelParityTests {
                                            runningVar: try b.upload([Float](repeating: 1, count: layout.channels)))
                 let input = try b.upload(x)
                 let y = try b.buffer(count: layout.count)
-                let saved = try b.batchNormForwardTraining(layout: layout, input: input, state: state, output: y)
+                let saved = try b.batchNormForwardTraining(layout: layout, input: input, state: state, activation: activation, output: y)
                 let dx = try b.buffer(count: layout.count)
                 let dg = try b.buffer(count: layout.channels), db = try b.buffer(count: layout.channels)
                 try b.batchNormBackward(layout: layout, input: input, outputGradient: try b.upload(dy), gamma: state.gamma,
-                                        saved: saved, inputGradient: dx, gammaGradient: dg, betaGradient: db)
+                                        saved: saved, activation: activation, activated: y,
+                                        inputGradient: dx, gammaGradient: dg, betaGradient: db)
                 let yInfer = try b.buffer(count: layout.count)
-                try b.batchNormForwardInference(layout: layout, input: input, state: state, output: yInfer)
+                try b.batchNormForwardInference(layout: layout, input: input, state: state, activation: activation, output: yInfer)
                 return try [y, dx, dg, db, state.runningMean, state.runningVar, yInfer].map { try b.read($0) }
             }
             let expected = try run(cpu), actual = try run(cl)
             for (i, name) in ["y", "dx", "dgamma", "dbeta", "running mean", "running var", "inference y"].enumerated() {
-                expectClose(actual[i], expected[i], rtol: 1e-4, atol: 1e-5, "BatchNorm \(name) over \(layout)")
+                expectClose(actual[i], expected[i], rtol: 1e-4, atol: 1e-5, "BatchNorm + \(activation) \(name) over \(layout)")
             }
         }
     }

@@ -36,6 +36,15 @@ public protocol Backend: AnyObject {
     /// dw (K,C,R,S) = (accumulate ? dw : 0) + the gradient from x and dy.
     func convolutionBackwardWeights(_ geometry: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                     weightGradient: DeviceBuffer, accumulate: Bool) throws
+    /// BatchNorm's training pass and its gradient, each fused with the
+    /// activation that follows (see Ops/BatchNorm.swift for the checked
+    /// entry points and the default, made of the other primitives).
+    func fusedBatchNormForward(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState,
+                               activation: Activation, output: DeviceBuffer, saved: BatchNormSaved) throws
+    func fusedBatchNormBackward(layout: ChannelLayout, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                gamma: DeviceBuffer, saved: BatchNormSaved, activation: Activation,
+                                activated: DeviceBuffer?, inputGradient: DeviceBuffer,
+                                gammaGradient: DeviceBuffer, betaGradient: DeviceBuffer) throws
     /// Strided block copy (concatenation and slicing along channels).
     func copyBlocks(_ copy: BlockCopy, from source: DeviceBuffer, to destination: DeviceBuffer) throws
     /// (a, b, inner) -> (b, a, inner).

@@ -95,10 +95,12 @@ extension Graph {
             case .activation(let act):
                 let g = try dyTensor()
                 try accumulate(x[0].id, .tensor(try self(.activationGradient(act), tensor(node.outputs[0]), g).id))
-            case .batchNorm(_, _, let training):
+            case .batchNorm(_, _, let training, let act):
                 guard training else { throw ShapeError("BatchNorm in eval mode has no gradient here; train in training mode") }
                 let g = try dyTensor()
-                let out = try apply(.batchNormBackward, [x[0], g, x[1], tensor(node.outputs[1]), tensor(node.outputs[2])])
+                let activated = act == .identity ? [] : [tensor(node.outputs[0])]
+                let out = try apply(.batchNormBackward(activation: act),
+                                    [x[0], g, x[1], tensor(node.outputs[1]), tensor(node.outputs[2])] + activated)
                 try accumulate(x[0].id, .tensor(out[0].id))
                 try accumulate(x[1].id, .tensor(out[1].id))
                 try accumulate(x[2].id, .tensor(out[2].id))

@@ -14,7 +14,9 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
     case activation(Activation)
     /// x, gamma [C], beta [C], running mean [C], running var [C] -> y, and in
     /// training mode also the batch mean and inverse std (for the gradient).
-    case batchNorm(momentum: Float, epsilon: Float, training: Bool)
+    /// y is act(normalised x): an activation right after BatchNorm runs in
+    /// the same pass (Sequential fuses them).
+    case batchNorm(momentum: Float, epsilon: Float, training: Bool, activation: Activation = .identity)
     /// Same data, another shape.
     case reshape(Shape)
     /// Inputs [N, Ci, ...] joined along axis 1.
@@ -35,8 +37,9 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
     case conv2dBackwardWeights(stride: Int, padding: Int, weightShape: Shape)
     /// dy [N, C, ...] -> [C].
     case channelSum
-    /// x, dy, gamma, mean, invstd -> dx, dgamma, dbeta.
-    case batchNormBackward
+    /// x, dy, gamma, mean, invstd (then y, for an activation) -> dx, dgamma,
+    /// dbeta; dy is the gradient of the activation's output.
+    case batchNormBackward(activation: Activation = .identity)
     /// prediction, target -> d loss / d prediction.
     case lossGradient(ReduceOp)
 
@@ -47,7 +50,8 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
         case .convTranspose2d(let s, let p): "conv_transpose2d s\(s) p\(p)"
         case .biasAdd: "bias_add"
         case .activation(let a): "\(a)"
-        case .batchNorm(_, _, let training): "batch_norm(\(training ? "train" : "eval"))"
+        case .batchNorm(_, _, let training, let act):
+            "batch_norm(\(training ? "train" : "eval"))\(act == .identity ? "" : " + \(act)")"
         case .reshape(let s): "reshape \(s)"
         case .concatChannels: "concat"
         case .sliceChannels(let start, let count): "slice [\(start), \(start + count))"
@@ -57,7 +61,7 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
         case .conv2dBackwardData: "conv2d grad data"
         case .conv2dBackwardWeights: "conv2d grad weights"
         case .channelSum: "channel_sum"
-        case .batchNormBackward: "batch_norm grad"
+        case .batchNormBackward(let act): act == .identity ? "batch_norm grad" : "batch_norm + \(act) grad"
         case .lossGradient(let op): "loss \(op) grad"
         }
     }
@@ -104,7 +108,8 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
         case .activation:
             try expectCount(1)
             return [inputs[0]]
-        case .batchNorm(_, _, let training):
+        case .batchNorm(_, _, let training, let act):
+            try act.validate()
             try expectCount(5)
             guard let layout = inputs[0].channelLayout, inputs[1...].allSatisfy({ $0 == [layout.channels] }) else {
                 throw fail("needs x [N, C, ...] and four [C] vectors")
@@ -149,8 +154,9 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
             try expectCount(1)
             guard let layout = inputs[0].channelLayout else { throw fail("needs [N, C, ...]") }
             return [[layout.channels]]
-        case .batchNormBackward:
-            try expectCount(5)
+        case .batchNormBackward(let act):
+            // x, dz, gamma, mean, invstd, and the activation's output z unless identity.
+            try expectCount(act == .identity ? 5 : 6)
             let c = inputs[2]
             return [inputs[0], c, c]
         case .lossGradient(let op):

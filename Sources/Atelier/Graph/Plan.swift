@@ -208,21 +208,22 @@ public final class Plan {
             return { try b.pointwise(.activation(act), count: outShape.count, operands: [x[0], y[0]]) }
         case .activationGradient(let act):
             return { try b.pointwise(.activationGradient(act), count: outShape.count, operands: [x[0], x[1], y[0]]) }
-        case .batchNorm(let momentum, let epsilon, let training):
+        case .batchNorm(let momentum, let epsilon, let training, let act):
             let layout = inShapes[0].channelLayout!
             let state = BatchNormState(gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], momentum: momentum, epsilon: epsilon)
             if training {
                 return {
-                    try b.batchNormForwardTraining(layout: layout, input: x[0], state: state, output: y[0],
+                    try b.batchNormForwardTraining(layout: layout, input: x[0], state: state, activation: act, output: y[0],
                                                    saved: BatchNormSaved(mean: y[1], invStd: y[2]))
                 }
             }
-            return { try b.batchNormForwardInference(layout: layout, input: x[0], state: state, output: y[0]) }
-        case .batchNormBackward:
+            return { try b.batchNormForwardInference(layout: layout, input: x[0], state: state, activation: act, output: y[0]) }
+        case .batchNormBackward(let act):
             let layout = inShapes[0].channelLayout!
             return {
                 try b.batchNormBackward(layout: layout, input: x[0], outputGradient: x[1], gamma: x[2],
-                                        saved: BatchNormSaved(mean: x[3], invStd: x[4]),
+                                        saved: BatchNormSaved(mean: x[3], invStd: x[4]), activation: act,
+                                        activated: act == .identity ? nil : x[5],
                                         inputGradient: y[0], gammaGradient: y[1], betaGradient: y[2])
             }
         case .reshape:
@@ -273,7 +274,7 @@ extension GraphOp {
         case .convTranspose2d: "conv_transpose2d"
         case .conv2dBackwardData: "conv2d grad data"
         case .conv2dBackwardWeights: "conv2d grad weights"
-        case .batchNorm: "batch_norm"
+        case .batchNorm(_, _, _, let act): act == .identity ? "batch_norm" : "batch_norm + \(act)"
         case .reshape: "reshape"
         case .sliceChannels: "slice"
         default: description

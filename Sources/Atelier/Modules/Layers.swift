@@ -82,8 +82,13 @@ public final class BatchNorm: Module {
     }
 
     public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        try callAsFunction(x, c, activation: .identity)
+    }
+
+    /// BatchNorm followed by `activation`, as one op (one pass over memory).
+    public func callAsFunction(_ x: Tensor, _ c: ForwardContext, activation: Activation) throws -> Tensor {
         let g = c.graph
-        return try g.apply(.batchNorm(momentum: momentum, epsilon: epsilon, training: c.training),
+        return try g.apply(.batchNorm(momentum: momentum, epsilon: epsilon, training: c.training, activation: activation),
                            [x, g.parameter(weight), g.parameter(bias), g.parameter(runningMean), g.parameter(runningVar)])[0]
     }
 }

@@ -61,7 +61,20 @@ public final class Sequential: Module {
         self.layers = layers
     }
 
+    /// Runs the layers in order; a BatchNorm directly followed by an
+    /// activation becomes one fused op (same parameters, same result).
     public override func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        try layers.reduce(x) { try $1($0, context) }
+        var h = x
+        var i = 0
+        while i < layers.count {
+            if let norm = layers[i] as? BatchNorm, i + 1 < layers.count, let act = layers[i + 1] as? ActivationLayer {
+                h = try norm(h, context, activation: act.activation)
+                i += 2
+            } else {
+                h = try layers[i](h, context)
+                i += 1
+            }
+        }
+        return h
     }
 }

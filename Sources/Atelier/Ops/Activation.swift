@@ -1,3 +1,4 @@
+import CAtelier
 import Foundation
 
 /// An elementwise activation: its forward formula and its gradient, written
@@ -21,6 +22,17 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         case .leakyRelu(let slope): "leaky_relu(\(slope))"
         case .sigmoid: "sigmoid"
         case .tanh: "tanh"
+        }
+    }
+
+    /// The activation's code in the fused C loops (catelier.h).
+    var cCode: Int32 {
+        switch self {
+        case .identity: Int32(ATELIER_ACT_IDENTITY)
+        case .relu: Int32(ATELIER_ACT_RELU)
+        case .leakyRelu: Int32(ATELIER_ACT_LEAKY_RELU)
+        case .sigmoid: Int32(ATELIER_ACT_SIGMOID)
+        case .tanh: Int32(ATELIER_ACT_TANH)
         }
     }
 

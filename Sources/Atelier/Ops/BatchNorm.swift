@@ -32,42 +32,116 @@ public struct BatchNormSaved {
 }
 
 extension Backend {
-    /// Training mode: normalises with the batch statistics and updates the
-    /// running ones.
-    /// `saved`, when given, receives the batch mean and inverse std.
+    /// Training mode: normalises with the batch statistics, updates the
+    /// running ones, then applies `activation`. `saved`, when given, receives
+    /// the batch mean and inverse std.
     @discardableResult
     public func batchNormForwardTraining(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState,
-                                         output: DeviceBuffer, saved: BatchNormSaved? = nil) throws -> BatchNormSaved {
+                                         activation: Activation = .identity, output: DeviceBuffer,
+                                         saved: BatchNormSaved? = nil) throws -> BatchNormSaved {
         guard layout.perChannel > 1 else {
             throw ShapeError("BatchNorm in training mode needs more than one value per channel, got layout \(layout); use a batch larger than 1")
         }
+        try validateBatchNorm(layout: layout, input: input, state: state, output: output)
         let c = layout.channels
-        let mean = try saved?.mean ?? buffer(count: c), variance = try buffer(count: c)
-        let invStd = try saved?.invStd ?? buffer(count: c)
+        let kept = BatchNormSaved(mean: try saved?.mean ?? buffer(count: c), invStd: try saved?.invStd ?? buffer(count: c))
+        try ShapeError.expect(kept.mean, count: c, "BatchNorm batch mean")
+        try ShapeError.expect(kept.invStd, count: c, "BatchNorm inverse std")
+        try fusedBatchNormForward(layout: layout, input: input, state: state, activation: activation, output: output, saved: kept)
+        return kept
+    }
+
+    public func fusedBatchNormForward(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState,
+                                      activation: Activation, output: DeviceBuffer, saved: BatchNormSaved) throws {
+        try batchNormForwardByPrimitives(layout: layout, input: input, state: state, activation: activation,
+                                         output: output, saved: saved)
+    }
+
+    /// The default: the statistics, normalisation and activation as separate
+    /// primitives.
+    public func batchNormForwardByPrimitives(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState,
+                                      activation: Activation, output: DeviceBuffer, saved: BatchNormSaved) throws {
+        let normalized = activation == .identity ? output : try buffer(count: layout.count)
+        let variance = try buffer(count: layout.channels)
         let m = Float(layout.perChannel)
-        try reduceChannels(.sum, layout: layout, scale: 1 / m, elements: [input], channels: [], output: mean)
-        try reduceChannels(.centeredSquares, layout: layout, scale: 1 / m, elements: [input], channels: [mean], output: variance)
+        try reduceChannels(.sum, layout: layout, scale: 1 / m, elements: [input], channels: [], output: saved.mean)
+        try reduceChannels(.centeredSquares, layout: layout, scale: 1 / m, elements: [input], channels: [saved.mean], output: variance)
         try pointwise(.batchNormStatistics(momentum: state.momentum, epsilon: state.epsilon, unbias: m / (m - 1)),
-                      count: c, operands: [mean, variance, state.runningMean, state.runningVar, invStd])
-        try pointwise(.batchNormApply, layout: layout, operands: [input, mean, invStd, state.gamma, state.beta, output])
-        return BatchNormSaved(mean: mean, invStd: invStd)
+                      count: layout.channels, operands: [saved.mean, variance, state.runningMean, state.runningVar, saved.invStd])
+        try pointwise(.batchNormApply, layout: layout, operands: [input, saved.mean, saved.invStd, state.gamma, state.beta, normalized])
+        if activation != .identity {
+            try pointwise(.activation(activation), count: layout.count, operands: [normalized, output])
+        }
     }
 
-    /// Inference mode: normalises with the running statistics.
+    /// Inference mode: normalises with the running statistics, then applies `activation`.
     public func batchNormForwardInference(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState,
-                                          output: DeviceBuffer) throws {
+                                          activation: Activation = .identity, output: DeviceBuffer) throws {
+        let normalized = activation == .identity ? output : try buffer(count: layout.count)
         try pointwise(.batchNormInference(epsilon: state.epsilon), layout: layout,
-                      operands: [input, state.runningMean, state.runningVar, state.gamma, state.beta, output])
+                      operands: [input, state.runningMean, state.runningVar, state.gamma, state.beta, normalized])
+        if activation != .identity {
+            try pointwise(.activation(activation), count: layout.count, operands: [normalized, output])
+        }
     }
 
-    /// dx, dgamma and dbeta of the training-mode forward pass.
+    /// dx, dgamma and dbeta of the training-mode forward pass; with an
+    /// activation, `outputGradient` is the gradient of its output
+    /// `activated`.
     public func batchNormBackward(layout: ChannelLayout, input: DeviceBuffer, outputGradient: DeviceBuffer,
-                                  gamma: DeviceBuffer, saved: BatchNormSaved, inputGradient: DeviceBuffer,
+                                  gamma: DeviceBuffer, saved: BatchNormSaved, activation: Activation = .identity,
+                                  activated: DeviceBuffer? = nil, inputGradient: DeviceBuffer,
                                   gammaGradient: DeviceBuffer, betaGradient: DeviceBuffer) throws {
-        try reduceChannels(.sum, layout: layout, scale: 1, elements: [outputGradient], channels: [], output: betaGradient)
-        try reduceChannels(.normalizedProduct, layout: layout, scale: 1, elements: [input, outputGradient],
+        guard activation == .identity || activated != nil else {
+            throw ShapeError("the BatchNorm + \(activation) gradient needs the activation's output")
+        }
+        for (buffer, what) in [(input, "input"), (outputGradient, "output gradient"), (inputGradient, "input gradient")] {
+            try ShapeError.expect(buffer, count: layout.count, "BatchNorm \(what)")
+        }
+        if let activated { try ShapeError.expect(activated, count: layout.count, "BatchNorm activated output") }
+        for (buffer, what) in [(gamma, "gamma"), (saved.mean, "batch mean"), (saved.invStd, "inverse std"),
+                               (gammaGradient, "gamma gradient"), (betaGradient, "beta gradient")] {
+            try ShapeError.expect(buffer, count: layout.channels, "BatchNorm \(what)")
+        }
+        try fusedBatchNormBackward(layout: layout, input: input, outputGradient: outputGradient, gamma: gamma, saved: saved,
+                                   activation: activation, activated: activated, inputGradient: inputGradient,
+                                   gammaGradient: gammaGradient, betaGradient: betaGradient)
+    }
+
+    public func fusedBatchNormBackward(layout: ChannelLayout, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                       gamma: DeviceBuffer, saved: BatchNormSaved, activation: Activation,
+                                       activated: DeviceBuffer?, inputGradient: DeviceBuffer,
+                                       gammaGradient: DeviceBuffer, betaGradient: DeviceBuffer) throws {
+        try batchNormBackwardByPrimitives(layout: layout, input: input, outputGradient: outputGradient, gamma: gamma,
+                                          saved: saved, activation: activation, activated: activated,
+                                          inputGradient: inputGradient, gammaGradient: gammaGradient,
+                                          betaGradient: betaGradient)
+    }
+
+    /// The default: the activation's gradient, the two sums and dx as
+    /// separate primitives.
+    public func batchNormBackwardByPrimitives(layout: ChannelLayout, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                       gamma: DeviceBuffer, saved: BatchNormSaved, activation: Activation,
+                                       activated: DeviceBuffer?, inputGradient: DeviceBuffer,
+                                       gammaGradient: DeviceBuffer, betaGradient: DeviceBuffer) throws {
+        var dy = outputGradient
+        if activation != .identity, let activated {
+            dy = try buffer(count: layout.count)
+            try pointwise(.activationGradient(activation), count: layout.count, operands: [activated, outputGradient, dy])
+        }
+        try reduceChannels(.sum, layout: layout, scale: 1, elements: [dy], channels: [], output: betaGradient)
+        try reduceChannels(.normalizedProduct, layout: layout, scale: 1, elements: [input, dy],
                            channels: [saved.mean, saved.invStd], output: gammaGradient)
         try pointwise(.batchNormGradient(inverseCount: 1 / Float(layout.perChannel)), layout: layout,
-                      operands: [input, outputGradient, saved.mean, saved.invStd, gamma, betaGradient, gammaGradient, inputGradient])
+                      operands: [input, dy, saved.mean, saved.invStd, gamma, betaGradient, gammaGradient, inputGradient])
+    }
+
+    func validateBatchNorm(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState, output: DeviceBuffer) throws {
+        try ShapeError.expect(input, count: layout.count, "BatchNorm input")
+        try ShapeError.expect(output, count: layout.count, "BatchNorm output")
+        for (buffer, what) in [(state.gamma, "gamma"), (state.beta, "beta"), (state.runningMean, "running mean"),
+                               (state.runningVar, "running variance")] {
+            try ShapeError.expect(buffer, count: layout.channels, "BatchNorm \(what)")
+        }
     }
 }

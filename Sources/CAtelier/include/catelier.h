@@ -111,6 +111,21 @@ void atelier_batch_norm_grad(long channels, long inner, const float *x, const fl
                              const float *invstd, const float *gamma, const float *dbeta, const float *dgamma,
                              float invm, float *dx, long n_begin, long n_end);
 
+/// Activations of the fused C loops (Activation in Swift).
+enum { ATELIER_ACT_IDENTITY = 0, ATELIER_ACT_RELU = 1, ATELIER_ACT_LEAKY_RELU = 2, ATELIER_ACT_SIGMOID = 3,
+       ATELIER_ACT_TANH = 4 };
+
+/// BatchNorm training forward fused with an activation (cpu_batch_norm.c),
+/// channels [c_begin, c_end): batch statistics into mean and invstd, running
+/// statistics updated, z = act(gamma * invstd * (x - mean) + beta).
+void atelier_batch_norm_train(long n, long channels, long inner, const float *x, const float *gamma, const float *beta,
+                              float *rmean, float *rvar, float momentum, float eps, int act, float p, float *z,
+                              float *mean, float *invstd, long c_begin, long c_end);
+/// Its gradient: dx, dgamma, dbeta from x, dz and (unless identity) z.
+void atelier_batch_norm_backward(long n, long channels, long inner, const float *x, const float *z, const float *dz,
+                                 const float *gamma, const float *mean, const float *invstd, int act, float p,
+                                 float *dx, float *dgamma, float *dbeta, long c_begin, long c_end);
+
 /// One Adam step over n floats (see PointwiseOp.adam), vectorised for the
 /// CPU it runs on.
 void atelier_adam(long n, const float *g, float *p, float *m, float *v,

@@ -77,6 +77,31 @@ public final class CPUBackend: Backend {
                                     accumulate: accumulate)
     }
 
+    public func fusedBatchNormForward(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState,
+                                      activation: Activation, output: DeviceBuffer, saved: BatchNormSaved) throws {
+        nonisolated(unsafe) let (x, g, b, rm, rv) = (input.host, state.gamma.host, state.beta.host, state.runningMean.host, state.runningVar.host)
+        nonisolated(unsafe) let (z, mean, invstd) = (output.host, saved.mean.host, saved.invStd.host)
+        let (momentum, epsilon, act, p) = (state.momentum, state.epsilon, activation.cCode, activation.parameter)
+        Parallel.forEachSlice(layout.channels, minimumSlice: max(1, (1 << 14) / layout.perChannel)) { r in
+            atelier_batch_norm_train(layout.outer, layout.channels, layout.inner, x, g, b, rm, rv, momentum, epsilon,
+                                     act, p, z, mean, invstd, r.lowerBound, r.upperBound)
+        }
+    }
+
+    public func fusedBatchNormBackward(layout: ChannelLayout, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                       gamma: DeviceBuffer, saved: BatchNormSaved, activation: Activation,
+                                       activated: DeviceBuffer?, inputGradient: DeviceBuffer,
+                                       gammaGradient: DeviceBuffer, betaGradient: DeviceBuffer) throws {
+        nonisolated(unsafe) let (x, z, dz, g) = (input.host, activated?.host, outputGradient.host, gamma.host)
+        nonisolated(unsafe) let (mean, invstd) = (saved.mean.host, saved.invStd.host)
+        nonisolated(unsafe) let (dx, dg, db) = (inputGradient.host, gammaGradient.host, betaGradient.host)
+        let (act, p) = (activation.cCode, activation.parameter)
+        Parallel.forEachSlice(layout.channels, minimumSlice: max(1, (1 << 14) / layout.perChannel)) { r in
+            atelier_batch_norm_backward(layout.outer, layout.channels, layout.inner, x, z, dz, g, mean, invstd, act, p,
+                                        dx, dg, db, r.lowerBound, r.upperBound)
+        }
+    }
+
     public func im2col(_ g: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws {
         try validateIm2col(g, image: image, columns: columns)
         CPULayout.im2col(g, image.host, columns.host)
