@@ -1,4 +1,5 @@
 #include "catelier.h"
+#include "cpu_activation.h"
 
 // BatchNorm in training mode, fused with the activation that follows it,
 // channel by channel: a channel's values (N x inner floats, 50 KB for a
@@ -10,40 +11,7 @@
 // Channels [c_begin, c_end) of a (N, C, inner) layout. When inner is 1
 // ([N, C] features) blocks of channels are walked row by row instead.
 
-#if defined(__x86_64__) && defined(__clang__)
-#define ATELIER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define ATELIER_CLONES
-#endif
-
 enum { BLOCK = 256 };
-
-static inline float act_forward(int act, float p, float y) {
-  switch (act) {
-  case ATELIER_ACT_RELU: return y > 0.0f ? y : 0.0f;
-  case ATELIER_ACT_LEAKY_RELU: return y > 0.0f ? y : p * y;
-  case ATELIER_ACT_SIGMOID: {
-    const float e = __builtin_expf(-__builtin_fabsf(y));
-    return (y >= 0.0f ? 1.0f : e) / (1.0f + e);
-  }
-  case ATELIER_ACT_TANH: {
-    const float e = __builtin_expf(-2.0f * __builtin_fabsf(y));
-    return __builtin_copysignf((1.0f - e) / (1.0f + e), y);
-  }
-  default: return y;
-  }
-}
-
-// The gradient through the activation's output z.
-static inline float act_backward(int act, float p, float z, float dz) {
-  switch (act) {
-  case ATELIER_ACT_RELU: return z > 0.0f ? dz : 0.0f;
-  case ATELIER_ACT_LEAKY_RELU: return z > 0.0f ? dz : p * dz;
-  case ATELIER_ACT_SIGMOID: return dz * z * (1.0f - z);
-  case ATELIER_ACT_TANH: return dz * (1.0f - z * z);
-  default: return dz;
-  }
-}
 
 // Sums over a run in 16 independent lanes: a strict left-to-right float sum
 // cannot be vectorised (the compiler may not reorder it), this can.
@@ -101,17 +69,6 @@ static inline void statistics(float sum, float squares, float inv_m, float unbia
   rmean[c] = (1.0f - momentum) * rmean[c] + momentum * sum;
   rvar[c] = (1.0f - momentum) * rvar[c] + momentum * var * unbias;
 }
-
-// Runs the statements with `a_` a constant activation code, so each loop is
-// compiled once per activation, with no switch per element.
-#define ACT_LOOP(ACT, ...)                                                             \
-  switch (ACT) {                                                                       \
-  case ATELIER_ACT_RELU: { const int a_ = ATELIER_ACT_RELU; __VA_ARGS__ } break;       \
-  case ATELIER_ACT_LEAKY_RELU: { const int a_ = ATELIER_ACT_LEAKY_RELU; __VA_ARGS__ } break; \
-  case ATELIER_ACT_SIGMOID: { const int a_ = ATELIER_ACT_SIGMOID; __VA_ARGS__ } break; \
-  case ATELIER_ACT_TANH: { const int a_ = ATELIER_ACT_TANH; __VA_ARGS__ } break;       \
-  default: { const int a_ = ATELIER_ACT_IDENTITY; __VA_ARGS__ } break;                 \
-  }
 
 ATELIER_CLONES
 void atelier_batch_norm_train(long n, long channels, long inner, const float *restrict x, const float *restrict gamma,

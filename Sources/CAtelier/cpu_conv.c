@@ -1,4 +1,5 @@
 #include "catelier.h"
+#include "cpu_activation.h"
 
 // Convolution on the CPU path, a few samples at a time. The whole-batch
 // column matrix of a DCGAN layer is 13 MB at batch 64: written by im2col,
@@ -9,12 +10,6 @@
 //
 // Column layout as in ConvGeometry: rows (c, r, s), columns (n, p, q), here
 // over the chunk's samples only.
-
-#if defined(__x86_64__) && defined(__clang__)
-#define ATELIER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define ATELIER_CLONES
-#endif
 
 // Output columns q whose input column q*stride - pad + s lies in the image.
 static inline void valid_columns(const AtelierConv *g, int s, int *q0, int *q1) {
@@ -125,7 +120,7 @@ long atelier_conv_scratch(const AtelierConv *g, int k, int chunk) {
 
 ATELIER_CLONES
 void atelier_conv_forward(const AtelierConv *g, int k, const float *x, const float *w, float *y, int n_begin,
-                          int n_end, int chunk, float *scratch) {
+                          int n_end, int chunk, float *scratch, const float *bias, int act, float p) {
   const long crs = (long)g->c * g->r * g->s, pq = (long)g->p * g->q;
   float *col = scratch, *product = scratch + crs * chunk * pq;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
@@ -135,12 +130,13 @@ void atelier_conv_forward(const AtelierConv *g, int k, const float *x, const flo
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, (int)cols, (int)crs, 1.0f, w, (int)crs, col,
                 (int)cols, 0.0f, product, (int)cols);
     scatter_chunk(product, y, k, pq, n0, n1);
+    if (bias || act != ATELIER_ACT_IDENTITY) atelier_epilogue(n1 - n0, k, pq, k * pq, y + (long)n0 * k * pq, bias, act, p);
   }
 }
 
 ATELIER_CLONES
 void atelier_conv_backward_data(const AtelierConv *g, int k, const float *dy, const float *w, float *dx, int n_begin,
-                                int n_end, int chunk, float *scratch) {
+                                int n_end, int chunk, float *scratch, const float *bias, int act, float p) {
   const long crs = (long)g->c * g->r * g->s, pq = (long)g->p * g->q;
   float *col = scratch, *dy_chunk = scratch + crs * chunk * pq;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
@@ -151,6 +147,9 @@ void atelier_conv_backward_data(const AtelierConv *g, int k, const float *dy, co
                 (int)cols, 0.0f, col, (int)cols);
     zero_channels(g, dx, 0, g->c, n0, n1);
     for (long row = 0; row < crs; ++row) col2im_row(g, col + row * cols, dx, row, n0, n1);
+    const long plane = (long)g->h * g->w;
+    if (bias || act != ATELIER_ACT_IDENTITY)
+      atelier_epilogue(n1 - n0, g->c, plane, g->c * plane, dx + (long)n0 * g->c * plane, bias, act, p);
   }
 }
 

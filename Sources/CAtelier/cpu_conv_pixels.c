@@ -1,4 +1,5 @@
 #include "catelier.h"
+#include "cpu_activation.h"
 
 // Convolution with pixel-major columns, for layers with many input channels.
 // Columns here are [pixels (n, p, q), taps (r, s, c)]: each tap of a pixel is
@@ -8,12 +9,6 @@
 // less time outside the GEMM). The weights are used as (K, R, S, C). Each
 // sample's image and output are transposed (C, HW) <-> (HW, C) on the way in
 // and out; those stay in the core's cache.
-
-#if defined(__x86_64__) && defined(__clang__)
-#define ATELIER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define ATELIER_CLONES
-#endif
 
 static inline void transpose(const float *restrict in, float *restrict out, long rows, long cols) {
   // out[j][i] = in[i][j], in 8x8 tiles (whole tiles have fixed trip counts,
@@ -94,7 +89,7 @@ void atelier_conv_pixels_weights(const AtelierConv *g, int k, const float *restr
 
 ATELIER_CLONES
 void atelier_conv_pixels_forward(const AtelierConv *g, int k, const float *x, const float *wt, float *y, int n_begin,
-                                 int n_end, int chunk, float *scratch) {
+                                 int n_end, int chunk, float *scratch, const float *bias, int act, float p) {
   const long plane = (long)g->h * g->w, pq = (long)g->p * g->q, row_len = taps(g);
   float *xt = scratch, *col = xt + plane * g->c, *yt = col + chunk * pq * row_len;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
@@ -106,12 +101,14 @@ void atelier_conv_pixels_forward(const AtelierConv *g, int k, const float *x, co
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)((n1 - n0) * pq), k, (int)row_len, 1.0f, col,
                 (int)row_len, wt, k, 0.0f, yt, k);
     for (int n = n0; n < n1; ++n) transpose(yt + (n - n0) * pq * k, y + (long)n * k * pq, pq, k);
+    if (bias || act != ATELIER_ACT_IDENTITY) atelier_epilogue(n1 - n0, k, pq, k * pq, y + (long)n0 * k * pq, bias, act, p);
   }
 }
 
 ATELIER_CLONES
 void atelier_conv_pixels_backward_data(const AtelierConv *g, int k, const float *dy, const float *wp, float *dx,
-                                       int n_begin, int n_end, int chunk, float *scratch) {
+                                       int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
+                                       float p) {
   const long plane = (long)g->h * g->w, pq = (long)g->p * g->q, row_len = taps(g);
   float *dxt = scratch, *col = dxt + plane * g->c, *dyt = col + chunk * pq * row_len;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
@@ -123,6 +120,8 @@ void atelier_conv_pixels_backward_data(const AtelierConv *g, int k, const float 
       sample_columns_back(g, col + (n - n0) * pq * row_len, dxt);
       transpose(dxt, dx + (long)n * g->c * plane, plane, g->c);
     }
+    if (bias || act != ATELIER_ACT_IDENTITY)
+      atelier_epilogue(n1 - n0, g->c, plane, g->c * plane, dx + (long)n0 * g->c * plane, bias, act, p);
   }
 }
 

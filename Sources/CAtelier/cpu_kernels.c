@@ -1,14 +1,7 @@
 #include "catelier.h"
+#include "cpu_activation.h"
 
-// Hot loops of the CPU path. Swift compiles for the baseline x86-64 (no
-// AVX, no FMA); these are compiled once per instruction set and the loader
-// picks the clone this CPU supports (target_clones), so they vectorise with
-// AVX-512 or AVX2 where the machine has it.
-#if defined(__x86_64__) && defined(__clang__)
-#define ATELIER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define ATELIER_CLONES
-#endif
+// Hot elementwise and layout loops of the CPU path.
 
 ATELIER_CLONES
 void atelier_adam(long n, const float *restrict g, float *restrict p, float *restrict m, float *restrict v,

@@ -129,4 +129,47 @@ struct CPUPathTests {
             }
         }
     }
+
+    /// The epilogue as the two separate elementwise ops (other code than the fused loop).
+    func reference(_ cpu: CPUBackend, _ layout: ChannelLayout, _ y: DeviceBuffer, _ bias: DeviceBuffer,
+                   _ activation: Activation) throws {
+        let biased = try cpu.buffer(count: layout.count)
+        try cpu.pointwise(.biasAdd, layout: layout, operands: [y, bias, biased])
+        try cpu.pointwise(.activation(activation), count: layout.count, operands: [biased, y])
+    }
+
+    @Test("Convolutions and GEMMs with an epilogue equal the plain op then the elementwise ops",
+          arguments: [Activation.identity, .relu, .leakyRelu(slope: 0.2), .tanh])
+    func epilogues(activation: Activation) throws {
+        for algorithm in CPUConvolution.Algorithm.allCases {
+            let cpu = CPUBackend(convolutionChunkBytes: 4096, convolutionAlgorithm: algorithm)
+            for g in Self.geometries {
+                let x = try cpu.upload(randomValues(g.inputCount, seed: 61)), w = try cpu.upload(randomValues(g.weightCount, seed: 62))
+                let dy = try cpu.upload(randomValues(g.outputCount, seed: 63))
+                let outBias = try cpu.upload(randomValues(g.outChannels, seed: 64)), inBias = try cpu.upload(randomValues(g.inChannels, seed: 65))
+                let (y, yRef) = (try cpu.buffer(count: g.outputCount), try cpu.buffer(count: g.outputCount))
+                try cpu.convolutionForward(g, input: x, weight: w, output: y, epilogue: Epilogue(bias: outBias, activation: activation))
+                try cpu.convolutionForward(g, input: x, weight: w, output: yRef)
+                try reference(cpu, g.outputLayout, yRef, outBias, activation)
+                expectClose(try cpu.read(y), try cpu.read(yRef), atol: 1e-5, "conv + bias + \(activation) \(g) \(algorithm)")
+
+                let (dx, dxRef) = (try cpu.buffer(count: g.inputCount), try cpu.buffer(count: g.inputCount))
+                try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dx,
+                                                epilogue: Epilogue(bias: inBias, activation: activation))
+                try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dxRef)
+                try reference(cpu, g.inputLayout, dxRef, inBias, activation)
+                expectClose(try cpu.read(dx), try cpu.read(dxRef), atol: 1e-5, "transposed conv + bias + \(activation) \(g) \(algorithm)")
+            }
+        }
+        let cpu = CPUBackend()
+        for s in Self.splitShapes + [GemmShape(m: 5, n: 7, k: 3)] {
+            let a = try cpu.upload(randomValues(s.aCount, seed: 66)), b = try cpu.upload(randomValues(s.bCount, seed: 67))
+            let start = randomValues(s.cCount, seed: 68), bias = try cpu.upload(randomValues(s.n, seed: 69))
+            let (c, cRef) = (try cpu.upload(start), try cpu.upload(start))
+            try cpu.gemm(s, a: a, b: b, c: c, epilogue: Epilogue(bias: bias, activation: activation))
+            try cpu.gemm(s, a: a, b: b, c: cRef)
+            try reference(cpu, ChannelLayout(outer: s.m, channels: s.n, inner: 1), cRef, bias, activation)
+            expectClose(try cpu.read(c), try cpu.read(cRef), rtol: 1e-5, atol: 1e-5, "GEMM \(s) + bias + \(activation)")
+        }
+    }
 }

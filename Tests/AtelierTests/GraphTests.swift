@@ -120,6 +120,42 @@ struct GraphTests {
                 "\(g.nodes.map(\.op))")
     }
 
+    @Test("The planner runs a GEMM or convolution with the bias and activation after it as one step")
+    func fusedEpilogues() throws {
+        var backends: [Backend] = [CPUBackend()]
+        if OpenCLTestSupport.shouldRun { backends.append(try OpenCLTestSupport.backend()) }
+        for backend in backends {
+            let g = Graph()
+            func p(_ shape: Shape, _ seed: UInt64) throws -> Tensor {
+                let parameter = Parameter(name: "p\(seed)", shape: shape, initial: randomValues(shape.count, seed: seed))
+                try parameter.place(on: backend)
+                return g.parameter(parameter)
+            }
+            let x = g.input("x", [3, 2, 7, 7])
+            let conv = try g(.conv2d(stride: 2, padding: 1), x, try p([4, 2, 3, 3], 1))              // [3,4,4,4]
+            let biased = try g(.biasAdd, conv, try p([4], 2))
+            let act = try g(.activation(.leakyRelu(slope: 0.2)), biased)
+            let flat = try g(.reshape([3, 64]), act)
+            let dense = try g(.matmul(transposeA: false, transposeB: true), flat, try p([5, 64], 3))   // [3,5]
+            let out = try g(.activation(.sigmoid), try g(.biasAdd, dense, try p([5], 4)))
+            let fused = try Plan(g, on: backend, keep: [out])
+            #expect(fused.fusedNodes.map(\.1) == ["conv2d + bias + leaky_relu(0.2)", "matmul + bias + sigmoid"],
+                    "\(fused.fusedNodes)")
+            // Keeping the intermediate values pins them: no fusion, the separate ops.
+            let separate = try Plan(g, on: backend, keep: [out, conv, biased, dense])
+            #expect(separate.fusedNodes.isEmpty)
+            let input = randomValues(3 * 2 * 7 * 7, seed: 5)
+            var results: [[Float]] = []
+            for plan in [fused, separate] {
+                try plan.write(input, to: x)
+                try plan.run()
+                results.append(try plan.read(out))
+            }
+            expectClose(results[0], results[1], rtol: 1e-5, atol: 1e-6, "fused against separate on \(backend.name)")
+            #expect(throws: ShapeError.self) { try fused.run(nodes: 0..<2) }  // a range may not split a fusion
+        }
+    }
+
     @Test("The same plan gives the same loss and gradients on OpenCL as on the CPU path", .requiresOpenCL)
     func openCLMatchesCPU() throws {
         let input = randomValues(2 * 3 * 6 * 6, seed: 42)
@@ -181,9 +217,12 @@ struct GraphTests {
             #expect(plan.slotCount < computed.count, "no buffer was shared: \(plan.slotCount) slots for \(computed.count) values")
 
             // Lifetime of each storage root (a reshape shares its input's
-            // buffer): from its producer to its last reader, or forever if kept.
+            // buffer, a value a fusion skips its output's): from its first
+            // producer to its last reader, or forever if kept.
             var root = Array(0..<graph.shapes.count)
+            for (skipped, output) in plan.fusedAliases { root[skipped] = output }
             for node in graph.nodes { if case .reshape = node.op { root[node.outputs[0]] = root[node.inputs[0]] } }
+            #expect(!plan.fusedAliases.isEmpty, "the net's conv + bias and dense + bias were not fused")
             var first = [Int: Int](), last = [Int: Int]()
             for (i, node) in graph.nodes.enumerated() {
                 for o in node.outputs where first[root[o]] == nil { first[root[o]] = i }

@@ -84,6 +84,20 @@ struct KernelParityTests {
         expectClose(adx, edx, atol: 1e-4, "conv backward data \(g)")
         expectClose(adw, edw, atol: 1e-4, "conv backward weights \(g)")
         expectClose(adwAcc, edwAcc, atol: 1e-4, "conv backward weights, accumulating \(g)")
+
+        // With an epilogue: OpenCL's elementwise pass against the CPU path's fused one.
+        let (outBias, inBias) = (randomValues(g.outChannels, seed: 15), randomValues(g.inChannels, seed: 16))
+        func withEpilogue(_ b: Backend) throws -> ([Float], [Float]) {
+            let y = try b.buffer(count: g.outputCount), dx = try b.buffer(count: g.inputCount)
+            try b.convolutionForward(g, input: try b.upload(x), weight: try b.upload(w), output: y,
+                                     epilogue: Epilogue(bias: try b.upload(outBias), activation: .leakyRelu(slope: 0.2)))
+            try b.convolutionBackwardData(g, outputGradient: try b.upload(dy), weight: try b.upload(w), inputGradient: dx,
+                                          epilogue: Epilogue(bias: try b.upload(inBias), activation: .tanh))
+            return (try b.read(y), try b.read(dx))
+        }
+        let (ey2, edx2) = try withEpilogue(cpu), (ay2, adx2) = try withEpilogue(cl)
+        expectClose(ay2, ey2, atol: 1e-4, "conv forward + bias + leaky_relu \(g)")
+        expectClose(adx2, edx2, atol: 1e-4, "transposed conv + bias + tanh \(g)")
     }
 
     @Test("Axis swap")
@@ -107,7 +121,8 @@ struct KernelParityTests {
         .activation(.identity), .activation(.relu), .activation(.leakyRelu(slope: 0.2)), .activation(.sigmoid), .activation(.tanh),
         .activationGradient(.identity), .activationGradient(.relu), .activationGradient(.leakyRelu(slope: 0.2)),
         .activationGradient(.sigmoid), .activationGradient(.tanh),
-        .add, .scale(-1.5), .biasAdd,
+        .add, .scale(-1.5), .biasAdd, .biasActivation(.relu), .biasActivation(.leakyRelu(slope: 0.2)),
+        .biasActivation(.sigmoid), .biasActivation(.tanh),
         .bceWithLogitsGradient(scale: 0.25), .mseGradient(scale: 0.5), .l1Gradient(scale: 0.125),
         .batchNormStatistics(momentum: 0.1, epsilon: 1e-5, unbias: 1.5), .batchNormApply, .batchNormInference(epsilon: 1e-5),
         .batchNormGradient(inverseCount: 0.01), .adam(AdamStep(learningRate: 1e-3, step: 3)),

@@ -22,17 +22,20 @@ public protocol Backend: AnyObject {
     /// Offsets of views must be multiples of this many floats.
     var viewAlignment: Int { get }
 
-    func gemm(_ shape: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws
+    /// C = alpha op(A) op(B) + beta C, then the epilogue (bias per column).
+    func gemm(_ shape: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, epilogue: Epilogue?) throws
     /// Image (N,C,H,W) -> columns [C*R*S, N*P*Q].
     func im2col(_ geometry: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws
     /// Columns -> image, summing overlaps; overwrites `image`.
     func col2im(_ geometry: ConvGeometry, columns: DeviceBuffer, image: DeviceBuffer) throws
-    /// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)). Default: im2col + GEMM.
+    /// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)), then the epilogue.
+    /// Default: im2col + GEMM.
     func convolutionForward(_ geometry: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
-                            output: DeviceBuffer) throws
-    /// dx (N,C,H,W) from dy (N,K,P,Q) and w; overwrites dx.
+                            output: DeviceBuffer, epilogue: Epilogue?) throws
+    /// dx (N,C,H,W) from dy (N,K,P,Q) and w; overwrites dx, then applies the
+    /// epilogue (as the forward pass of a transposed convolution).
     func convolutionBackwardData(_ geometry: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
-                                 inputGradient: DeviceBuffer) throws
+                                 inputGradient: DeviceBuffer, epilogue: Epilogue?) throws
     /// dw (K,C,R,S) = (accumulate ? dw : 0) + the gradient from x and dy.
     func convolutionBackwardWeights(_ geometry: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                     weightGradient: DeviceBuffer, accumulate: Bool) throws
@@ -59,6 +62,19 @@ public protocol Backend: AnyObject {
 }
 
 extension Backend {
+    public func gemm(_ shape: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws {
+        try gemm(shape, a: a, b: b, c: c, epilogue: nil)
+    }
+
+    public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer, output: DeviceBuffer) throws {
+        try convolutionForward(g, input: input, weight: weight, output: output, epilogue: nil)
+    }
+
+    public func convolutionBackwardData(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
+                                        inputGradient: DeviceBuffer) throws {
+        try convolutionBackwardData(g, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient, epilogue: nil)
+    }
+
     public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                            weightGradient: DeviceBuffer) throws {
         try convolutionBackwardWeights(g, input: input, outputGradient: outputGradient,

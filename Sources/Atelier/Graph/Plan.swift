@@ -8,8 +8,12 @@ public final class Plan {
     public let backend: Backend
     private let graph: Graph
     private(set) var buffers: [Int: DeviceBuffer] = [:]
-    private var steps: [() throws -> Void] = []
+    /// One per graph node; nil for nodes a fusion absorbed (their work runs
+    /// in the fusion's head).
+    private var steps: [(() throws -> Void)?] = []
     private var costs: [OpCost] = []
+    private var names: [String] = []
+    private var fusions: [Fusion] = []
     /// Distinct storage objects the plan allocated for computed values.
     public private(set) var slotCount = 0
 
@@ -22,28 +26,43 @@ public final class Plan {
     public init(_ graph: Graph, on backend: Backend, keep: [Tensor] = [], bindings: [Tensor: DeviceBuffer] = [:]) throws {
         self.graph = graph
         self.backend = backend
+        let pinned = Set(keep.map(\.id)).union(bindings.keys.map(\.id))
+        fusions = Fusion.find(in: graph, pinned: pinned)
         try assignBuffers(keep: Set(keep.map(\.id)), bindings: bindings)
-        for node in graph.nodes {
+        let absorbed = Set(fusions.flatMap(\.absorbed))
+        let heads = Dictionary(uniqueKeysWithValues: fusions.map { ($0.head, $0) })
+        for (index, node) in graph.nodes.enumerated() {
             let (step, cost) = try bind(node)
-            steps.append(step)
+            if let fusion = heads[index] {
+                steps.append(try bindFused(fusion))
+                names.append(fusion.name(in: graph))
+            } else {
+                steps.append(absorbed.contains(index) ? nil : step)
+                names.append(node.op.profileName)
+            }
             costs.append(cost)
         }
     }
 
     /// Enqueues every op of the step.
     public func run() throws {
-        for step in steps { try step() }
+        for step in steps { try step?() }
     }
 
     /// Enqueues the ops of the nodes in `range` (graph node indices), so a
     /// caller can put other work between parts of one graph.
     public func run(nodes range: Range<Int>) throws {
+        if let split = fusions.first(where: { range.lowerBound > $0.head && range.lowerBound <= $0.last
+                                                || range.upperBound > $0.head && range.upperBound <= $0.last }) {
+            throw ShapeError("plan range \(range) splits the fused nodes \(split.head)...\(split.last)")
+        }
         guard let profiler else {
-            for step in steps[range] { try step() }
+            for step in steps[range] { try step?() }
             return
         }
         for index in range {
-            try profiler.measure(graph.nodes[index].op.profileName, cost: costs[index], on: backend, steps[index])
+            guard let step = steps[index] else { continue }
+            try profiler.measure(names[index], cost: costs[index], on: backend, step)
         }
     }
 
@@ -52,6 +71,14 @@ public final class Plan {
     public var profiler: OpProfiler?
 
     public var nodeCount: Int { steps.count }
+
+    /// Values a fusion never writes, with the fused output whose buffer they share.
+    var fusedAliases: [Int: Int] {
+        Dictionary(uniqueKeysWithValues: fusions.flatMap { f in f.skipped.map { ($0, f.output) } })
+    }
+
+    /// The fused steps, as "head...last" node ranges with their names (for tests and profiles).
+    var fusedNodes: [(ClosedRange<Int>, String)] { fusions.map { ($0.head...$0.last, $0.name(in: graph)) } }
 
     /// The buffer of a value (write inputs into it, read results from it).
     public func buffer(_ t: Tensor) throws -> DeviceBuffer {
@@ -92,8 +119,12 @@ public final class Plan {
             }
         }
 
-        // A reshape's output is its input's buffer: track lifetimes per root.
+        // A reshape's output is its input's buffer, and a fusion's skipped
+        // values share its output's: track lifetimes per root.
         var root = Array(0..<shapes.count)
+        for fusion in fusions {
+            for skipped in fusion.skipped { root[skipped] = fusion.output }
+        }
         for node in graph.nodes {
             if case .reshape = node.op { root[node.outputs[0]] = root[node.inputs[0]] }
         }
@@ -115,7 +146,9 @@ public final class Plan {
                     buffers[o] = DeviceBuffer(count: shapes[o].count, storage: base.storage, pool: nil)
                     continue
                 }
-                let count = max(shapes[o].count, 1)
+                // A new root: `o` itself, or (for a value a fusion skips) the
+                // fusion's output, which then exists from here on.
+                let count = max(shapes[r].count, 1)
                 let capacity = BufferPool.capacity(for: count)
                 let storage: BufferStorage
                 if let reused = free[capacity]?.popLast() {
@@ -127,8 +160,9 @@ public final class Plan {
                     storage = owned.storage
                     slotCount += 1
                 }
-                storageOfRoot[o] = storage
-                buffers[o] = DeviceBuffer(count: count, storage: storage, pool: nil)
+                storageOfRoot[r] = storage
+                buffers[r] = DeviceBuffer(count: count, storage: storage, pool: nil)
+                if r != o { buffers[o] = DeviceBuffer(count: shapes[o].count, storage: storage, pool: nil) }
             }
             // Values whose last use is this node free their storage now, after
             // its outputs were placed: an op never writes over its own input.
@@ -144,6 +178,38 @@ public final class Plan {
     private var slotBuffers: [DeviceBuffer] = []
 
     // MARK: Binding ops to buffers
+
+    /// The head's GEMM or convolution writing the fusion's output, with the
+    /// absorbed bias and activation as its epilogue.
+    private func bindFused(_ fusion: Fusion) throws -> () throws -> Void {
+        let b = backend
+        let node = graph.nodes[fusion.head]
+        guard let output = buffers[fusion.output] else { throw ShapeError("no buffer for fused output %\(fusion.output)") }
+        let x = try node.inputs.map { id -> DeviceBuffer in
+            guard let buf = buffers[id] else { throw ShapeError("no buffer for input %\(id) of \(node.op)") }
+            return buf
+        }
+        let bias = try fusion.biasNode.map { index -> DeviceBuffer in
+            guard let buf = buffers[graph.nodes[index].inputs[1]] else { throw ShapeError("no buffer for the fused bias") }
+            return buf
+        }
+        let epilogue = Epilogue(bias: bias, activation: fusion.activation(in: graph))
+        let inShapes = node.inputs.map { graph.shapes[$0] }
+        let outShape = graph.shapes[node.outputs[0]]
+        switch node.op {
+        case .matmul(let ta, let tb):
+            let s = GemmShape(m: outShape[0], n: outShape[1], k: ta ? inShapes[0][0] : inShapes[0][1], transposeA: ta, transposeB: tb)
+            return { try b.gemm(s, a: x[0], b: x[1], c: output, epilogue: epilogue) }
+        case .conv2d(let stride, let padding):
+            let g = try GraphOp.convGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding)
+            return { try b.convolutionForward(g, input: x[0], weight: x[1], output: output, epilogue: epilogue) }
+        case .convTranspose2d(let stride, let padding):
+            let g = try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding)
+            return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: output, epilogue: epilogue) }
+        default:
+            throw ShapeError("\(node.op) cannot head a fusion")
+        }
+    }
 
     /// The op's launches with their buffers bound, and what it costs.
     private func bind(_ node: Graph.Node) throws -> (() throws -> Void, OpCost) {

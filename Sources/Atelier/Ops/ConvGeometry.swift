@@ -44,6 +44,8 @@ public struct ConvGeometry: Sendable, Hashable, CustomStringConvertible {
     public var inputCount: Int { batch * inChannels * height * width }
     public var weightCount: Int { outChannels * inChannels * kernelHeight * kernelWidth }
     public var outputCount: Int { batch * outChannels * outHeight * outWidth }
+    public var inputLayout: ChannelLayout { ChannelLayout(outer: batch, channels: inChannels, inner: height * width) }
+    public var outputLayout: ChannelLayout { ChannelLayout(outer: batch, channels: outChannels, inner: outHeight * outWidth) }
     public var columnRows: Int { inChannels * kernelHeight * kernelWidth }   // CRS
     public var columnCols: Int { batch * outHeight * outWidth }              // NPQ
     public var columnCount: Int { columnRows * columnCols }

@@ -16,6 +16,8 @@ public enum PointwiseOp: Sendable, Hashable {
     case scale(Float)
     /// x, bias[c] -> y = x + bias[c]
     case biasAdd
+    /// x, bias[c] -> y = act(x + bias[c]): a GEMM's or convolution's epilogue.
+    case biasActivation(Activation)
     /// logits x, targets t -> dx = scale * (sigmoid(x) - t)
     case bceWithLogitsGradient(scale: Float)
     /// x, t -> dx = 2 * scale * (x - t)
@@ -74,6 +76,10 @@ public enum PointwiseOp: Sendable, Hashable {
             return sig("scale", [("x", .input), ("y", .output)], ["factor"], "y = factor * x;")
         case .biasAdd:
             return sig("bias_add", [("x", .input), ("bias", .perChannel), ("y", .output)], [], "y = x + bias;")
+        case .biasActivation(let act):
+            // The activation's body reads `x`: an inner block shadows it with x + bias.
+            return sig("bias_act_\(act.kernelTag)", [("x", .input), ("bias", .perChannel), ("y", .output)], ["p"],
+                       "{ const T biased = x + bias; { const T x = biased; \(act.forwardBody) } }")
         case .bceWithLogitsGradient:
             return sig("bce_logits_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
                        "const T e = EXP(-fabs(x)); dx = s * ((x >= 0.0f ? 1.0f : e) / (1.0f + e) - t);")
@@ -105,7 +111,7 @@ public enum PointwiseOp: Sendable, Hashable {
     /// Values for `signature.scalarNames`, in order.
     public var scalars: [Float] {
         switch self {
-        case .activation(let act), .activationGradient(let act): [act.parameter]
+        case .activation(let act), .activationGradient(let act), .biasActivation(let act): [act.parameter]
         case .add, .biasAdd, .batchNormApply: []
         case .scale(let factor): [factor]
         case .bceWithLogitsGradient(let s), .mseGradient(let s), .l1Gradient(let s): [s]
@@ -118,7 +124,7 @@ public enum PointwiseOp: Sendable, Hashable {
 
     func validate() throws {
         switch self {
-        case .activation(let act), .activationGradient(let act): try act.validate()
+        case .activation(let act), .activationGradient(let act), .biasActivation(let act): try act.validate()
         case .adam(let step): try step.validate()
         default: break
         }

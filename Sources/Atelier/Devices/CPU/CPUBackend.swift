@@ -53,21 +53,25 @@ public final class CPUBackend: Backend {
         return DeviceBuffer(count: count, storage: HostStorage(viewOf: storage, offset: offset, count: count), pool: nil)
     }
 
-    public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws {
+    public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, epilogue: Epilogue?) throws {
         try s.validate(a: a, b: b, c: c)
-        CPUGemm.run(s, a.host, b.host, c.host)
+        try epilogue?.validate(channels: s.n, "GEMM \(s)")
+        CPUGemm.run(s, a.host, b.host, c.host, epilogue: CPUEpilogue(epilogue))
     }
 
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
-                                   output: DeviceBuffer) throws {
+                                   output: DeviceBuffer, epilogue: Epilogue?) throws {
         try g.validate(image: input, weight: weight, output: output)
-        convolution.forward(g, x: input.host, w: weight.host, y: output.host)
+        try epilogue?.validate(channels: g.outChannels, "convolution \(g)")
+        convolution.forward(g, x: input.host, w: weight.host, y: output.host, epilogue: CPUEpilogue(epilogue))
     }
 
     public func convolutionBackwardData(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
-                                        inputGradient: DeviceBuffer) throws {
+                                        inputGradient: DeviceBuffer, epilogue: Epilogue?) throws {
         try g.validate(image: inputGradient, weight: weight, output: outputGradient, gradients: [.input, .output])
-        convolution.backwardData(g, dy: outputGradient.host, w: weight.host, dx: inputGradient.host)
+        try epilogue?.validate(channels: g.inChannels, "transposed convolution \(g)")
+        convolution.backwardData(g, dy: outputGradient.host, w: weight.host, dx: inputGradient.host,
+                                 epilogue: CPUEpilogue(epilogue))
     }
 
     public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,

@@ -56,38 +56,39 @@ final class CPUConvolution {
         return max(1, min(g.batch, chunkBytes / perSample))
     }
 
+    /// Each worker applies the epilogue to its samples right after computing them.
     func forward(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
-                 y: UnsafeMutablePointer<Float>) {
+                 y: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none) {
         nonisolated(unsafe) let (x, y) = (x, y)
-        let k = Int32(g.outChannels)
+        let k = Int32(g.outChannels), e = epilogue
         switch algorithm(for: g) {
         case .channelMajor:
             nonisolated(unsafe) let w = w
             run(g, .channelMajor) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_forward(conv, k, x, w, y, n0, n1, chunk, scratch)
+                atelier_conv_forward(conv, k, x, w, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter)
             }
         case .pixelMajor:
             nonisolated(unsafe) let wt = permutedWeights(g, w, tapsMajor: true)
             run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_pixels_forward(conv, k, x, wt, y, n0, n1, chunk, scratch)
+                atelier_conv_pixels_forward(conv, k, x, wt, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter)
             }
         }
     }
 
     func backwardData(_ g: ConvGeometry, dy: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
-                      dx: UnsafeMutablePointer<Float>) {
+                      dx: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none) {
         nonisolated(unsafe) let (dy, dx) = (dy, dx)
-        let k = Int32(g.outChannels)
+        let k = Int32(g.outChannels), e = epilogue
         switch algorithm(for: g) {
         case .channelMajor:
             nonisolated(unsafe) let w = w
             run(g, .channelMajor) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_backward_data(conv, k, dy, w, dx, n0, n1, chunk, scratch)
+                atelier_conv_backward_data(conv, k, dy, w, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter)
             }
         case .pixelMajor:
             nonisolated(unsafe) let wp = permutedWeights(g, w, tapsMajor: false)
             run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_pixels_backward_data(conv, k, dy, wp, dx, n0, n1, chunk, scratch)
+                atelier_conv_pixels_backward_data(conv, k, dy, wp, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter)
             }
         }
     }

@@ -7,8 +7,10 @@ enum CPUGemm {
     /// hand-off (about 20 us) would cost more than it saves.
     static let splitThreshold = 1 << 21
 
+    /// Each core applies the epilogue to its own block of C right after
+    /// computing it.
     static func run(_ s: GemmShape, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>,
-                    _ c: UnsafeMutablePointer<Float>) {
+                    _ c: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none) {
         nonisolated(unsafe) let (a, b, c) = (a, b, c)
         let lda = s.transposeA ? s.m : s.k, ldb = s.transposeB ? s.k : s.n
         let cores = Parallel.cores
@@ -24,8 +26,10 @@ enum CPUGemm {
             if splitRows {
                 sgemm(s, m: end - first, n: s.n, a + (s.transposeA ? first : first * lda), lda, b, ldb,
                       c + first * s.n)
+                epilogue.apply(rows: end - first, channels: s.n, inner: 1, rowStride: s.n, c + first * s.n, biasOffset: 0)
             } else {
                 sgemm(s, m: s.m, n: end - first, a, lda, b + (s.transposeB ? first * ldb : first), ldb, c + first)
+                epilogue.apply(rows: s.m, channels: end - first, inner: 1, rowStride: s.n, c + first, biasOffset: first)
             }
         }
     }

@@ -28,6 +28,13 @@ enum CPUPointwise {
             forEachOuterSlice(layout) { r in
                 atelier_channel_affine(layout.channels, layout.inner, o[0], nil, nil, o[1], o[2], r.lowerBound, r.upperBound)
             }
+        case .biasActivation(let act):
+            forEachOuterSlice(layout) { r in
+                let start = r.lowerBound * layout.channels * layout.inner
+                if o[0] != o[2] { (o[2] + start).update(from: o[0] + start, count: r.count * layout.channels * layout.inner) }
+                atelier_epilogue(r.count, layout.channels, layout.inner, layout.channels * layout.inner, o[2] + start,
+                                 o[1], act.cCode, act.parameter)
+            }
         case .bceWithLogitsGradient(let s):
             Parallel.forEachSlice(n) { r in
                 for i in r {

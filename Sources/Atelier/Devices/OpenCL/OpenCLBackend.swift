@@ -197,8 +197,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     // MARK: Primitives
 
-    public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws {
+    public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, epilogue: Epilogue?) throws {
         try s.validate(a: a, b: b, c: c)
+        try epilogue?.validate(channels: s.n, "GEMM \(s)")
+        try gemmKernels(s, a: a, b: b, c: c)
+        try applyEpilogue(epilogue, layout: ChannelLayout(outer: s.m, channels: s.n, inner: 1), to: c)
+    }
+
+    private func gemmKernels(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws {
         try ShapeError.expectIndexable(max(s.aCount, s.bCount, s.cCount), "GEMM \(s)")
         let dims: [Argument] = [.int(s.m), .int(s.n), .int(s.k), .float(s.alpha), .float(s.beta)]
         switch tuning.gemm {

@@ -1,0 +1,57 @@
+#ifndef ATELIER_CPU_ACTIVATION_H
+#define ATELIER_CPU_ACTIVATION_H
+
+// Shared by the C loops of the CPU path (not part of the Swift interface):
+// the per-instruction-set clone attribute and the activations, with the
+// same formulas as Activation.swift.
+
+#include "catelier.h"
+
+// Swift compiles for the baseline x86-64 (no AVX, no FMA); these loops are
+// compiled once per instruction set and the loader picks the clone this CPU
+// supports, so they vectorise with AVX-512 or AVX2 where the machine has it.
+#if defined(__x86_64__) && defined(__clang__)
+#define ATELIER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ATELIER_CLONES
+#endif
+
+static inline float act_forward(int act, float p, float y) {
+  switch (act) {
+  case ATELIER_ACT_RELU: return y > 0.0f ? y : 0.0f;
+  case ATELIER_ACT_LEAKY_RELU: return y > 0.0f ? y : p * y;
+  case ATELIER_ACT_SIGMOID: {
+    const float e = __builtin_expf(-__builtin_fabsf(y));
+    return (y >= 0.0f ? 1.0f : e) / (1.0f + e);
+  }
+  case ATELIER_ACT_TANH: {
+    const float e = __builtin_expf(-2.0f * __builtin_fabsf(y));
+    return __builtin_copysignf((1.0f - e) / (1.0f + e), y);
+  }
+  default: return y;
+  }
+}
+
+// The gradient through the activation's output z.
+static inline float act_backward(int act, float p, float z, float dz) {
+  switch (act) {
+  case ATELIER_ACT_RELU: return z > 0.0f ? dz : 0.0f;
+  case ATELIER_ACT_LEAKY_RELU: return z > 0.0f ? dz : p * dz;
+  case ATELIER_ACT_SIGMOID: return dz * z * (1.0f - z);
+  case ATELIER_ACT_TANH: return dz * (1.0f - z * z);
+  default: return dz;
+  }
+}
+
+// Runs the statements with `a_` a constant activation code, so each loop is
+// compiled once per activation, with no switch per element.
+#define ACT_LOOP(ACT, ...)                                                             \
+  switch (ACT) {                                                                       \
+  case ATELIER_ACT_RELU: { const int a_ = ATELIER_ACT_RELU; __VA_ARGS__ } break;       \
+  case ATELIER_ACT_LEAKY_RELU: { const int a_ = ATELIER_ACT_LEAKY_RELU; __VA_ARGS__ } break; \
+  case ATELIER_ACT_SIGMOID: { const int a_ = ATELIER_ACT_SIGMOID; __VA_ARGS__ } break; \
+  case ATELIER_ACT_TANH: { const int a_ = ATELIER_ACT_TANH; __VA_ARGS__ } break;       \
+  default: { const int a_ = ATELIER_ACT_IDENTITY; __VA_ARGS__ } break;                 \
+  }
+
+#endif
