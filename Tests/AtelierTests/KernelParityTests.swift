@@ -124,7 +124,8 @@ struct KernelParityTests {
         .add, .scale(-1.5), .biasAdd, .biasActivation(.relu), .biasActivation(.leakyRelu(slope: 0.2)),
         .biasActivation(.sigmoid), .biasActivation(.tanh),
         .bceWithLogitsGradient(scale: 0.25), .mseGradient(scale: 0.5), .l1Gradient(scale: 0.125),
-        .batchNormStatistics(momentum: 0.1, epsilon: 1e-5, unbias: 1.5), .batchNormApply, .batchNormInference(epsilon: 1e-5),
+        .batchNormStatistics(momentum: 0.1, epsilon: 1e-5, unbias: 1.5), .batchNormApply, .batchNormApplyActivation(.leakyRelu(slope: 0.2)),
+        .batchNormApplyActivation(.relu), .batchNormApplyActivation(.tanh), .batchNormInference(epsilon: 1e-5),
         .batchNormGradient(inverseCount: 0.01), .adam(AdamStep(learningRate: 1e-3, step: 3)),
     ]
 

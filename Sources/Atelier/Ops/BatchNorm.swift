@@ -57,21 +57,18 @@ extension Backend {
                                          output: output, saved: saved)
     }
 
-    /// The default: the statistics, normalisation and activation as separate
-    /// primitives.
+    /// The default: the two statistics reductions, then one elementwise pass
+    /// for the running statistics and one that normalises and activates.
     public func batchNormForwardByPrimitives(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState,
                                       activation: Activation, output: DeviceBuffer, saved: BatchNormSaved) throws {
-        let normalized = activation == .identity ? output : try buffer(count: layout.count)
         let variance = try buffer(count: layout.channels)
         let m = Float(layout.perChannel)
         try reduceChannels(.sum, layout: layout, scale: 1 / m, elements: [input], channels: [], output: saved.mean)
         try reduceChannels(.centeredSquares, layout: layout, scale: 1 / m, elements: [input], channels: [saved.mean], output: variance)
         try pointwise(.batchNormStatistics(momentum: state.momentum, epsilon: state.epsilon, unbias: m / (m - 1)),
                       count: layout.channels, operands: [saved.mean, variance, state.runningMean, state.runningVar, saved.invStd])
-        try pointwise(.batchNormApply, layout: layout, operands: [input, saved.mean, saved.invStd, state.gamma, state.beta, normalized])
-        if activation != .identity {
-            try pointwise(.activation(activation), count: layout.count, operands: [normalized, output])
-        }
+        try pointwise(activation == .identity ? .batchNormApply : .batchNormApplyActivation(activation), layout: layout,
+                      operands: [input, saved.mean, saved.invStd, state.gamma, state.beta, output])
     }
 
     /// Inference mode: normalises with the running statistics, then applies `activation`.

@@ -29,6 +29,8 @@ public enum PointwiseOp: Sendable, Hashable {
     case batchNormStatistics(momentum: Float, epsilon: Float, unbias: Float)
     /// x, mean[c], invstd[c], gamma[c], beta[c] -> y
     case batchNormApply
+    /// The same, then the activation: y = act(gamma * invstd * (x - mean) + beta).
+    case batchNormApplyActivation(Activation)
     /// x, runningMean[c], runningVar[c], gamma[c], beta[c] -> y
     case batchNormInference(epsilon: Float)
     /// x, dy, mean[c], invstd[c], gamma[c], dbeta[c], dgamma[c] -> dx,
@@ -93,6 +95,9 @@ public enum PointwiseOp: Sendable, Hashable {
             return sig("bn_stats", [("mean", .input), ("var", .input), ("rmean", .inOut), ("rvar", .inOut), ("invstd", .output)],
                        ["momentum", "eps", "unbias"],
                        "invstd = rsqrt(var + eps); rmean = (1.0f - momentum) * rmean + momentum * mean; rvar = (1.0f - momentum) * rvar + momentum * var * unbias;")
+        case .batchNormApplyActivation(let act):
+            return sig("bn_apply_\(act.kernelTag)", [("x", .input), ("mean", .perChannel), ("invstd", .perChannel), ("gamma", .perChannel), ("beta", .perChannel), ("y", .output)], ["p"],
+                       "{ const T normalized = fma(gamma * invstd, x - mean, beta); { const T x = normalized; \(act.forwardBody) } }")
         case .batchNormApply:
             return sig("bn_apply", [("x", .input), ("mean", .perChannel), ("invstd", .perChannel), ("gamma", .perChannel), ("beta", .perChannel), ("y", .output)], [],
                        "y = fma(gamma * invstd, x - mean, beta);")
@@ -111,7 +116,8 @@ public enum PointwiseOp: Sendable, Hashable {
     /// Values for `signature.scalarNames`, in order.
     public var scalars: [Float] {
         switch self {
-        case .activation(let act), .activationGradient(let act), .biasActivation(let act): [act.parameter]
+        case .activation(let act), .activationGradient(let act), .biasActivation(let act),
+             .batchNormApplyActivation(let act): [act.parameter]
         case .add, .biasAdd, .batchNormApply: []
         case .scale(let factor): [factor]
         case .bceWithLogitsGradient(let s), .mseGradient(let s), .l1Gradient(let s): [s]
@@ -124,7 +130,8 @@ public enum PointwiseOp: Sendable, Hashable {
 
     func validate() throws {
         switch self {
-        case .activation(let act), .activationGradient(let act), .biasActivation(let act): try act.validate()
+        case .activation(let act), .activationGradient(let act), .biasActivation(let act),
+             .batchNormApplyActivation(let act): try act.validate()
         case .adam(let step): try step.validate()
         default: break
         }

@@ -59,6 +59,9 @@ enum CPUPointwise {
                 o[2][i] = (1 - momentum) * o[2][i] + momentum * mean
                 o[3][i] = (1 - momentum) * o[3][i] + momentum * variance * unbias
             }
+        case .batchNormApplyActivation(let act):
+            run(.batchNormApply, layout: layout, operands)
+            Parallel.forEachSlice(n) { r in act.forward(o[5], o[5], r) }
         case .batchNormApply:
             // y = gamma*invstd * (x - mean) + beta
             var scale = (0..<layout.channels).map { o[3][$0] * o[2][$0] }
