@@ -129,7 +129,7 @@ struct BenchCommand: ParsableCommand {
         var peak: DevicePeak?
         if breakdown {
             Log.status("measuring the peak of \(backend.name)...")
-            peak = try PeakProbe.measure(backend)
+            peak = try PeakProbe.measure(profiled)  // OpenCL times it by event profiling
         }
         var results: [StepBenchmark.Result] = []
         for batch in parsedBatches {
