@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierBench
 
 /// The command-line tools as a user runs them, including on machines without
 /// OpenCL. Each run is a fresh process, so OpenCL environment variables apply.
@@ -140,7 +141,22 @@ struct CommandLineTests {
         #expect(run.status != 0 && run.stderr.contains("no case matches"), "stderr: \(run.stderr)")
         let device = try Executables.run("atelier-bench", ["--device", "tpu"])
         #expect(device.status != 0 && device.stderr.contains("unknown device 'tpu'"), "stderr: \(device.stderr)")
-        let tune = try Executables.run("atelier-bench", ["--device", "cpu", "--tune"])
-        #expect(tune.status != 0 && tune.stderr.contains("--tune sweeps OpenCL kernel settings"), "stderr: \(tune.stderr)")
+        let save = try Executables.run("atelier-bench", ["--device", "cpu", "--save"])
+        #expect(save.status != 0 && save.stderr.contains("--save only applies with --tune"), "stderr: \(save.stderr)")
+    }
+
+    @Test("atelier-bench --device cpu --tune --save stores the CPU path's tuning, and the CPU path uses it")
+    func cpuTuning() throws {
+        let cache = try temporaryDirectory("cpu-tuning")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let run = try Executables.run("atelier-bench", ["--device", "cpu", "--tune", "--save", "--batches", "2", "--repeats", "1"],
+                                      environment: ["ATELIER_CACHE_DIR": cache.path])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.stderr.contains("best on the CPU path: conv-chunk=") && run.stderr.contains("saved to"), "stderr: \(run.stderr)")
+        // Keyed by this CPU under the cache: where a later CPUBackend() looks.
+        let file = try #require(CPUTuningStore.url(cacheRoot: cache))
+        let saved = try #require(CPUTuningStore.load(from: file), "no readable tuning at \(file.path)")
+        #expect(CPUTuner.chunkSizes.contains(saved.convolutionChunkBytes))
+        #expect(CPUTuner.pixelMajorThresholds.contains(saved.pixelMajorMinChannels))
     }
 }

@@ -49,7 +49,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "List the cases and exit.")
     var list = false
 
-    @Flag(help: "Sweep the GEMM tunables on this OpenCL device and print the best setting.")
+    @Flag(help: "Sweep the tunables and print the best setting: GEMM blocking and vector widths on an OpenCL device; convolution chunk size and column layout on the CPU path (measured at the first of --batches).")
     var tune = false
 
     @Flag(help: "With --tune: store the best setting in the user's cache; later runs use it.")
@@ -154,9 +154,7 @@ struct BenchCommand: ParsableCommand {
         }
     }
     private func runTuning(_ backend: Backend) throws {
-        guard let cl = backend as? OpenCLBackend else {
-            throw ValidationError("--tune sweeps OpenCL kernel settings; the CPU path uses OpenBLAS. Pass --device opencl or opencl:P:D")
-        }
+        guard let cl = backend as? OpenCLBackend else { return try runCPUTuning() }
         let ranked = try Tuner.sweep(deviceID: cl.info.id, info: cl.info, base: cl.tuning, repeats: repeats) { Log.line($0) }
         guard let best = ranked.first else { throw ValidationError("no tuning candidate ran on \(cl.name)") }
         let defaults = DeviceTuning.defaults(for: cl.info)
@@ -172,6 +170,29 @@ struct BenchCommand: ParsableCommand {
         if save {
             let url = try TuningStore.save(best.0, for: cl.info)
             Log.line("saved to \(url.path); every run on this device now uses it")
+        }
+    }
+}
+
+extension BenchCommand {
+    /// The CPU path's sweep: convolution chunk size and algorithm threshold,
+    /// on the model layers at the first of --batches.
+    func runCPUTuning() throws {
+        let batch = parsedBatches[0]
+        let ranked = try CPUTuner.sweep(batch: batch, repeats: repeats) { Log.line($0) }
+        guard let best = ranked.first else { throw ValidationError("no tuning candidate ran on the CPU path") }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let trials = ranked.map { Tuner.Trial(tuning: $0.0.description, milliseconds: $0.1) }
+            print(String(decoding: try encoder.encode(trials), as: UTF8.self))
+        }
+        let defaultTime = ranked.first { $0.0 == .defaults }?.1
+        Log.line(String(format: "best on the CPU path: %@ (%.2f ms over the model convolutions at batch %d%@)",
+                        best.0.description, best.1, batch, defaultTime.map { String(format: "; defaults %.2f ms", $0) } ?? ""))
+        if save {
+            let url = try CPUTuningStore.save(best.0)
+            Log.line("saved to \(url.path); every later run of the CPU path on this machine uses it")
         }
     }
 }

@@ -48,6 +48,15 @@ for m in gan dcgan cdcgan; do
   "$bin/atelier-bench" --device opencl --model "$m" --batches 64,256 --repeats 20 --breakdown 2>/dev/null | tee -a "$OUT/steps.txt"
 done
 
+echo "== PyTorch on CUDA, same models and step (Tools/gpu-check/torch_cuda_step.py)"
+if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+  for m in gan dcgan; do for b in 64 256; do
+    python3 Tools/gpu-check/torch_cuda_step.py --model "$m" --batch "$b" --steps 50 2>&1 | tail -1 | tee -a "$OUT/torch-cuda.jsonl"
+  done; done
+else
+  echo "no PyTorch with CUDA here" | tee "$OUT/torch-cuda.jsonl"
+fi
+
 echo "== a short real training run on the GPU, with its sample sheet"
 "$bin/atelier" train --model dcgan --device opencl --epochs 1 --out "$OUT/run-dcgan" 2>&1 | tail -3
 

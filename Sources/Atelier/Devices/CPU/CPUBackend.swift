@@ -11,16 +11,28 @@ public final class CPUBackend: Backend {
     public let name = "cpu"
     public let pool = BufferPool { HostStorage(capacity: $0) }
     private let convolution: CPUConvolution
+    public let tuning: CPUTuning
 
+    /// With the tuning `atelier-bench --device cpu --tune --save` stored for
+    /// this CPU, else the defaults.
     public convenience init() {
-        self.init(convolutionChunkBytes: CPUConvolution.defaultChunkBytes)
+        self.init(tuning: CPUTuningStore.load() ?? .defaults)
     }
 
-    /// See CPUConvolution; tests make chunks small to exercise their edges
-    /// and force each algorithm on every shape.
-    init(convolutionChunkBytes: Int, convolutionAlgorithm: CPUConvolution.Algorithm? = nil) {
+    public convenience init(tuning: CPUTuning) {
+        self.init(tuning: tuning, convolutionAlgorithm: nil)
+    }
+
+    init(tuning: CPUTuning, convolutionAlgorithm: CPUConvolution.Algorithm?) {
         _ = Self.singleThreadedBLAS
-        convolution = CPUConvolution(chunkBytes: convolutionChunkBytes, algorithm: convolutionAlgorithm)
+        self.tuning = tuning
+        convolution = CPUConvolution(tuning: tuning, algorithm: convolutionAlgorithm)
+    }
+
+    /// Tests make chunks small to exercise their edges and force each
+    /// algorithm on every shape.
+    convenience init(convolutionChunkBytes: Int, convolutionAlgorithm: CPUConvolution.Algorithm? = nil) {
+        self.init(tuning: CPUTuning(convolutionChunkBytes: convolutionChunkBytes), convolutionAlgorithm: convolutionAlgorithm)
     }
 
     private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)

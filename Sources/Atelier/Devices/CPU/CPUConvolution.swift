@@ -14,19 +14,22 @@ final class CPUConvolution {
         /// Rows (n, p, q), columns (r, s, c): contiguous runs of C floats.
         case pixelMajor
 
-        /// Pixel-major once a tap is at least half a vector long; measured on
-        /// DCGAN's 64-channel layers: 4x less time outside the GEMM.
-        static func choose(for g: ConvGeometry) -> Algorithm {
-            g.inChannels >= 8 ? .pixelMajor : .channelMajor
+        /// Pixel-major once a tap is long enough to copy as a run (default
+        /// 8 channels, half a vector; CPUTuning); measured on DCGAN's
+        /// 64-channel layers: 4x less time outside the GEMM.
+        static func choose(for g: ConvGeometry, minChannels: Int) -> Algorithm {
+            g.inChannels >= minChannels ? .pixelMajor : .channelMajor
         }
     }
 
-    /// Bytes of columns and GEMM operands one chunk may use: about two of
-    /// the measured machine's 1 MB L2 (at DCGAN's 64-channel layers: 392
-    /// pixels, 10 % faster than 1 MB at batch 256 and as fast at 64; 512 KB
-    /// is slower, the GEMMs get too thin; whole-batch columns 25 % slower).
-    static let defaultChunkBytes = 2 << 20
+    /// Bytes of columns and GEMM operands one chunk may use (CPUTuning): by
+    /// default about two of the measured machine's 1 MB L2 (at DCGAN's
+    /// 64-channel layers: 392 pixels, 10 % faster than 1 MB at batch 256 and
+    /// as fast at 64; 512 KB is slower, the GEMMs get too thin; whole-batch
+    /// columns 25 % slower).
+    static let defaultChunkBytes = CPUTuning.defaults.convolutionChunkBytes
     let chunkBytes: Int
+    let pixelMajorMinChannels: Int
     /// Forces one algorithm for every layer (tests); nil chooses per layer.
     let forcedAlgorithm: Algorithm?
 
@@ -38,8 +41,9 @@ final class CPUConvolution {
     private var weights = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var weightsCapacity = 1
 
-    init(chunkBytes: Int, algorithm: Algorithm? = nil) {
-        self.chunkBytes = chunkBytes
+    init(tuning: CPUTuning, algorithm: Algorithm? = nil) {
+        chunkBytes = tuning.convolutionChunkBytes
+        pixelMajorMinChannels = tuning.pixelMajorMinChannels
         forcedAlgorithm = algorithm
     }
 
@@ -48,7 +52,9 @@ final class CPUConvolution {
         weights.deallocate()
     }
 
-    func algorithm(for g: ConvGeometry) -> Algorithm { forcedAlgorithm ?? Algorithm.choose(for: g) }
+    func algorithm(for g: ConvGeometry) -> Algorithm {
+        forcedAlgorithm ?? Algorithm.choose(for: g, minChannels: pixelMajorMinChannels)
+    }
 
     /// Samples per chunk: as many as fit `chunkBytes`, at least one.
     func chunkSamples(_ g: ConvGeometry) -> Int {

@@ -1,0 +1,75 @@
+import Foundation
+
+/// The CPU path's tunables for convolutions. `atelier-bench --device cpu
+/// --tune --save` measures candidates on the model layers and stores the
+/// best for this CPU; `CPUBackend()` uses it, else these defaults (chosen
+/// on the development machine's AVX-512 Zen 4 with 1 MB of L2 per core).
+public struct CPUTuning: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// Bytes of columns and GEMM operands per chunk of samples (see
+    /// CPUConvolution): about two of the measured machine's L2.
+    public var convolutionChunkBytes = 2 << 20
+    /// Layers with at least this many input channels use pixel-major
+    /// columns (contiguous runs of C floats), the others channel-major.
+    public var pixelMajorMinChannels = 8
+
+    public static let defaults = CPUTuning()
+
+    public init(convolutionChunkBytes: Int = 2 << 20, pixelMajorMinChannels: Int = 8) {
+        self.convolutionChunkBytes = convolutionChunkBytes
+        self.pixelMajorMinChannels = pixelMajorMinChannels
+    }
+
+    public var description: String {
+        "conv-chunk=\(convolutionChunkBytes >> 10)KB pixel-major-from=\(pixelMajorMinChannels)ch"
+    }
+
+    func validate() throws {
+        guard convolutionChunkBytes >= 1, pixelMajorMinChannels >= 1 else {
+            throw ShapeError("CPU tuning \(self): sizes must be positive")
+        }
+    }
+}
+
+/// Where `--tune --save` keeps the CPU path's tuning: one JSON file per CPU
+/// model and core count, next to the OpenCL tunings in the user's cache.
+public enum CPUTuningStore {
+    /// "model name|cores" from /proc/cpuinfo, so a copied cache does not
+    /// carry one machine's tuning to another.
+    static var machineKey: String {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+        return "\(model)|\(Parallel.cores)"
+    }
+
+    /// The file in the user's Atelier cache.
+    public static func url() -> URL? {
+        url(cacheRoot: ProgramCache.defaultDirectory()?.deletingLastPathComponent())
+    }
+
+    /// The file under another cache root.
+    public static func url(cacheRoot: URL?) -> URL? {
+        cacheRoot?.appendingPathComponent("tuning").appendingPathComponent("cpu-\(Hash.hex(machineKey)).json")
+    }
+
+    /// The saved tuning, or nil (an unreadable file is ignored: the defaults are always safe).
+    public static func load() -> CPUTuning? { load(from: url()) }
+
+    public static func load(from url: URL?) -> CPUTuning? {
+        guard let url, let data = try? Data(contentsOf: url),
+              let tuning = try? JSONDecoder().decode(CPUTuning.self, from: data),
+              (try? tuning.validate()) != nil else { return nil }
+        return tuning
+    }
+
+    public static func save(_ tuning: CPUTuning) throws -> URL {
+        guard let url = url() else {
+            throw KernelSourceError("no writable cache directory for the tuning file (set ATELIER_CACHE_DIR)")
+        }
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(tuning).write(to: url, options: .atomic)
+        return url
+    }
+}

@@ -1,0 +1,39 @@
+import Atelier
+import Foundation
+
+/// `--tune` on the CPU path: the convolution chunk size, then the channel
+/// count from which pixel-major columns are used, each ranked by the total
+/// time of the model layers' convolutions (all three passes) at `batch`.
+enum CPUTuner {
+    static let chunkSizes = [512 << 10, 1 << 20, 2 << 20, 4 << 20, 8 << 20]
+    static let pixelMajorThresholds = [2, 4, 8, 16, 64]
+
+    static func workloads(batch: Int) -> [BenchCase] {
+        BenchCatalogue.all(batches: [batch]).filter { $0.group == "conv" }
+    }
+
+    static func sweep(batch: Int, repeats: Int, log: (String) -> Void) throws -> [(CPUTuning, Double)] {
+        let cases = workloads(batch: batch)
+        let chunks = chunkSizes.map { CPUTuning(convolutionChunkBytes: $0, pixelMajorMinChannels: CPUTuning.defaults.pixelMajorMinChannels) }
+        let byChunk = try rank(chunks, cases, repeats: repeats, label: "chunk", log: log)
+        guard let best = byChunk.first?.0 else { return [] }
+        let thresholds = pixelMajorThresholds.map { CPUTuning(convolutionChunkBytes: best.convolutionChunkBytes, pixelMajorMinChannels: $0) }
+        return try rank(thresholds, cases, repeats: repeats, label: "pixel-major", log: log)
+    }
+
+    static func rank(_ candidates: [CPUTuning], _ cases: [BenchCase], repeats: Int, label: String,
+                     log: (String) -> Void) throws -> [(CPUTuning, Double)] {
+        let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
+        var results: [(CPUTuning, Double)] = []
+        for (i, candidate) in candidates.enumerated() {
+            let backend = CPUBackend(tuning: candidate)
+            var total = 0.0
+            for w in cases {
+                total += try Measurement.run(w, on: backend, reference: nil, peak: peak, warmup: 1, repeats: repeats, tolerance: 0).milliseconds
+            }
+            log(String(format: "%@ [%d/%d] %@: %.3f ms", label, i + 1, candidates.count, candidate.description, total))
+            results.append((candidate, total))
+        }
+        return results.sorted { $0.1 < $1.1 }
+    }
+}
