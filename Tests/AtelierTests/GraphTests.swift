@@ -183,7 +183,9 @@ struct GraphTests {
         // D's step: nothing flows back into G.
         let dGraphGrads = try g.gradients(of: loss, withRespectTo: [g.parameter(dw)])
         let dOps = g.nodes[before...].map(\.op)
-        #expect(dOps.count == 2, "D step should add the loss gradient and one GEMM, added \(dOps)")
+        // The loss's gradient is the loss node's second output (one pass), not a node of its own.
+        #expect(g.nodes[before - 1].op == .lossWithGradient(.bceWithLogits) && g.nodes[before - 1].outputs.count == 2)
+        #expect(dOps.count == 1, "D step should add one GEMM, added \(dOps)")
         #expect(!dOps.contains(.activationGradient(.tanh)), "D step differentiated through G")
         #expect(dGraphGrads[0].shape == [1, 8])
 
@@ -198,7 +200,7 @@ struct GraphTests {
         let added = g2.nodes[before2...]
         let weightShaped = added.filter { node in node.outputs.contains { g2.shapes[$0] == [1, 8] } }
         #expect(weightShaped.isEmpty, "G step computed a gradient shaped like D's weights: \(weightShaped.map(\.op))")
-        #expect(added.count == 4, "expected loss grad, D data grad, tanh grad, G weight grad; got \(added.map(\.op))")
+        #expect(added.count == 3, "expected D data grad, tanh grad, G weight grad; got \(added.map(\.op))")
         #expect(gGrads[0].shape == [8, 4])
 
         #expect(throws: ShapeError.self) { _ = try g2.gradients(of: loss2, withRespectTo: [z2, g2.input("unused", [2])]) }

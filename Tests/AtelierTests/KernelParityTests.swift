@@ -174,6 +174,15 @@ struct KernelParityTests {
                 return try be.read(out)
             }
             expectClose(try run(cl), try run(cpu), rtol: 1e-4, atol: 1e-4, "\(op) over \(n)")
+            // The loss with its gradient: one pass on OpenCL, the reduction and an elementwise op on the CPU path.
+            func fused(_ be: Backend) throws -> ([Float], [Float]) {
+                let loss = try be.buffer(count: 1), gradient = try be.buffer(count: n)
+                try be.lossWithGradient(op, inputs: try [a, b].prefix(op.arity).map { try be.upload($0) }, loss: loss, gradient: gradient)
+                return (try be.read(loss), try be.read(gradient))
+            }
+            let (clLoss, clGradient) = try fused(cl), (cpuLoss, cpuGradient) = try fused(cpu)
+            expectClose(clLoss, cpuLoss, rtol: 1e-4, atol: 1e-4, "\(op) loss with gradient over \(n)")
+            expectClose(clGradient, cpuGradient, rtol: 1e-4, atol: 1e-7, "\(op) gradient over \(n)")
         }
     }
 

@@ -50,9 +50,9 @@ extension Graph {
                 return tensor(id)
             }
             switch node.op {
-            case .loss(let op):
+            case .loss, .lossWithGradient:
                 guard case .one = dy else { throw ShapeError("a loss must be the root of the graph or part of a sum of losses") }
-                try accumulate(x[0].id, .tensor(try self(.lossGradient(op), x[0], x[op.arity - 1]).id))
+                try accumulate(x[0].id, .tensor(try fuseGradient(intoLossAt: index).id))
             case .add:
                 try accumulate(x[0].id, dy)
                 try accumulate(x[1].id, dy)
@@ -118,7 +118,7 @@ extension Graph {
                     start += c
                 }
             case .sliceChannels, .activationGradient, .conv2dBackwardData, .conv2dBackwardWeights, .channelSum,
-                 .batchNormBackward, .lossGradient:
+                 .batchNormBackward:
                 throw ShapeError("\(node.op) is a gradient op; second derivatives are not supported")
             }
         }

@@ -101,6 +101,23 @@ public final class Graph {
 
     func tensor(_ id: Int) -> Tensor { Tensor(id: id, shape: shapes[id]) }
 
+    /// Turns the loss node at `index` into one that also outputs its
+    /// gradient with respect to the prediction, and returns that gradient
+    /// (the existing one if it was turned already).
+    func fuseGradient(intoLossAt index: Int) throws -> Tensor {
+        switch nodes[index].op {
+        case .lossWithGradient:
+            return tensor(nodes[index].outputs[1])
+        case .loss(let op):
+            let gradient = newValue(shapes[nodes[index].inputs[0]], .computed(node: index))
+            nodes[index] = Node(op: .lossWithGradient(op), inputs: nodes[index].inputs,
+                                outputs: nodes[index].outputs + [gradient.id])
+            return gradient
+        default:
+            throw ShapeError("node \(index) (\(nodes[index].op)) is not a loss")
+        }
+    }
+
     /// The parameter behind a tensor, if it is one.
     func parameter(of id: Int) -> Parameter? {
         if case .parameter(let p) = sources[id] { return p }

@@ -25,6 +25,10 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
     case sliceChannels(start: Int, count: Int)
     /// prediction, target -> scalar (mean loss).
     case loss(ReduceOp)
+    /// The same loss and, as a second output, its gradient with respect to
+    /// the prediction: what autodiff turns a differentiated loss into, so
+    /// the forward and gradient terms are computed in one pass.
+    case lossWithGradient(ReduceOp)
     /// a + b, same shape.
     case add
 
@@ -40,8 +44,6 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
     /// x, dy, gamma, mean, invstd (then y, for an activation) -> dx, dgamma,
     /// dbeta; dy is the gradient of the activation's output.
     case batchNormBackward(activation: Activation = .identity)
-    /// prediction, target -> d loss / d prediction.
-    case lossGradient(ReduceOp)
 
     public var description: String {
         switch self {
@@ -56,13 +58,13 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
         case .concatChannels: "concat"
         case .sliceChannels(let start, let count): "slice [\(start), \(start + count))"
         case .loss(let op): "loss \(op)"
+        case .lossWithGradient(let op): "loss \(op) + grad"
         case .add: "add"
         case .activationGradient(let a): "\(a) grad"
         case .conv2dBackwardData: "conv2d grad data"
         case .conv2dBackwardWeights: "conv2d grad weights"
         case .channelSum: "channel_sum"
         case .batchNormBackward(let act): act == .identity ? "batch_norm grad" : "batch_norm + \(act) grad"
-        case .lossGradient(let op): "loss \(op) grad"
         }
     }
 
@@ -137,6 +139,10 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
             try expectCount(op.arity)
             guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw fail("prediction and target shapes differ") }
             return [[]]
+        case .lossWithGradient(let op):
+            try expectCount(op.arity)
+            guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw fail("prediction and target shapes differ") }
+            return [[], inputs[0]]
         case .add:
             try expectCount(2)
             guard inputs[0] == inputs[1] else { throw fail("shapes differ") }
@@ -159,9 +165,6 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
             try expectCount(act == .identity ? 5 : 6)
             let c = inputs[2]
             return [inputs[0], c, c]
-        case .lossGradient(let op):
-            try expectCount(op.arity)
-            return [inputs[0]]
         }
     }
 

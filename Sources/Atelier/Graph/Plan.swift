@@ -313,17 +313,8 @@ public final class Plan {
             return { try b.copyBlocks(copy, from: x[0], to: y[0]) }
         case .loss(let op):
             return { try b.reduce(op, inputs: Array(x.prefix(op.arity)), output: y[0]) }
-        case .lossGradient(let op):
-            let scale = 1 / Float(inShapes[0].count)
-            let grad: PointwiseOp
-            switch op {
-            case .bceWithLogits: grad = .bceWithLogitsGradient(scale: scale)
-            case .mse: grad = .mseGradient(scale: scale)
-            case .l1: grad = .l1Gradient(scale: scale)
-            case .sum: return { try b.fill(y[0], with: 1) }
-            case .mean: return { try b.fill(y[0], with: scale) }
-            }
-            return { try b.pointwise(grad, count: outShape.count, operands: [x[0], x[1], y[0]]) }
+        case .lossWithGradient(let op):
+            return { try b.lossWithGradient(op, inputs: Array(x.prefix(op.arity)), loss: y[0], gradient: y[1]) }
         case .add:
             return { try b.pointwise(.add, count: outShape.count, operands: [x[0], x[1], y[0]]) }
         }

@@ -93,3 +93,44 @@ public struct ChannelLayout: Sendable, Hashable, CustomStringConvertible {
 }
 
 import Foundation
+
+extension ReduceOp {
+    /// The gradient of the loss (a mean, or for `sum` a sum) with respect to
+    /// its first input of `count` values, as an elementwise op; nil for
+    /// `sum` and `mean`, whose gradient is a constant.
+    func gradientOp(count: Int) -> PointwiseOp? {
+        let scale = 1 / Float(count)
+        switch self {
+        case .bceWithLogits: return .bceWithLogitsGradient(scale: scale)
+        case .mse: return .mseGradient(scale: scale)
+        case .l1: return .l1Gradient(scale: scale)
+        case .sum, .mean: return nil
+        }
+    }
+
+    /// OpenCL C expression of that gradient in `a`, `b` and the scale `s`
+    /// (the same formulas as PointwiseOp's), for the fused loss kernel.
+    var gradientExpression: String {
+        switch self {
+        case .sum, .mean: "(a * 0.0f + s)"
+        case .bceWithLogits: "(s * ((a >= 0.0f ? 1.0f : exp(-fabs(a))) / (1.0f + exp(-fabs(a))) - b))"
+        case .mse: "(2.0f * s * (a - b))"
+        case .l1: "(s * sign(a - b))"
+        }
+    }
+
+    /// The gradient's constant factor: 1/count for means, 1 for a sum.
+    func gradientScale(count: Int) -> Float { divides ? 1 / Float(count) : 1 }
+}
+
+extension Backend {
+    public func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer) throws {
+        try reduce(op, inputs: inputs, output: loss)
+        try ShapeError.expect(gradient, count: inputs[0].count, "\(op) loss gradient")
+        if let grad = op.gradientOp(count: inputs[0].count) {
+            try pointwise(grad, count: inputs[0].count, operands: [inputs[0], inputs[op.arity - 1], gradient])
+        } else {
+            try fill(gradient, with: op.gradientScale(count: inputs[0].count))
+        }
+    }
+}

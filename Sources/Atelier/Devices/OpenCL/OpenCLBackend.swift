@@ -359,6 +359,26 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
                    global: [1], local: [1])
     }
 
+    /// Two launches instead of three: the first stage of the reduction
+    /// also writes the gradient.
+    public func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer) throws {
+        try validateReduce(op, inputs: inputs, output: loss)
+        let n = inputs[0].count
+        try ShapeError.expect(gradient, count: n, "\(op) loss gradient")
+        let partials = min(tuning.reducePartials, n)
+        let chunk = ((n + partials - 1) / partials + 7) / 8 * 8  // whole float8 vectors
+        let used = (n + chunk - 1) / chunk
+        let partial = try buffer(count: used)
+        let prelude = "#define REDUCE_MAP \(op.expression)\n#define GRAD_MAP \(op.gradientExpression)"
+        let stage1 = try kernel(file: "reduce.cl", name: "reduce_partial_grad", prelude: prelude)
+        try launch(stage1, [.int(n), .int(chunk), .float(op.gradientScale(count: n)), .buffer(inputs[0]),
+                            .buffer(inputs[op.arity - 1]), .buffer(partial), .buffer(gradient)],
+                   global: [used], local: [min(tuning.reduceLocal, used)])
+        let stage2 = try kernel(file: "reduce.cl", name: "reduce_final", prelude: prelude)
+        try launch(stage2, [.int(used), .float(op.divides ? 1 / Float(n) : 1), .buffer(partial), .buffer(loss)],
+                   global: [1], local: [1])
+    }
+
     public func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
                                elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws {
         try validateChannelReduce(op, layout: layout, elements: elements, channels: channels, output: output)
