@@ -81,8 +81,10 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--device", default="cuda", help="cuda, or cpu to try the script where there is no GPU")
     a = p.parse_args()
-    dev = torch.device("cuda")
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.backends.cudnn.benchmark = True
     mlp = a.model in ("mlp", "gan")
     G, D = (MLPGen(), MLPDisc()) if mlp else (DCGen(), DCDisc())
@@ -111,17 +113,17 @@ def main():
 
     for _ in range(a.warmup):
         step()
-    torch.cuda.synchronize()
+    sync()
     times = []
     for _ in range(a.steps):
         t = time.perf_counter()
         step()
-        torch.cuda.synchronize()
+        sync()
         times.append((time.perf_counter() - t) * 1e3)
     ms = statistics.median(times)
-    print(json.dumps({"framework": "torch-cuda", "model": a.model, "batch": a.batch, "median_ms": round(ms, 3),
-                      "samples_per_s": round(a.batch / ms * 1e3, 1), "device": torch.cuda.get_device_name(0),
-                      "torch": torch.__version__, "cudnn": torch.backends.cudnn.version()}))
+    print(json.dumps({"framework": f"torch-{dev.type}", "model": a.model, "batch": a.batch, "median_ms": round(ms, 3),
+                      "samples_per_s": round(a.batch / ms * 1e3, 1), "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
+                      "torch": torch.__version__, "cudnn": torch.backends.cudnn.version() if dev.type == "cuda" else None}))
 
 
 if __name__ == "__main__":
