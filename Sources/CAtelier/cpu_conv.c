@@ -120,7 +120,8 @@ long atelier_conv_scratch(const AtelierConv *g, int k, int chunk) {
 
 ATELIER_CLONES
 void atelier_conv_forward(const AtelierConv *g, int k, const float *x, const float *w, float *y, int n_begin,
-                          int n_end, int chunk, float *scratch, const float *bias, int act, float p) {
+                          int n_end, int chunk, float *scratch, const float *bias, int act, float p,
+                          const float *activated) {
   const long crs = (long)g->c * g->r * g->s, pq = (long)g->p * g->q;
   float *col = scratch, *product = scratch + crs * chunk * pq;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
@@ -130,13 +131,16 @@ void atelier_conv_forward(const AtelierConv *g, int k, const float *x, const flo
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, (int)cols, (int)crs, 1.0f, w, (int)crs, col,
                 (int)cols, 0.0f, product, (int)cols);
     scatter_chunk(product, y, k, pq, n0, n1);
-    if (bias || act != ATELIER_ACT_IDENTITY) atelier_epilogue(n1 - n0, k, pq, k * pq, y + (long)n0 * k * pq, bias, act, p);
+    if (bias || act != ATELIER_ACT_IDENTITY)
+      atelier_epilogue(n1 - n0, k, pq, k * pq, y + (long)n0 * k * pq, bias, act, p,
+                       activated ? activated + (long)n0 * k * pq : 0);
   }
 }
 
 ATELIER_CLONES
 void atelier_conv_backward_data(const AtelierConv *g, int k, const float *dy, const float *w, float *dx, int n_begin,
-                                int n_end, int chunk, float *scratch, const float *bias, int act, float p) {
+                                int n_end, int chunk, float *scratch, const float *bias, int act, float p,
+                          const float *activated) {
   const long crs = (long)g->c * g->r * g->s, pq = (long)g->p * g->q;
   float *col = scratch, *dy_chunk = scratch + crs * chunk * pq;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
@@ -149,7 +153,8 @@ void atelier_conv_backward_data(const AtelierConv *g, int k, const float *dy, co
     for (long row = 0; row < crs; ++row) col2im_row(g, col + row * cols, dx, row, n0, n1);
     const long plane = (long)g->h * g->w;
     if (bias || act != ATELIER_ACT_IDENTITY)
-      atelier_epilogue(n1 - n0, g->c, plane, g->c * plane, dx + (long)n0 * g->c * plane, bias, act, p);
+      atelier_epilogue(n1 - n0, g->c, plane, g->c * plane, dx + (long)n0 * g->c * plane, bias, act, p,
+                       activated ? activated + (long)n0 * g->c * plane : 0);
   }
 }
 

@@ -112,7 +112,8 @@ void atelier_conv_pixels_weights(const AtelierConv *g, int k, const float *restr
 
 ATELIER_CLONES
 void atelier_conv_pixels_forward(const AtelierConv *g, int k, const float *x, const float *wt, float *y, int n_begin,
-                                 int n_end, int chunk, float *scratch, const float *bias, int act, float p) {
+                                 int n_end, int chunk, float *scratch, const float *bias, int act, float p,
+                          const float *activated) {
   const long plane = (long)g->h * g->w, pq = (long)g->p * g->q, row_len = taps(g);
   float *xt = scratch, *col = xt + plane * g->c, *yt = col + chunk * pq * row_len;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
@@ -124,14 +125,16 @@ void atelier_conv_pixels_forward(const AtelierConv *g, int k, const float *x, co
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)((n1 - n0) * pq), k, (int)row_len, 1.0f, col,
                 (int)row_len, wt, k, 0.0f, yt, k);
     for (int n = n0; n < n1; ++n) transpose(yt + (n - n0) * pq * k, y + (long)n * k * pq, pq, k);
-    if (bias || act != ATELIER_ACT_IDENTITY) atelier_epilogue(n1 - n0, k, pq, k * pq, y + (long)n0 * k * pq, bias, act, p);
+    if (bias || act != ATELIER_ACT_IDENTITY)
+      atelier_epilogue(n1 - n0, k, pq, k * pq, y + (long)n0 * k * pq, bias, act, p,
+                       activated ? activated + (long)n0 * k * pq : 0);
   }
 }
 
 ATELIER_CLONES
 void atelier_conv_pixels_backward_data(const AtelierConv *g, int k, const float *dy, const float *wp, float *dx,
                                        int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
-                                       float p) {
+                                       float p, const float *activated) {
   const long plane = (long)g->h * g->w, pq = (long)g->p * g->q, row_len = taps(g);
   float *dxt = scratch, *col = dxt + plane * g->c, *dyt = col + chunk * pq * row_len;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
@@ -144,7 +147,8 @@ void atelier_conv_pixels_backward_data(const AtelierConv *g, int k, const float 
       transpose(dxt, dx + (long)n * g->c * plane, plane, g->c);
     }
     if (bias || act != ATELIER_ACT_IDENTITY)
-      atelier_epilogue(n1 - n0, g->c, plane, g->c * plane, dx + (long)n0 * g->c * plane, bias, act, p);
+      atelier_epilogue(n1 - n0, g->c, plane, g->c * plane, dx + (long)n0 * g->c * plane, bias, act, p,
+                       activated ? activated + (long)n0 * g->c * plane : 0);
   }
 }
 

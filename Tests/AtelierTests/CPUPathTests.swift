@@ -159,6 +159,14 @@ struct CPUPathTests {
                 try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dxRef)
                 try reference(cpu, g.inputLayout, dxRef, inBias, activation)
                 expectClose(try cpu.read(dx), try cpu.read(dxRef), atol: 1e-5, "transposed conv + bias + \(activation) \(g) \(algorithm)")
+
+                // The backward form: the data gradient times the activation's derivative at its output.
+                let activated = try cpu.upload(randomValues(g.inputCount, seed: 70, in: -1...1))
+                try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dx,
+                                                epilogue: .gradient(through: activation, activated: activated))
+                try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dxRef)
+                try cpu.pointwise(.activationGradient(activation), count: g.inputCount, operands: [activated, dxRef, dxRef])
+                expectClose(try cpu.read(dx), try cpu.read(dxRef), atol: 1e-5, "conv data gradient + \(activation) grad \(g) \(algorithm)")
             }
         }
         let cpu = CPUBackend()
@@ -170,6 +178,13 @@ struct CPUPathTests {
             try cpu.gemm(s, a: a, b: b, c: cRef)
             try reference(cpu, ChannelLayout(outer: s.m, channels: s.n, inner: 1), cRef, bias, activation)
             expectClose(try cpu.read(c), try cpu.read(cRef), rtol: 1e-5, atol: 1e-5, "GEMM \(s) + bias + \(activation)")
+
+            let activated = try cpu.upload(randomValues(s.cCount, seed: 71, in: -1...1))
+            let (d, dRef) = (try cpu.upload(start), try cpu.upload(start))
+            try cpu.gemm(s, a: a, b: b, c: d, epilogue: .gradient(through: activation, activated: activated))
+            try cpu.gemm(s, a: a, b: b, c: dRef)
+            try cpu.pointwise(.activationGradient(activation), count: s.cCount, operands: [activated, dRef, dRef])
+            expectClose(try cpu.read(d), try cpu.read(dRef), rtol: 1e-5, atol: 1e-5, "GEMM \(s) + \(activation) grad")
         }
     }
 }

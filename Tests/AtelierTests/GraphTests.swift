@@ -156,6 +156,49 @@ struct GraphTests {
         }
     }
 
+    @Test("The planner runs a data gradient with the activation gradient after it as one step")
+    func fusedGradientEpilogues() throws {
+        var backends: [Backend] = [CPUBackend()]
+        if OpenCLTestSupport.shouldRun { backends.append(try OpenCLTestSupport.backend()) }
+        for backend in backends {
+            let g = Graph()
+            func p(_ shape: Shape, _ seed: UInt64) throws -> Tensor {
+                let parameter = Parameter(name: "p\(seed)", shape: shape, initial: randomValues(shape.count, seed: seed))
+                try parameter.place(on: backend)
+                return g.parameter(parameter)
+            }
+            // Two chains whose backward passes put an activation gradient right on a data gradient.
+            let x = g.input("x", [3, 2, 9, 9])
+            let h = try g(.activation(.leakyRelu(slope: 0.2)), try g(.conv2d(stride: 2, padding: 1), x, try p([4, 2, 3, 3], 1)))
+            let y = try g(.conv2d(stride: 1, padding: 1), h, try p([3, 4, 3, 3], 2))                          // [3,3,5,5]
+            let z = g.input("z", [3, 6])
+            let r = try g(.activation(.relu), try g(.matmul(transposeA: false, transposeB: true), z, try p([7, 6], 3)))
+            let q = try g(.matmul(transposeA: false, transposeB: true), r, try p([2, 7], 4))                 // [3,2]
+            let loss = try g(.add, try g(.loss(.mse), y, g.constant(0.1, [3, 3, 5, 5])), try g(.loss(.mse), q, g.constant(0.2, [3, 2])))
+            let grads = try g.gradients(of: loss, withRespectTo: [x, z])
+            let fused = try Plan(g, on: backend, keep: grads)
+            #expect(Set(fused.fusedNodes.map(\.1)).isSuperset(of: ["conv2d grad data + leaky_relu(0.2) grad", "matmul + relu grad"]),
+                    "\(fused.fusedNodes)")
+            // Keeping the data gradients pins them: the separate ops.
+            let dataGradients = g.nodes.filter { node in
+                g.nodes.contains { if case .activationGradient = $0.op { $0.inputs[1] == node.outputs[0] } else { false } }
+            }.map { g.tensor($0.outputs[0]) }
+            let separate = try Plan(g, on: backend, keep: grads + dataGradients)
+            #expect(!separate.fusedNodes.contains { $0.1.hasSuffix(" grad") })
+            let (xs, zs) = (randomValues(3 * 2 * 9 * 9, seed: 5), randomValues(18, seed: 6))
+            var results: [[[Float]]] = []
+            for plan in [fused, separate] {
+                try plan.write(xs, to: x)
+                try plan.write(zs, to: z)
+                try plan.run()
+                results.append(try grads.map { try plan.read($0) })
+            }
+            for i in grads.indices {
+                expectClose(results[0][i], results[1][i], rtol: 1e-5, atol: 1e-7, "gradient \(i), fused against separate on \(backend.name)")
+            }
+        }
+    }
+
     @Test("The same plan gives the same loss and gradients on OpenCL as on the CPU path", .requiresOpenCL)
     func openCLMatchesCPU() throws {
         let input = randomValues(2 * 3 * 6 * 6, seed: 42)

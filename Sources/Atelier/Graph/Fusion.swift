@@ -1,11 +1,20 @@
-/// The planner's fusions: a GEMM or convolution followed by the bias add
-/// and/or the activation that alone consume its output runs as one step
-/// with an epilogue (see Epilogue), so the intermediate values are never
-/// written. The graph itself, and so autodiff, keeps the separate ops.
+/// The planner's fusions, run as one step with an epilogue (see Epilogue) so
+/// the intermediate values are never written; the graph itself, and so
+/// autodiff, keeps the separate ops.
+/// - Forward: a GEMM or convolution, then the bias add and/or activation
+///   that alone consume its output (consecutive nodes).
+/// - Backward: a GEMM or convolution data gradient, then the gradient of
+///   the activation before it, which alone consumes it (later in the
+///   backward pass; its other input, the activation's output, is a forward
+///   value, so it can run right after the head).
 struct Fusion {
+    enum Kind { case forward, gradient }
+
+    let kind: Kind
     /// The GEMM or convolution node.
     let head: Int
-    /// The bias add and activation nodes it absorbs (consecutive after it).
+    /// The nodes it absorbs: forward, the bias add and the activation;
+    /// backward, the activation gradient (as `activationNode`).
     let biasNode: Int?
     let activationNode: Int?
     /// The value the fused step writes: the last absorbed node's output.
@@ -21,37 +30,58 @@ struct Fusion {
     static func find(in graph: Graph, pinned: Set<Int>) -> [Fusion] {
         let nodes = graph.nodes
         var consumers = [Int](repeating: 0, count: graph.shapes.count)
-        for node in nodes { for i in node.inputs { consumers[i] += 1 } }
-        /// Node `index` if it exists, is `matches`, and is the only reader of `value`.
-        func sole(_ index: Int, reads value: Int, _ matches: (GraphOp) -> Bool) -> Bool {
-            index < nodes.count && matches(nodes[index].op) && nodes[index].inputs.first == value
-                && consumers[value] == 1 && !pinned.contains(value)
+        var consumer = [Int: Int]()
+        for (index, node) in nodes.enumerated() {
+            for i in node.inputs {
+                consumers[i] += 1
+                consumer[i] = index
+            }
+        }
+        /// The node that alone reads `value`, if it is `matches` and reads it as input `slot`.
+        func soleReader(of value: Int, slot: Int, _ matches: (GraphOp) -> Bool) -> Int? {
+            guard consumers[value] == 1, !pinned.contains(value), let index = consumer[value],
+                  matches(nodes[index].op), nodes[index].inputs.count > slot, nodes[index].inputs[slot] == value else { return nil }
+            return index
         }
         var fusions: [Fusion] = []
         var index = 0
         while index < nodes.count {
             defer { index += 1 }
-            switch nodes[index].op {
-            case .matmul, .conv2d, .convTranspose2d: break
+            let head = nodes[index]
+            switch head.op {
+            case .matmul, .conv2d, .convTranspose2d, .conv2dBackwardData: break
             default: continue
             }
-            var output = nodes[index].outputs[0]
+            var output = head.outputs[0]
+            // Reshapes in between (a flatten's gradient) only rename the values.
+            var gradientInput = output, viaReshapes: [Int] = []
+            while let reshape = soleReader(of: gradientInput, slot: 0, { if case .reshape = $0 { true } else { false } }) {
+                viaReshapes.append(gradientInput)
+                gradientInput = nodes[reshape].outputs[0]
+            }
+            if let gradient = soleReader(of: gradientInput, slot: 1, { if case .activationGradient = $0 { true } else { false } }),
+               gradient > index {
+                fusions.append(Fusion(kind: .gradient, head: index, biasNode: nil, activationNode: gradient,
+                                      output: nodes[gradient].outputs[0], skipped: viaReshapes + [gradientInput]))
+                continue
+            }
+            if case .conv2dBackwardData = head.op { continue }
             var skipped: [Int] = []
-            var next = index + 1
             var biasNode: Int?, activationNode: Int?
-            if sole(next, reads: output, { if case .biasAdd = $0 { true } else { false } }) {
+            if let next = soleReader(of: output, slot: 0, { if case .biasAdd = $0 { true } else { false } }), next == index + 1 {
                 biasNode = next
                 skipped.append(output)
                 output = nodes[next].outputs[0]
-                next += 1
             }
-            if sole(next, reads: output, { if case .activation = $0 { true } else { false } }) {
+            let after = (biasNode ?? index) + 1
+            if let next = soleReader(of: output, slot: 0, { if case .activation = $0 { true } else { false } }), next == after {
                 activationNode = next
                 skipped.append(output)
                 output = nodes[next].outputs[0]
             }
             guard !skipped.isEmpty else { continue }
-            let fusion = Fusion(head: index, biasNode: biasNode, activationNode: activationNode, output: output, skipped: skipped)
+            let fusion = Fusion(kind: .forward, head: index, biasNode: biasNode, activationNode: activationNode,
+                                output: output, skipped: skipped)
             fusions.append(fusion)
             index = fusion.last
         }
@@ -59,15 +89,18 @@ struct Fusion {
     }
 
     func activation(in graph: Graph) -> Activation {
-        guard let activationNode, case .activation(let act) = graph.nodes[activationNode].op else { return .identity }
-        return act
+        guard let activationNode else { return .identity }
+        switch graph.nodes[activationNode].op {
+        case .activation(let act), .activationGradient(let act): return act
+        default: return .identity
+        }
     }
 
-    /// For profiles: "conv2d + bias + leaky_relu(0.2)".
+    /// For profiles: "conv2d + bias + leaky_relu(0.2)", "matmul + relu grad".
     func name(in graph: Graph) -> String {
         var parts = [graph.nodes[head].op.profileName]
         if biasNode != nil { parts.append("bias") }
-        if activationNode != nil { parts.append("\(activation(in: graph))") }
+        if activationNode != nil { parts.append("\(activation(in: graph))\(kind == .gradient ? " grad" : "")") }
         return parts.joined(separator: " + ")
     }
 }

@@ -180,7 +180,7 @@ public final class Plan {
     // MARK: Binding ops to buffers
 
     /// The head's GEMM or convolution writing the fusion's output, with the
-    /// absorbed bias and activation as its epilogue.
+    /// absorbed bias and activation (or activation gradient) as its epilogue.
     private func bindFused(_ fusion: Fusion) throws -> () throws -> Void {
         let b = backend
         let node = graph.nodes[fusion.head]
@@ -193,7 +193,16 @@ public final class Plan {
             guard let buf = buffers[graph.nodes[index].inputs[1]] else { throw ShapeError("no buffer for the fused bias") }
             return buf
         }
-        let epilogue = Epilogue(bias: bias, activation: fusion.activation(in: graph))
+        let epilogue: Epilogue
+        switch fusion.kind {
+        case .forward:
+            epilogue = Epilogue(bias: bias, activation: fusion.activation(in: graph))
+        case .gradient:
+            guard let node = fusion.activationNode, let activated = buffers[graph.nodes[node].inputs[0]] else {
+                throw ShapeError("no buffer for the activation output of the fused gradient")
+            }
+            epilogue = .gradient(through: fusion.activation(in: graph), activated: activated)
+        }
         let inShapes = node.inputs.map { graph.shapes[$0] }
         let outShape = graph.shapes[node.outputs[0]]
         switch node.op {
@@ -205,6 +214,9 @@ public final class Plan {
             return { try b.convolutionForward(g, input: x[0], weight: x[1], output: output, epilogue: epilogue) }
         case .convTranspose2d(let stride, let padding):
             let g = try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding)
+            return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: output, epilogue: epilogue) }
+        case .conv2dBackwardData(let stride, let padding, let inputShape):
+            let g = try GraphOp.convGeometry(input: inputShape, weight: inShapes[1], stride: stride, padding: padding)
             return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: output, epilogue: epilogue) }
         default:
             throw ShapeError("\(node.op) cannot head a fusion")

@@ -7,14 +7,14 @@
 extension Backend {
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
                                    output: DeviceBuffer, epilogue: Epilogue?) throws {
-        try epilogue?.validate(channels: g.outChannels, "convolution \(g)")
+        try epilogue?.validate(channels: g.outChannels, count: g.outputCount, "convolution \(g)")
         try convolutionForwardByColumns(g, input: input, weight: weight, output: output)
         try applyEpilogue(epilogue, layout: g.outputLayout, to: output)
     }
 
     public func convolutionBackwardData(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
                                         inputGradient: DeviceBuffer, epilogue: Epilogue?) throws {
-        try epilogue?.validate(channels: g.inChannels, "transposed convolution \(g)")
+        try epilogue?.validate(channels: g.inChannels, count: g.inputCount, "transposed convolution \(g)")
         try convolutionBackwardDataByColumns(g, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient)
         try applyEpilogue(epilogue, layout: g.inputLayout, to: inputGradient)
     }

@@ -74,13 +74,15 @@ void atelier_col2im(const AtelierConv *g, const float *col, float *x, long c_beg
 /// Floats of scratch one worker needs for chunks of `chunk` samples.
 long atelier_conv_scratch(const AtelierConv *g, int k, int chunk);
 /// Samples [n_begin, n_end) of y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)),
-/// then the epilogue act(y + bias[k]) (bias may be NULL).
+/// then the epilogue (see atelier_epilogue; bias and activated may be NULL).
 void atelier_conv_forward(const AtelierConv *g, int k, const float *x, const float *w, float *y, int n_begin,
-                          int n_end, int chunk, float *scratch, const float *bias, int act, float p);
+                          int n_end, int chunk, float *scratch, const float *bias, int act, float p,
+                          const float *activated);
 /// Samples [n_begin, n_end) of dx from dy and w; overwrites them, then
 /// applies act(dx + bias[c]) (the forward pass of a transposed convolution).
 void atelier_conv_backward_data(const AtelierConv *g, int k, const float *dy, const float *w, float *dx, int n_begin,
-                                int n_end, int chunk, float *scratch, const float *bias, int act, float p);
+                                int n_end, int chunk, float *scratch, const float *bias, int act, float p,
+                          const float *activated);
 /// dw = beta * dw + the weight gradient of samples [n_begin, n_end).
 void atelier_conv_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy, float *dw, float beta,
                                    int n_begin, int n_end, int chunk, float *scratch);
@@ -92,10 +94,11 @@ long atelier_conv_pixels_scratch(const AtelierConv *g, int k, int chunk);
 long atelier_conv_pixels_weight_offset(const AtelierConv *g, int k, int chunk);
 void atelier_conv_pixels_weights(const AtelierConv *g, int k, const float *w, float *wp, float *tmp, int taps_major);
 void atelier_conv_pixels_forward(const AtelierConv *g, int k, const float *x, const float *wt, float *y, int n_begin,
-                                 int n_end, int chunk, float *scratch, const float *bias, int act, float p);
+                                 int n_end, int chunk, float *scratch, const float *bias, int act, float p,
+                          const float *activated);
 void atelier_conv_pixels_backward_data(const AtelierConv *g, int k, const float *dy, const float *wp, float *dx,
                                        int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
-                                       float p);
+                                       float p, const float *activated);
 void atelier_conv_pixels_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy, int n_begin,
                                           int n_end, int chunk, float *scratch);
 void atelier_conv_pixels_finish_weights(const AtelierConv *g, int k, const float *dwp, float *dw, float beta);
@@ -119,9 +122,10 @@ enum { ATELIER_ACT_IDENTITY = 0, ATELIER_ACT_RELU = 1, ATELIER_ACT_LEAKY_RELU = 
        ATELIER_ACT_TANH = 4 };
 
 /// y[r * row_stride + c * inner + j] = act(y[...] + bias[c]) over a
-/// (rows, channels, inner) region; bias may be NULL (cpu_epilogue.c).
+/// (rows, channels, inner) region, bias may be NULL; or, with `activated`
+/// (laid out like y), y = act'(activated) * y (cpu_epilogue.c).
 void atelier_epilogue(long rows, long channels, long inner, long row_stride, float *y, const float *bias, int act,
-                      float p);
+                      float p, const float *activated);
 
 /// BatchNorm training forward fused with an activation (cpu_batch_norm.c),
 /// channels [c_begin, c_end): batch statistics into mean and invstd, running

@@ -67,21 +67,21 @@ public final class CPUBackend: Backend {
 
     public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, epilogue: Epilogue?) throws {
         try s.validate(a: a, b: b, c: c)
-        try epilogue?.validate(channels: s.n, "GEMM \(s)")
+        try epilogue?.validate(channels: s.n, count: s.cCount, "GEMM \(s)")
         CPUGemm.run(s, a.host, b.host, c.host, epilogue: CPUEpilogue(epilogue))
     }
 
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
                                    output: DeviceBuffer, epilogue: Epilogue?) throws {
         try g.validate(image: input, weight: weight, output: output)
-        try epilogue?.validate(channels: g.outChannels, "convolution \(g)")
+        try epilogue?.validate(channels: g.outChannels, count: g.outputCount, "convolution \(g)")
         convolution.forward(g, x: input.host, w: weight.host, y: output.host, epilogue: CPUEpilogue(epilogue))
     }
 
     public func convolutionBackwardData(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
                                         inputGradient: DeviceBuffer, epilogue: Epilogue?) throws {
         try g.validate(image: inputGradient, weight: weight, output: outputGradient, gradients: [.input, .output])
-        try epilogue?.validate(channels: g.inChannels, "transposed convolution \(g)")
+        try epilogue?.validate(channels: g.inChannels, count: g.inputCount, "transposed convolution \(g)")
         convolution.backwardData(g, dy: outputGradient.host, w: weight.host, dx: inputGradient.host,
                                  epilogue: CPUEpilogue(epilogue))
     }

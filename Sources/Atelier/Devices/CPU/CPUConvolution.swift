@@ -71,12 +71,12 @@ final class CPUConvolution {
         case .channelMajor:
             nonisolated(unsafe) let w = w
             run(g, .channelMajor) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_forward(conv, k, x, w, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter)
+                atelier_conv_forward(conv, k, x, w, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
             }
         case .pixelMajor:
             nonisolated(unsafe) let wt = permutedWeights(g, w, tapsMajor: true)
             run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_pixels_forward(conv, k, x, wt, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter)
+                atelier_conv_pixels_forward(conv, k, x, wt, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
             }
         }
     }
@@ -89,12 +89,12 @@ final class CPUConvolution {
         case .channelMajor:
             nonisolated(unsafe) let w = w
             run(g, .channelMajor) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_backward_data(conv, k, dy, w, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter)
+                atelier_conv_backward_data(conv, k, dy, w, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
             }
         case .pixelMajor:
             nonisolated(unsafe) let wp = permutedWeights(g, w, tapsMajor: false)
             run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_pixels_backward_data(conv, k, dy, wp, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter)
+                atelier_conv_pixels_backward_data(conv, k, dy, wp, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
             }
         }
     }

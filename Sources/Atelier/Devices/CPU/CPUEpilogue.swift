@@ -5,6 +5,8 @@ struct CPUEpilogue: @unchecked Sendable {
     let bias: UnsafeMutablePointer<Float>?
     let activation: Int32
     let parameter: Float
+    /// The backward form's activation output, laid out like the op's output.
+    let activated: UnsafeMutablePointer<Float>?
 
     static let none = CPUEpilogue(nil)
 
@@ -12,13 +14,17 @@ struct CPUEpilogue: @unchecked Sendable {
         bias = e?.bias?.host
         activation = e?.activation.cCode ?? Int32(ATELIER_ACT_IDENTITY)
         parameter = e?.activation.parameter ?? 0
+        activated = e?.activated?.host
     }
 
     var isEmpty: Bool { bias == nil && activation == Int32(ATELIER_ACT_IDENTITY) }
 
-    /// act(y + bias[biasOffset + c]) over a (rows, channels, inner) region of y.
-    func apply(rows: Int, channels: Int, inner: Int, rowStride: Int, _ y: UnsafeMutablePointer<Float>, biasOffset: Int) {
+    /// Over a (rows, channels, inner) region of y that starts `elementOffset`
+    /// floats into the op's output, whose channel 0 is bias[biasOffset].
+    func apply(rows: Int, channels: Int, inner: Int, rowStride: Int, _ y: UnsafeMutablePointer<Float>,
+               biasOffset: Int, elementOffset: Int) {
         guard !isEmpty else { return }
-        atelier_epilogue(rows, channels, inner, rowStride, y, bias.map { UnsafePointer($0 + biasOffset) }, activation, parameter)
+        atelier_epilogue(rows, channels, inner, rowStride, y, bias.map { UnsafePointer($0 + biasOffset) }, activation,
+                         parameter, activated.map { UnsafePointer($0 + elementOffset) })
     }
 }

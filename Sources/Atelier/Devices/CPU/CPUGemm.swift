@@ -26,10 +26,12 @@ enum CPUGemm {
             if splitRows {
                 sgemm(s, m: end - first, n: s.n, a + (s.transposeA ? first : first * lda), lda, b, ldb,
                       c + first * s.n)
-                epilogue.apply(rows: end - first, channels: s.n, inner: 1, rowStride: s.n, c + first * s.n, biasOffset: 0)
+                epilogue.apply(rows: end - first, channels: s.n, inner: 1, rowStride: s.n, c + first * s.n, biasOffset: 0,
+                               elementOffset: first * s.n)
             } else {
                 sgemm(s, m: s.m, n: end - first, a, lda, b + (s.transposeB ? first * ldb : first), ldb, c + first)
-                epilogue.apply(rows: s.m, channels: end - first, inner: 1, rowStride: s.n, c + first, biasOffset: first)
+                epilogue.apply(rows: s.m, channels: end - first, inner: 1, rowStride: s.n, c + first, biasOffset: first,
+                               elementOffset: first)
             }
         }
     }

@@ -33,7 +33,7 @@ enum CPUPointwise {
                 let start = r.lowerBound * layout.channels * layout.inner
                 if o[0] != o[2] { (o[2] + start).update(from: o[0] + start, count: r.count * layout.channels * layout.inner) }
                 atelier_epilogue(r.count, layout.channels, layout.inner, layout.channels * layout.inner, o[2] + start,
-                                 o[1], act.cCode, act.parameter)
+                                 o[1], act.cCode, act.parameter, nil)
             }
         case .bceWithLogitsGradient(let s):
             Parallel.forEachSlice(n) { r in

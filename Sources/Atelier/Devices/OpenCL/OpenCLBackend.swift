@@ -199,7 +199,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, epilogue: Epilogue?) throws {
         try s.validate(a: a, b: b, c: c)
-        try epilogue?.validate(channels: s.n, "GEMM \(s)")
+        try epilogue?.validate(channels: s.n, count: s.cCount, "GEMM \(s)")
         try gemmKernels(s, a: a, b: b, c: c)
         try applyEpilogue(epilogue, layout: ChannelLayout(outer: s.m, channels: s.n, inner: 1), to: c)
     }
