@@ -42,7 +42,9 @@ struct TrainingTests {
     /// Checks a profile table: the op kinds every gan step runs, with rates,
     /// and the step's GFLOP/s against a measured (finite, positive) peak.
     static func expectProfile(_ text: String, timing: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        for op in ["matmul", "conv2d", "conv2d grad weights", "adam", "relu grad", "loss bceWithLogits"] {
+        // Fused ops show under their combined names.
+        for op in ["matmul", "matmul + bias + relu", "conv2d + bias + relu", "conv2d grad weights", "matmul + relu grad",
+                   "adam", "loss bceWithLogits + grad"] {
             #expect(text.contains("\n" + op + " "), "no \(op) row in:\n\(text)", sourceLocation: sourceLocation)
         }
         #expect(text.contains("GFLOP/s") && text.contains("GB/s") && text.contains(timing), "\(text)",
