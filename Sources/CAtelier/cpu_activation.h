@@ -10,6 +10,15 @@
 // Swift compiles for the baseline x86-64 (no AVX, no FMA); these loops are
 // compiled once per instruction set and the loader picks the clone this CPU
 // supports, so they vectorise with AVX-512 or AVX2 where the machine has it.
+// A square root that vectorises: __builtin_sqrtf keeps C's errno
+// semantics (a scalar sqrt and a branch per element), the elementwise
+// builtin has none.
+#if defined(__has_builtin) && __has_builtin(__builtin_elementwise_sqrt)
+#define ATELIER_SQRT(x) __builtin_elementwise_sqrt(x)
+#else
+#define ATELIER_SQRT(x) __builtin_sqrtf(x)
+#endif
+
 #if defined(__x86_64__) && defined(__clang__)
 #define ATELIER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else

@@ -12,7 +12,7 @@ void atelier_adam(long n, const float *restrict g, float *restrict p, float *res
     const float vi = b2 * v[i] + (1.0f - b2) * grad * grad;
     m[i] = mi;
     v[i] = vi;
-    p[i] -= lr * (mi * c1) / (__builtin_sqrtf(vi * c2) + eps);
+    p[i] -= lr * (mi * c1) / (ATELIER_SQRT(vi * c2) + eps);
   }
 }
 
