@@ -24,35 +24,16 @@ inline float sum8(const float8 v) {
 // Stage 1: work-item g sums the contiguous chunk [g*chunk, (g+1)*chunk),
 // chunk a multiple of 8. Contiguous chunks, not a grid stride: PoCL runs a
 // work-item's loop serially, and a stride would thrash the cache.
-__kernel void reduce_partial(const int n, const int chunk,
+// With GRAD_MAP defined (a loss with its gradient), the same pass also
+// writes grad[i] = GRAD_MAP, an expression in a, b and the scale s.
+__kernel void reduce_partial(const int n, const int chunk, const float s,
                              __global const float *restrict x0,
                              __global const float *restrict x1,
-                             __global float *restrict partial) {
-  const int g = get_global_id(0);
-  const int begin = g * chunk;
-  const int end = min(n, begin + chunk);
-  float8 acc = (float8)(0.0f);
-  int i = begin;
-  for (; i + 8 <= end; i += 8) {
-    const float8 a = vload8(0, x0 + i), b = vload8(0, x1 + i);
-    acc += REDUCE_MAP;
-  }
-  float s = sum8(acc);
-  for (; i < end; ++i) {
-    const float a = x0[i], b = x1[i];
-    s += REDUCE_MAP;
-  }
-  partial[g] = s;
-}
-
+                             __global float *restrict partial
 #ifdef GRAD_MAP
-// Stage 1 of a loss that also writes its gradient: grad[i] = GRAD_MAP, an
-// expression in a, b and the scale s, in the same pass over the inputs.
-__kernel void reduce_partial_grad(const int n, const int chunk, const float s,
-                                  __global const float *restrict x0,
-                                  __global const float *restrict x1,
-                                  __global float *restrict partial,
-                                  __global float *restrict grad) {
+                             , __global float *restrict grad
+#endif
+                             ) {
   const int g = get_global_id(0);
   const int begin = g * chunk;
   const int end = min(n, begin + chunk);
@@ -61,17 +42,20 @@ __kernel void reduce_partial_grad(const int n, const int chunk, const float s,
   for (; i + 8 <= end; i += 8) {
     const float8 a = vload8(0, x0 + i), b = vload8(0, x1 + i);
     acc += REDUCE_MAP;
+#ifdef GRAD_MAP
     vstore8(GRAD_MAP, 0, grad + i);
+#endif
   }
   float sum = sum8(acc);
   for (; i < end; ++i) {
     const float a = x0[i], b = x1[i];
     sum += REDUCE_MAP;
+#ifdef GRAD_MAP
     grad[i] = GRAD_MAP;
+#endif
   }
   partial[g] = sum;
 }
-#endif
 
 // Stage 2: one work-item adds the partial sums in order, so the result is
 // the same on every run.

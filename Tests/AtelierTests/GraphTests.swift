@@ -120,17 +120,20 @@ struct GraphTests {
                 "\(g.nodes.map(\.op))")
     }
 
+    /// A random parameter already on `backend`, as a tensor of `g`.
+    func placedParameter(_ g: Graph, _ shape: Shape, seed: UInt64, on backend: Backend) throws -> Tensor {
+        let parameter = Parameter(name: "p\(seed)", shape: shape, initial: randomValues(shape.count, seed: seed))
+        try parameter.place(on: backend)
+        return g.parameter(parameter)
+    }
+
     @Test("The planner runs a GEMM or convolution with the bias and activation after it as one step")
     func fusedEpilogues() throws {
         var backends: [Backend] = [CPUBackend()]
         if OpenCLTestSupport.shouldRun { backends.append(try OpenCLTestSupport.backend()) }
         for backend in backends {
             let g = Graph()
-            func p(_ shape: Shape, _ seed: UInt64) throws -> Tensor {
-                let parameter = Parameter(name: "p\(seed)", shape: shape, initial: randomValues(shape.count, seed: seed))
-                try parameter.place(on: backend)
-                return g.parameter(parameter)
-            }
+            func p(_ shape: Shape, _ seed: UInt64) throws -> Tensor { try placedParameter(g, shape, seed: seed, on: backend) }
             let x = g.input("x", [3, 2, 7, 7])
             let conv = try g(.conv2d(stride: 2, padding: 1), x, try p([4, 2, 3, 3], 1))              // [3,4,4,4]
             let biased = try g(.biasAdd, conv, try p([4], 2))
@@ -162,11 +165,7 @@ struct GraphTests {
         if OpenCLTestSupport.shouldRun { backends.append(try OpenCLTestSupport.backend()) }
         for backend in backends {
             let g = Graph()
-            func p(_ shape: Shape, _ seed: UInt64) throws -> Tensor {
-                let parameter = Parameter(name: "p\(seed)", shape: shape, initial: randomValues(shape.count, seed: seed))
-                try parameter.place(on: backend)
-                return g.parameter(parameter)
-            }
+            func p(_ shape: Shape, _ seed: UInt64) throws -> Tensor { try placedParameter(g, shape, seed: seed, on: backend) }
             // Two chains whose backward passes put an activation gradient right on a data gradient.
             let x = g.input("x", [3, 2, 9, 9])
             let h = try g(.activation(.leakyRelu(slope: 0.2)), try g(.conv2d(stride: 2, padding: 1), x, try p([4, 2, 3, 3], 1)))

@@ -60,7 +60,7 @@ extension Backend {
     /// The default: the two statistics reductions, then one elementwise pass
     /// for the running statistics and one that normalises and activates.
     public func batchNormForwardByPrimitives(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState,
-                                      activation: Activation, output: DeviceBuffer, saved: BatchNormSaved) throws {
+                                             activation: Activation, output: DeviceBuffer, saved: BatchNormSaved) throws {
         let variance = try buffer(count: layout.channels)
         let m = Float(layout.perChannel)
         try reduceChannels(.sum, layout: layout, scale: 1 / m, elements: [input], channels: [], output: saved.mean)

@@ -63,13 +63,6 @@ public enum CPUTuningStore {
     }
 
     public static func save(_ tuning: CPUTuning) throws -> URL {
-        guard let url = url() else {
-            throw KernelSourceError("no writable cache directory for the tuning file (set ATELIER_CACHE_DIR)")
-        }
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(tuning).write(to: url, options: .atomic)
-        return url
+        try TuningStore.write(tuning, to: url())
     }
 }

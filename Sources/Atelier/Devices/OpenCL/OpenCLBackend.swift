@@ -345,37 +345,33 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     public func reduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer) throws {
         try validateReduce(op, inputs: inputs, output: output)
-        let n = inputs[0].count
-        let partials = min(tuning.reducePartials, n)
-        let chunk = ((n + partials - 1) / partials + 7) / 8 * 8  // whole float8 vectors
-        let used = (n + chunk - 1) / chunk
-        let partial = try buffer(count: used)
-        let prelude = "#define REDUCE_MAP \(op.expression)"
-        let stage1 = try kernel(file: "reduce.cl", name: "reduce_partial", prelude: prelude)
-        try launch(stage1, [.int(n), .int(chunk), .buffer(inputs[0]), .buffer(inputs[op.arity - 1]), .buffer(partial)],
-                   global: [used], local: [min(tuning.reduceLocal, used)])
-        let stage2 = try kernel(file: "reduce.cl", name: "reduce_final", prelude: prelude)
-        try launch(stage2, [.int(used), .float(op.divides ? 1 / Float(n) : 1), .buffer(partial), .buffer(output)],
-                   global: [1], local: [1])
+        try reduce(op, inputs: inputs, output: output, gradient: nil)
     }
 
     /// Two launches instead of three: the first stage of the reduction
     /// also writes the gradient.
     public func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer) throws {
         try validateReduce(op, inputs: inputs, output: loss)
+        try ShapeError.expect(gradient, count: inputs[0].count, "\(op) loss gradient")
+        try reduce(op, inputs: inputs, output: loss, gradient: gradient)
+    }
+
+    /// Partial sums over contiguous chunks, then their sum in order; with
+    /// `gradient`, the first stage writes it too (reduce.cl's GRAD_MAP).
+    private func reduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer, gradient: DeviceBuffer?) throws {
         let n = inputs[0].count
-        try ShapeError.expect(gradient, count: n, "\(op) loss gradient")
         let partials = min(tuning.reducePartials, n)
         let chunk = ((n + partials - 1) / partials + 7) / 8 * 8  // whole float8 vectors
         let used = (n + chunk - 1) / chunk
         let partial = try buffer(count: used)
-        let prelude = "#define REDUCE_MAP \(op.expression)\n#define GRAD_MAP \(op.gradientExpression)"
-        let stage1 = try kernel(file: "reduce.cl", name: "reduce_partial_grad", prelude: prelude)
+        var prelude = "#define REDUCE_MAP \(op.expression)"
+        if gradient != nil { prelude += "\n#define GRAD_MAP \(op.gradientExpression)" }
+        let stage1 = try kernel(file: "reduce.cl", name: "reduce_partial", prelude: prelude)
         try launch(stage1, [.int(n), .int(chunk), .float(op.gradientScale(count: n)), .buffer(inputs[0]),
-                            .buffer(inputs[op.arity - 1]), .buffer(partial), .buffer(gradient)],
+                            .buffer(inputs[op.arity - 1]), .buffer(partial)] + (gradient.map { [.buffer($0)] } ?? []),
                    global: [used], local: [min(tuning.reduceLocal, used)])
         let stage2 = try kernel(file: "reduce.cl", name: "reduce_final", prelude: prelude)
-        try launch(stage2, [.int(used), .float(op.divides ? 1 / Float(n) : 1), .buffer(partial), .buffer(loss)],
+        try launch(stage2, [.int(used), .float(op.divides ? 1 / Float(n) : 1), .buffer(partial), .buffer(output)],
                    global: [1], local: [1])
     }
 

@@ -20,7 +20,12 @@ public enum TuningStore {
     }
 
     public static func save(_ tuning: DeviceTuning, for device: OpenCLDeviceInfo) throws -> URL {
-        guard let url = url(for: device) else {
+        try write(tuning, to: url(for: device))
+    }
+
+    /// Writes a tuning file atomically (the CPU path's too).
+    static func write(_ tuning: some Encodable, to url: URL?) throws -> URL {
+        guard let url else {
             throw KernelSourceError("no writable cache directory for the tuning file (set ATELIER_CACHE_DIR)")
         }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
