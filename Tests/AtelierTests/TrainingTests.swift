@@ -72,6 +72,17 @@ struct TrainingTests {
         #expect(log.contains("profile of 10 steps"), "the log lacks the profile")
     }
 
+    @Test("train --profile on a run too short to profile says so")
+    func profileTooShort() throws {
+        let out = try temporaryDirectory("profile-short")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try Executables.run("atelier", ["train", "--model", "gan", "--dry-run", "--limit-images", "128",
+                                                     "--device", "cpu", "--profile", "--out", out.path])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("--profile: the run ended after 2 steps") && result.stdout.contains("nothing was profiled"),
+                "\(result.stdout)")
+    }
+
     @Test("atelier-bench --model --breakdown prints the same profile")
     func benchBreakdown() throws {
         let result = try Executables.run("atelier-bench", ["--device", "cpu", "--model", "gan", "--batches", "8",

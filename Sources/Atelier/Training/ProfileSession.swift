@@ -33,7 +33,7 @@ final class ProfileSession {
     }
 
     /// The report of the steps profiled so far (a short run ends before the
-    /// ten), or nil when none were.
+    /// ten), or why there is none.
     func finish(_ trainer: GANTrainer) throws -> String? {
         trainer.profiler = nil
         let cl = trainer.backend as? OpenCLBackend
@@ -42,8 +42,11 @@ final class ProfileSession {
             _ = try? cl?.takeProfile()
             cl?.recordsEvents = false
         }
-        guard !reported, profiler.steps > 0 else { return nil }
+        guard !reported else { return nil }
         reported = true
+        guard profiler.steps > 0 else {
+            return "--profile: the run ended after \(stepsSeen) step\(stepsSeen == 1 ? "" : "s"), before the \(Self.warmupSteps) warm-up and \(Self.timedSteps) timed steps the profile starts after; nothing was profiled (train more steps: more images, a smaller --batch-size or more --epochs)"
+        }
         let times = plainStepTimes.sorted()
         let median = times.isEmpty ? nil : times[times.count / 2]
         let peak = try PeakProbe.measure(trainer.backend)
