@@ -181,12 +181,12 @@ long atelier_conv_pixels_weight_offset(const AtelierConv *g, int k, int chunk) {
   return atelier_conv_pixels_scratch(g, k, chunk) - (long)k * taps(g);
 }
 
-// dw (K, C, R, S) = beta * dw + dwp (K, R, S, C).
+// dw (K, C, R, S) = beta * dw + dwp (K, R, S, C), output channels [k_begin, k_end).
 ATELIER_CLONES
-void atelier_conv_pixels_finish_weights(const AtelierConv *g, int k, const float *restrict dwp, float *restrict dw,
-                                        float beta) {
+void atelier_conv_pixels_finish_weights(const AtelierConv *g, const float *restrict dwp, float *restrict dw,
+                                        float beta, int k_begin, int k_end) {
   const long rs = (long)g->r * g->s, c = g->c;
-  for (long j = 0; j < k; ++j)
+  for (long j = k_begin; j < k_end; ++j)
     for (long ci = 0; ci < c; ++ci)
       for (long t = 0; t < rs; ++t) {
         const long i = (j * c + ci) * rs + t;

@@ -101,7 +101,8 @@ void atelier_conv_pixels_backward_data(const AtelierConv *g, int k, const float 
                                        float p, const float *activated);
 void atelier_conv_pixels_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy, int n_begin,
                                           int n_end, int chunk, float *scratch);
-void atelier_conv_pixels_finish_weights(const AtelierConv *g, int k, const float *dwp, float *dw, float beta);
+void atelier_conv_pixels_finish_weights(const AtelierConv *g, const float *dwp, float *dw, float beta, int k_begin,
+                                        int k_end);
 /// b += a over n floats.
 void atelier_add(long n, const float *a, float *b);
 /// OpenBLAS's thread count (its own symbol, declared here as cblas.h may not).

@@ -115,14 +115,36 @@ final class CPUConvolution {
                 atelier_conv_backward_weights(conv, k, x, dy, worker == 0 ? dw : scratch + partial,
                                               worker == 0 && accumulate ? 1 : 0, n0, n1, chunk, scratch)
             }
-            for worker in 1..<workers { atelier_add(g.weightCount, scratch[worker] + partial, dw) }
+            combine(g, workers: workers, partial: partial, into: dw)
         case .pixelMajor:
             let partial = Int(atelier_conv_pixels_weight_offset(&conv, k, chunk))
             let workers = run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
                 atelier_conv_pixels_backward_weights(conv, k, x, dy, n0, n1, chunk, scratch)
             }
-            for worker in 1..<workers { atelier_add(g.weightCount, scratch[worker] + partial, scratch[0] + partial) }
-            atelier_conv_pixels_finish_weights(&conv, k, scratch[0] + partial, dw, accumulate ? 1 : 0)
+            nonisolated(unsafe) let dwp = scratch[0] + partial
+            let beta: Float = accumulate ? 1 : 0
+            withUnsafePointer(to: &conv) { conv in
+                nonisolated(unsafe) let conv = conv
+                combine(g, workers: workers, partial: partial, into: dwp) { channels in
+                    atelier_conv_pixels_finish_weights(conv, dwp, dw, beta, Int32(channels.lowerBound), Int32(channels.upperBound))
+                }
+            }
+        }
+    }
+
+    /// Adds workers 1... partial sums (at `partial` in their scratch) into
+    /// `target` in worker order, then runs `finish` on the same output
+    /// channels, split over the cores by output channel.
+    private func combine(_ g: ConvGeometry, workers: Int, partial: Int, into target: UnsafeMutablePointer<Float>,
+                         finish: ((Range<Int>) -> Void)? = nil) {
+        let perChannel = g.columnRows
+        nonisolated(unsafe) let (sources, target) = (scratch.prefix(workers).map { $0 + partial }, target)
+        Parallel.forEachSlice(g.outChannels, minimumSlice: max(1, (1 << 14) / perChannel)) { channels in
+            let offset = channels.lowerBound * perChannel
+            for source in sources.dropFirst() {
+                atelier_add(channels.count * perChannel, source + offset, target + offset)
+            }
+            finish?(channels)
         }
     }
 
