@@ -198,6 +198,47 @@ struct GraphTests {
         }
     }
 
+    @Test("A weight used twice: the second gradient adds into the buffer the first wrote")
+    func accumulatedGradients() throws {
+        var backends: [Backend] = [CPUBackend()]
+        if OpenCLTestSupport.shouldRun { backends.append(try OpenCLTestSupport.backend()) }
+        for backend in backends {
+            let g = Graph()
+            // As D on real and on fake images: the same dense and conv weights on two inputs.
+            let (w, k) = (try placedParameter(g, [5, 6], seed: 1, on: backend), try placedParameter(g, [3, 2, 3, 3], seed: 2, on: backend))
+            let (a, b) = (g.input("a", [4, 6]), g.input("b", [4, 6]))
+            let (u, v) = (g.input("u", [2, 2, 7, 7]), g.input("v", [2, 2, 7, 7]))
+            func branch(_ x: Tensor, _ y: Tensor) throws -> Tensor {
+                let dense = try g(.loss(.mse), try g(.matmul(transposeA: false, transposeB: true), x, w), g.constant(0.3, [4, 5]))
+                let conv = try g(.loss(.mse), try g(.conv2d(stride: 2, padding: 1), y, k), g.constant(0.1, [2, 3, 4, 4]))
+                return try g(.add, dense, conv)
+            }
+            let loss = try g(.add, try branch(a, u), try branch(b, v))
+            let grads = try g.gradients(of: loss, withRespectTo: [w, k])
+            let fused = try Plan(g, on: backend, keep: grads)
+            #expect(Set(fused.fusedNodes.map(\.1)) == ["matmul, accumulating", "conv2d grad weights, accumulating"], "\(fused.fusedNodes)")
+            // Keeping the two terms of each sum pins them: the separate ops and the adds.
+            let gradientIDs = Set(grads.map(\.id))
+            let terms = g.nodes.filter { node in
+                if case .add = node.op { gradientIDs.contains(node.outputs[0]) } else { false }
+            }.flatMap(\.inputs).map { g.tensor($0) }
+            let separate = try Plan(g, on: backend, keep: grads + terms)
+            #expect(separate.fusedNodes.isEmpty, "\(separate.fusedNodes)")
+            var results: [[[Float]]] = []
+            for plan in [fused, separate] {
+                for (t, seed) in [(a, 3), (b, 4), (u, 5), (v, 6)] as [(Tensor, UInt64)] {
+                    try plan.write(randomValues(t.shape.count, seed: seed), to: t)
+                }
+                try plan.run()
+                try plan.run()  // twice: the first gradient must overwrite, not add to the last run's sum
+                results.append(try grads.map { try plan.read($0) })
+            }
+            for i in grads.indices {
+                expectClose(results[0][i], results[1][i], rtol: 1e-5, atol: 1e-6, "gradient \(i) on \(backend.name)")
+            }
+        }
+    }
+
     @Test("The same plan gives the same loss and gradients on OpenCL as on the CPU path", .requiresOpenCL)
     func openCLMatchesCPU() throws {
         let input = randomValues(2 * 3 * 6 * 6, seed: 42)

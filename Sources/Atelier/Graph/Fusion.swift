@@ -7,8 +7,12 @@
 ///   the activation before it, which alone consumes it (later in the
 ///   backward pass; its other input, the activation's output, is a forward
 ///   value, so it can run right after the head).
+/// - Accumulation: the sum of two weight gradients (a weight used twice,
+///   as D's on real and on fake images): the first GEMM or convolution
+///   weight gradient writes the sum's buffer, the second adds to it
+///   (GEMM beta 1); the `add` disappears.
 struct Fusion {
-    enum Kind { case forward, gradient }
+    enum Kind { case forward, gradient, accumulate }
 
     let kind: Kind
     /// The GEMM or convolution node.
@@ -17,13 +21,17 @@ struct Fusion {
     /// backward, the activation gradient (as `activationNode`).
     let biasNode: Int?
     let activationNode: Int?
+    /// Accumulation: the second weight gradient and the add.
+    var accumulatorNode: Int? = nil
+    var addNode: Int? = nil
     /// The value the fused step writes: the last absorbed node's output.
     let output: Int
     /// Values never materialised: they share `output`'s buffer.
     let skipped: [Int]
 
-    var absorbed: [Int] { [biasNode, activationNode].compactMap { $0 } }
-    var last: Int { activationNode ?? biasNode ?? head }
+    /// Nodes whose own step disappears.
+    var absorbed: [Int] { [biasNode, activationNode, addNode].compactMap { $0 } }
+    var last: Int { addNode ?? activationNode ?? biasNode ?? head }
 
     /// Finds the fusions of `graph`. Values in `pinned` (kept for reading,
     /// or bound to caller buffers) are never skipped.
@@ -44,6 +52,26 @@ struct Fusion {
             return index
         }
         var fusions: [Fusion] = []
+        var producer = [Int: Int]()
+        for (index, node) in nodes.enumerated() { for o in node.outputs { producer[o] = index } }
+        for (index, node) in nodes.enumerated() {
+            guard case .add = node.op, node.inputs.count == 2, node.inputs[0] != node.inputs[1] else { continue }
+            let weightGradient = { (value: Int) -> Int? in
+                guard let p = producer[value], soleReader(of: value, slot: value == node.inputs[0] ? 0 : 1, { if case .add = $0 { true } else { false } }) == index else { return nil }
+                switch nodes[p].op {
+                case .conv2dBackwardWeights: return p
+                case .matmul: return p
+                default: return nil
+                }
+            }
+            guard let p0 = weightGradient(node.inputs[0]), let p1 = weightGradient(node.inputs[1]), p0 != p1 else { continue }
+            let (first, second) = (min(p0, p1), max(p0, p1))
+            var fusion = Fusion(kind: .accumulate, head: first, biasNode: nil, activationNode: nil,
+                                output: node.outputs[0], skipped: node.inputs)
+            fusion.accumulatorNode = second
+            fusion.addNode = index
+            fusions.append(fusion)
+        }
         var index = 0
         while index < nodes.count {
             defer { index += 1 }
@@ -96,8 +124,12 @@ struct Fusion {
         }
     }
 
-    /// For profiles: "conv2d + bias + leaky_relu(0.2)", "matmul + relu grad".
+    /// For profiles: "conv2d + bias + leaky_relu(0.2)", "matmul + relu grad",
+    /// "matmul, accumulating" (the second weight gradient of a sum).
     func name(in graph: Graph) -> String {
+        if kind == .accumulate, let accumulatorNode {
+            return graph.nodes[accumulatorNode].op.profileName + ", accumulating"
+        }
         var parts = [graph.nodes[head].op.profileName]
         if biasNode != nil { parts.append("bias") }
         if activationNode != nil { parts.append("\(activation(in: graph))\(kind == .gradient ? " grad" : "")") }

@@ -30,11 +30,14 @@ public final class Plan {
         fusions = Fusion.find(in: graph, pinned: pinned)
         try assignBuffers(keep: Set(keep.map(\.id)), bindings: bindings)
         let absorbed = Set(fusions.flatMap(\.absorbed))
-        let heads = Dictionary(uniqueKeysWithValues: fusions.map { ($0.head, $0) })
+        // The node whose step each fusion replaces: its head, or for an
+        // accumulation the second weight gradient (the first runs as it is,
+        // into the sum's buffer).
+        let replaced = Dictionary(uniqueKeysWithValues: fusions.map { ($0.kind == .accumulate ? $0.accumulatorNode! : $0.head, $0) })
         for (index, node) in graph.nodes.enumerated() {
             let (step, cost) = try bind(node)
-            if let fusion = heads[index] {
-                steps.append(try bindFused(fusion))
+            if let fusion = replaced[index] {
+                steps.append(fusion.kind == .accumulate ? try bindAccumulating(fusion) : try bindFused(fusion))
                 names.append(fusion.name(in: graph))
             } else {
                 steps.append(absorbed.contains(index) ? nil : step)
@@ -202,6 +205,8 @@ public final class Plan {
                 throw ShapeError("no buffer for the activation output of the fused gradient")
             }
             epilogue = .gradient(through: fusion.activation(in: graph), activated: activated)
+        case .accumulate:
+            throw ShapeError("an accumulation has no epilogue")
         }
         let inShapes = node.inputs.map { graph.shapes[$0] }
         let outShape = graph.shapes[node.outputs[0]]
@@ -220,6 +225,32 @@ public final class Plan {
             return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: output, epilogue: epilogue) }
         default:
             throw ShapeError("\(node.op) cannot head a fusion")
+        }
+    }
+
+    /// The second weight gradient of a sum, added into the buffer the first
+    /// one wrote (both share the sum's buffer).
+    private func bindAccumulating(_ fusion: Fusion) throws -> () throws -> Void {
+        let b = backend
+        guard let index = fusion.accumulatorNode else { throw ShapeError("an accumulation without its second gradient") }
+        let node = graph.nodes[index]
+        guard let output = buffers[fusion.output] else { throw ShapeError("no buffer for the summed gradient %\(fusion.output)") }
+        let x = try node.inputs.map { id -> DeviceBuffer in
+            guard let buf = buffers[id] else { throw ShapeError("no buffer for input %\(id) of \(node.op)") }
+            return buf
+        }
+        let inShapes = node.inputs.map { graph.shapes[$0] }
+        let outShape = graph.shapes[node.outputs[0]]
+        switch node.op {
+        case .matmul(let ta, let tb):
+            let s = GemmShape(m: outShape[0], n: outShape[1], k: ta ? inShapes[0][0] : inShapes[0][1], transposeA: ta,
+                              transposeB: tb, beta: 1)
+            return { try b.gemm(s, a: x[0], b: x[1], c: output) }
+        case .conv2dBackwardWeights(let stride, let padding, let weightShape):
+            let g = try GraphOp.convGeometry(input: inShapes[0], weight: weightShape, stride: stride, padding: padding)
+            return { try b.convolutionBackwardWeights(g, input: x[0], outputGradient: x[1], weightGradient: output, accumulate: true) }
+        default:
+            throw ShapeError("\(node.op) cannot accumulate into a sum")
         }
     }
 
