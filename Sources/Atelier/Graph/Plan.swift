@@ -182,131 +182,121 @@ public final class Plan {
 
     // MARK: Binding ops to buffers
 
-    /// The head's GEMM or convolution writing the fusion's output, with the
-    /// absorbed bias and activation (or activation gradient) as its epilogue.
-    private func bindFused(_ fusion: Fusion) throws -> () throws -> Void {
-        let b = backend
-        let node = graph.nodes[fusion.head]
-        guard let output = buffers[fusion.output] else { throw ShapeError("no buffer for fused output %\(fusion.output)") }
-        let x = try node.inputs.map { id -> DeviceBuffer in
-            guard let buf = buffers[id] else { throw ShapeError("no buffer for input %\(id) of \(node.op)") }
-            return buf
-        }
-        let bias = try fusion.biasNode.map { index -> DeviceBuffer in
-            guard let buf = buffers[graph.nodes[index].inputs[1]] else { throw ShapeError("no buffer for the fused bias") }
-            return buf
-        }
-        let epilogue: Epilogue
-        switch fusion.kind {
-        case .forward:
-            epilogue = Epilogue(bias: bias, activation: fusion.activation(in: graph))
-        case .gradient:
-            guard let node = fusion.activationNode, let activated = buffers[graph.nodes[node].inputs[0]] else {
-                throw ShapeError("no buffer for the activation output of the fused gradient")
+    /// A GEMM or convolution node's work, from its op and shapes: one place
+    /// for its launches (plain, fused or accumulating) and its cost.
+    private enum Compute {
+        case gemm(GemmShape)
+        case convolution(ConvGeometry)          // y = conv(x, w)
+        case convolutionData(ConvGeometry)      // dx from dy and w: conv2d's data gradient, convTranspose2d
+        case convolutionWeights(ConvGeometry)   // dw from x and dy
+
+        var flops: Double {
+            switch self {
+            case .gemm(let s): s.flops
+            case .convolution(let g), .convolutionData(let g), .convolutionWeights(let g): g.flops
             }
-            epilogue = .gradient(through: fusion.activation(in: graph), activated: activated)
-        case .accumulate:
-            throw ShapeError("an accumulation has no epilogue")
         }
+    }
+
+    private func compute(_ node: Graph.Node) throws -> Compute? {
         let inShapes = node.inputs.map { graph.shapes[$0] }
         let outShape = graph.shapes[node.outputs[0]]
         switch node.op {
         case .matmul(let ta, let tb):
-            let s = GemmShape(m: outShape[0], n: outShape[1], k: ta ? inShapes[0][0] : inShapes[0][1], transposeA: ta, transposeB: tb)
-            return { try b.gemm(s, a: x[0], b: x[1], c: output, epilogue: epilogue) }
+            return .gemm(GemmShape(m: outShape[0], n: outShape[1], k: ta ? inShapes[0][0] : inShapes[0][1],
+                                   transposeA: ta, transposeB: tb))
         case .conv2d(let stride, let padding):
-            let g = try GraphOp.convGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding)
-            return { try b.convolutionForward(g, input: x[0], weight: x[1], output: output, epilogue: epilogue) }
+            return .convolution(try GraphOp.convGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding))
         case .convTranspose2d(let stride, let padding):
-            let g = try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding)
-            return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: output, epilogue: epilogue) }
+            return .convolutionData(try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding))
         case .conv2dBackwardData(let stride, let padding, let inputShape):
-            let g = try GraphOp.convGeometry(input: inputShape, weight: inShapes[1], stride: stride, padding: padding)
-            return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: output, epilogue: epilogue) }
+            return .convolutionData(try GraphOp.convGeometry(input: inputShape, weight: inShapes[1], stride: stride, padding: padding))
+        case .conv2dBackwardWeights(let stride, let padding, let weightShape):
+            return .convolutionWeights(try GraphOp.convGeometry(input: inShapes[0], weight: weightShape, stride: stride, padding: padding))
         default:
-            throw ShapeError("\(node.op) cannot head a fusion")
+            return nil
         }
+    }
+
+    /// The buffers of `ids`, which must all have one.
+    private func buffers(_ ids: [Int], of node: Graph.Node) throws -> [DeviceBuffer] {
+        try ids.map { id in
+            guard let buf = buffers[id] else { throw ShapeError("no buffer for %\(id) of \(node.op)") }
+            return buf
+        }
+    }
+
+    /// A GEMM or convolution node's launch into `output`, with an epilogue,
+    /// or adding to what `output` holds (`accumulate`: GEMM beta 1).
+    private func bindCompute(_ node: Graph.Node, output: DeviceBuffer, epilogue: Epilogue? = nil,
+                             accumulate: Bool = false) throws -> () throws -> Void {
+        let b = backend
+        let x = try buffers(node.inputs, of: node)
+        guard let work = try compute(node) else { throw ShapeError("\(node.op) is not a GEMM or convolution") }
+        guard !accumulate || epilogue == nil else { throw ShapeError("\(node.op): an accumulating launch takes no epilogue") }
+        switch work {
+        case .gemm(var s):
+            if accumulate { s.beta = 1 }
+            return { try b.gemm(s, a: x[0], b: x[1], c: output, epilogue: epilogue) }
+        case .convolution(let g):
+            guard !accumulate else { break }
+            return { try b.convolutionForward(g, input: x[0], weight: x[1], output: output, epilogue: epilogue) }
+        case .convolutionData(let g):
+            guard !accumulate else { break }
+            return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: output, epilogue: epilogue) }
+        case .convolutionWeights(let g):
+            guard epilogue == nil else { break }
+            return { try b.convolutionBackwardWeights(g, input: x[0], outputGradient: x[1], weightGradient: output, accumulate: accumulate) }
+        }
+        throw ShapeError("\(node.op) cannot \(accumulate ? "accumulate into a sum" : "take an epilogue")")
+    }
+
+    /// The head's GEMM or convolution writing the fusion's output, with the
+    /// absorbed bias and activation (or activation gradient) as its epilogue.
+    private func bindFused(_ fusion: Fusion) throws -> () throws -> Void {
+        let node = graph.nodes[fusion.head]
+        let output = try buffers([fusion.output], of: node)[0]
+        let epilogue: Epilogue
+        switch fusion.kind {
+        case .forward:
+            let bias = try fusion.biasNode.map { try buffers([graph.nodes[$0].inputs[1]], of: graph.nodes[$0])[0] }
+            epilogue = Epilogue(bias: bias, activation: fusion.activation(in: graph))
+        case .gradient:
+            guard let index = fusion.activationNode else { throw ShapeError("a fused gradient without its activation") }
+            let activated = try buffers([graph.nodes[index].inputs[0]], of: graph.nodes[index])[0]
+            epilogue = .gradient(through: fusion.activation(in: graph), activated: activated)
+        case .accumulate:
+            throw ShapeError("an accumulation has no epilogue")
+        }
+        return try bindCompute(node, output: output, epilogue: epilogue)
     }
 
     /// The second weight gradient of a sum, added into the buffer the first
     /// one wrote (both share the sum's buffer).
     private func bindAccumulating(_ fusion: Fusion) throws -> () throws -> Void {
-        let b = backend
         guard let index = fusion.accumulatorNode else { throw ShapeError("an accumulation without its second gradient") }
         let node = graph.nodes[index]
-        guard let output = buffers[fusion.output] else { throw ShapeError("no buffer for the summed gradient %\(fusion.output)") }
-        let x = try node.inputs.map { id -> DeviceBuffer in
-            guard let buf = buffers[id] else { throw ShapeError("no buffer for input %\(id) of \(node.op)") }
-            return buf
-        }
-        let inShapes = node.inputs.map { graph.shapes[$0] }
-        let outShape = graph.shapes[node.outputs[0]]
-        switch node.op {
-        case .matmul(let ta, let tb):
-            let s = GemmShape(m: outShape[0], n: outShape[1], k: ta ? inShapes[0][0] : inShapes[0][1], transposeA: ta,
-                              transposeB: tb, beta: 1)
-            return { try b.gemm(s, a: x[0], b: x[1], c: output) }
-        case .conv2dBackwardWeights(let stride, let padding, let weightShape):
-            let g = try GraphOp.convGeometry(input: inShapes[0], weight: weightShape, stride: stride, padding: padding)
-            return { try b.convolutionBackwardWeights(g, input: x[0], outputGradient: x[1], weightGradient: output, accumulate: true) }
-        default:
-            throw ShapeError("\(node.op) cannot accumulate into a sum")
-        }
+        return try bindCompute(node, output: try buffers([fusion.output], of: node)[0], accumulate: true)
     }
 
     /// The op's launches with their buffers bound, and what it costs.
     private func bind(_ node: Graph.Node) throws -> (() throws -> Void, OpCost) {
-        let inShapes = node.inputs.map { graph.shapes[$0] }
-        let outShapes = node.outputs.map { graph.shapes[$0] }
         let step = try bindLaunches(node)
-        switch node.op {
-        case .matmul(let ta, let tb):
-            let s = GemmShape(m: outShapes[0][0], n: outShapes[0][1], k: ta ? inShapes[0][0] : inShapes[0][1],
-                              transposeA: ta, transposeB: tb)
-            return (step, OpCost(flops: s.flops))
-        case .conv2d(let stride, let padding):
-            return (step, OpCost(flops: try GraphOp.convGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding).flops))
-        case .convTranspose2d(let stride, let padding):
-            return (step, OpCost(flops: try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding).flops))
-        case .conv2dBackwardData(let stride, let padding, let inputShape):
-            return (step, OpCost(flops: try GraphOp.convGeometry(input: inputShape, weight: inShapes[1], stride: stride, padding: padding).flops))
-        case .conv2dBackwardWeights(let stride, let padding, let weightShape):
-            return (step, OpCost(flops: try GraphOp.convGeometry(input: inShapes[0], weight: weightShape, stride: stride, padding: padding).flops))
-        case .reshape:
-            return (step, OpCost())
-        default:
-            return (step, OpCost.memory(inShapes + outShapes))
-        }
+        if let work = try compute(node) { return (step, OpCost(flops: work.flops)) }
+        if case .reshape = node.op { return (step, OpCost()) }
+        return (step, OpCost.memory((node.inputs + node.outputs).map { graph.shapes[$0] }))
     }
 
     private func bindLaunches(_ node: Graph.Node) throws -> () throws -> Void {
         let b = backend
-        let x = try node.inputs.map { id -> DeviceBuffer in
-            guard let buf = buffers[id] else { throw ShapeError("no buffer for input %\(id) of \(node.op)") }
-            return buf
-        }
-        let y = try node.outputs.map { id -> DeviceBuffer in
-            guard let buf = buffers[id] else { throw ShapeError("no buffer for output %\(id) of \(node.op)") }
-            return buf
-        }
+        let x = try buffers(node.inputs, of: node)
+        let y = try buffers(node.outputs, of: node)
+        if try compute(node) != nil { return try bindCompute(node, output: y[0]) }
         let inShapes = node.inputs.map { graph.shapes[$0] }
         let outShape = graph.shapes[node.outputs[0]]
         switch node.op {
-        case .matmul(let ta, let tb):
-            let s = GemmShape(m: outShape[0], n: outShape[1], k: ta ? inShapes[0][0] : inShapes[0][1], transposeA: ta, transposeB: tb)
-            return { try b.gemm(s, a: x[0], b: x[1], c: y[0]) }
-        case .conv2d(let stride, let padding):
-            let g = try GraphOp.convGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding)
-            return { try b.convolutionForward(g, input: x[0], weight: x[1], output: y[0]) }
-        case .convTranspose2d(let stride, let padding):
-            let g = try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding)
-            return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: y[0]) }
-        case .conv2dBackwardData(let stride, let padding, let inputShape):
-            let g = try GraphOp.convGeometry(input: inputShape, weight: inShapes[1], stride: stride, padding: padding)
-            return { try b.convolutionBackwardData(g, outputGradient: x[0], weight: x[1], inputGradient: y[0]) }
-        case .conv2dBackwardWeights(let stride, let padding, let weightShape):
-            let g = try GraphOp.convGeometry(input: inShapes[0], weight: weightShape, stride: stride, padding: padding)
-            return { try b.convolutionBackwardWeights(g, input: x[0], outputGradient: x[1], weightGradient: y[0]) }
+        case .matmul, .conv2d, .convTranspose2d, .conv2dBackwardData, .conv2dBackwardWeights:
+            preconditionFailure("bound by bindCompute above")
         case .biasAdd:
             let layout = inShapes[0].channelLayout!
             return { try b.biasAdd(layout: layout, input: x[0], bias: x[1], output: y[0]) }
