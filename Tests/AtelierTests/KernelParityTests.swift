@@ -60,9 +60,17 @@ struct KernelParityTests {
                      strideH: 2, strideW: 1, padH: 2, padW: 1),
     ]
 
-    @Test("Convolution forward, backward data and backward weights", arguments: geometries)
-    func convolution(g: ConvGeometry) throws {
-        let cl = try OpenCLTestSupport.backend()
+    /// im2col + GEMM, and the implicit-GEMM kernels with blocks that do and
+    /// do not divide the channel counts (block 1: direct convolution).
+    static let convAlgorithms: [ConvAlgorithm] = [
+        .columns, .implicitGemm(block: 1, local: 1), .implicitGemm(block: 3, local: 4), .implicitGemm(block: 8, local: 16),
+    ]
+
+    @Test("Convolution forward, backward data and backward weights", arguments: geometries, convAlgorithms)
+    func convolution(g: ConvGeometry, algorithm: ConvAlgorithm) throws {
+        var tuning = DeviceTuning.defaults(for: try OpenCLDevices.list()[0])
+        tuning.convolution = algorithm
+        let cl = try OpenCLTestSupport.backend(tuning: tuning)
         let x = randomValues(g.inputCount, seed: 11)
         let w = randomValues(g.weightCount, seed: 12)
         let dy = randomValues(g.outputCount, seed: 13)
@@ -80,10 +88,10 @@ struct KernelParityTests {
         }
         let (ey, edx, edw, edwAcc) = try all(cpu)
         let (ay, adx, adw, adwAcc) = try all(cl)
-        expectClose(ay, ey, atol: 1e-4, "conv forward \(g)")
-        expectClose(adx, edx, atol: 1e-4, "conv backward data \(g)")
-        expectClose(adw, edw, atol: 1e-4, "conv backward weights \(g)")
-        expectClose(adwAcc, edwAcc, atol: 1e-4, "conv backward weights, accumulating \(g)")
+        expectClose(ay, ey, atol: 1e-4, "conv forward \(g) by \(algorithm)")
+        expectClose(adx, edx, atol: 1e-4, "conv backward data \(g) by \(algorithm)")
+        expectClose(adw, edw, atol: 1e-4, "conv backward weights \(g) by \(algorithm)")
+        expectClose(adwAcc, edwAcc, atol: 1e-4, "conv backward weights, accumulating \(g) by \(algorithm)")
 
         // With an epilogue: OpenCL's elementwise pass against the CPU path's fused one.
         let (outBias, inBias) = (randomValues(g.outChannels, seed: 15), randomValues(g.inChannels, seed: 16))
@@ -96,8 +104,8 @@ struct KernelParityTests {
             return (try b.read(y), try b.read(dx))
         }
         let (ey2, edx2) = try withEpilogue(cpu), (ay2, adx2) = try withEpilogue(cl)
-        expectClose(ay2, ey2, atol: 1e-4, "conv forward + bias + leaky_relu \(g)")
-        expectClose(adx2, edx2, atol: 1e-4, "transposed conv + bias + tanh \(g)")
+        expectClose(ay2, ey2, atol: 1e-4, "conv forward + bias + leaky_relu \(g) by \(algorithm)")
+        expectClose(adx2, edx2, atol: 1e-4, "transposed conv + bias + tanh \(g) by \(algorithm)")
     }
 
     @Test("Axis swap")

@@ -34,6 +34,14 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
     /// Work-group size of the partial sums (1 on CPUs: each partial is its
     /// own work-group, so they spread over every core).
     public var reduceLocal: Int
+    /// The algorithm of each convolution pass `--tune` measured, by
+    /// `ConvPass.key` (pass and shape); nil or missing entries follow
+    /// `convolution`, then `ConvAlgorithm.rule`. Optional so that tuning
+    /// files saved before it existed still load.
+    public var convolutions: [String: ConvAlgorithm]?
+    /// One algorithm for every convolution not in `convolutions` (tests and
+    /// experiments); nil applies the rule per shape.
+    public var convolution: ConvAlgorithm?
 
     public init(gemm: Gemm, dotRows: Int = 4, dotColumns: Int = 4, pointwiseLocal: Int, pointwiseVector: Int, polynomialExp: Bool, transposeTile: Int, channelReduceLocal: Int,
                 reducePartials: Int, reduceLocal: Int) {
@@ -61,8 +69,16 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
                             pointwiseLocal: 256, pointwiseVector: 1, polynomialExp: false, transposeTile: 1, channelReduceLocal: 256, reducePartials: 1024, reduceLocal: 64)
     }
 
+    /// The algorithm of `pass` on shape `g` on `device`.
+    public func convolution(for pass: ConvPass, _ g: ConvGeometry, device: OpenCLDeviceInfo) -> ConvAlgorithm {
+        convolutions?[pass.key(g)] ?? convolution ?? ConvAlgorithm.rule(for: pass, g, device: device)
+    }
+
     func validate(maxWorkGroupSize: Int) throws {
         func fail(_ why: String) throws -> Never { throw ShapeError("kernel tuning \(self): \(why)") }
+        for algorithm in (convolutions ?? [:]).values + [convolution].compactMap({ $0 }) {
+            try algorithm.validate(maxWorkGroupSize: maxWorkGroupSize)
+        }
         switch gemm {
         case .blocked(let rows, let width, let lx, let ly):
             guard rows >= 1, [1, 2, 4, 8, 16].contains(width), lx >= 1, ly >= 1 else {
@@ -97,5 +113,7 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
         case .tiled(let tm, let tn, let tk, let wm, let wn): g = "gemm=tiled tile=\(tm)x\(tn)x\(tk) work=\(wm)x\(wn)"
         }
         return "\(g) dot=\(dotRows)x\(dotColumns) pointwise-local=\(pointwiseLocal) pointwise-vector=\(pointwiseVector) poly-exp=\(polynomialExp) transpose-tile=\(transposeTile) channel-reduce-local=\(channelReduceLocal) reduce-partials=\(reducePartials) reduce-local=\(reduceLocal)"
+            + (convolution.map { " convolution=\($0)" } ?? "")
+            + (convolutions.map { " tuned-convolutions=\($0.count)" } ?? "")
     }
 }

@@ -238,10 +238,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     /// im2col and col2im are compiled per layer shape (see layout.cl).
     private func convKernel(_ name: String, _ g: ConvGeometry) throws -> CLKernel {
-        let values = [("N", g.batch), ("C", g.inChannels), ("H", g.height), ("W", g.width), ("R", g.kernelHeight),
-                      ("S", g.kernelWidth), ("SH", g.strideH), ("SW", g.strideW), ("PH", g.padH), ("PW", g.padW),
-                      ("P", g.outHeight), ("Q", g.outWidth)]
-        return try kernel(file: "layout.cl", name: name, options: values.map { "-DCONV_\($0.0)=\($0.1)" }.joined(separator: " "))
+        try kernel(file: "layout.cl", name: name, options: Self.convOptions(g))
     }
 
     public func im2col(_ g: ConvGeometry, image: DeviceBuffer, columns: DeviceBuffer) throws {

@@ -1,0 +1,76 @@
+/// The OpenCL path's convolutions: per pass and layer shape, im2col + GEMM
+/// (the composites in Ops/Convolution.swift) or one implicit-GEMM kernel
+/// from Kernels/conv.cl, as DeviceTuning chooses.
+extension OpenCLBackend {
+    public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
+                                   output: DeviceBuffer, epilogue: Epilogue?) throws {
+        try epilogue?.validate(channels: g.outChannels, count: g.outputCount, "convolution \(g)")
+        switch tuning.convolution(for: .forward, g, device: info) {
+        case .columns:
+            try convolutionForwardByColumns(g, input: input, weight: weight, output: output)
+        case .implicitGemm(let block, let local):
+            try g.validate(image: input, weight: weight, output: output)
+            try launchImplicit(.forward, g, block: block, local: local, [.buffer(input), .buffer(weight), .buffer(output)])
+        }
+        try applyEpilogue(epilogue, layout: g.outputLayout, to: output)
+    }
+
+    public func convolutionBackwardData(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
+                                        inputGradient: DeviceBuffer, epilogue: Epilogue?) throws {
+        try epilogue?.validate(channels: g.inChannels, count: g.inputCount, "transposed convolution \(g)")
+        switch tuning.convolution(for: .backwardData, g, device: info) {
+        case .columns:
+            try convolutionBackwardDataByColumns(g, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient)
+        case .implicitGemm(let block, let local):
+            try g.validate(image: inputGradient, weight: weight, output: outputGradient, gradients: [.input, .output])
+            try launchImplicit(.backwardData, g, block: block, local: local,
+                               [.buffer(outputGradient), .buffer(weight), .buffer(inputGradient)])
+        }
+        try applyEpilogue(epilogue, layout: g.inputLayout, to: inputGradient)
+    }
+
+    public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
+                                           weightGradient: DeviceBuffer, accumulate: Bool) throws {
+        switch tuning.convolution(for: .backwardWeights, g, device: info) {
+        case .columns:
+            try convolutionBackwardWeightsByColumns(g, input: input, outputGradient: outputGradient,
+                                                    weightGradient: weightGradient, accumulate: accumulate)
+        case .implicitGemm(let block, let local):
+            try g.validate(image: input, weight: weightGradient, output: outputGradient, gradients: [.weight, .output])
+            let slices = ConvKernelLaunch.slices(g, block: block, device: info)
+            let flag = Argument.int(accumulate ? 1 : 0)
+            guard slices > 1 else {
+                try launchImplicit(.backwardWeights, g, block: block, local: local,
+                                   [.buffer(input), .buffer(outputGradient), .buffer(weightGradient), flag])
+                return
+            }
+            let partial = try buffer(count: slices * g.weightCount)
+            try launchImplicit(.backwardWeights, g, block: block, local: local, slices: slices,
+                               [.buffer(input), .buffer(outputGradient), .buffer(partial), flag])
+            let sum = try kernel(file: "conv.cl", name: "conv_sum_slices", options: Self.convOptions(g, block: block, slices: slices))
+            try launch(sum, [.buffer(partial), .buffer(weightGradient), flag], global: [g.weightCount], local: [local])
+        }
+    }
+
+    private func launchImplicit(_ pass: ConvPass, _ g: ConvGeometry, block: Int, local: Int, slices: Int = 1,
+                                _ arguments: [Argument]) throws {
+        let name = switch pass {
+        case .forward: "conv_implicit_forward"
+        case .backwardData: "conv_implicit_backward_data"
+        case .backwardWeights: "conv_implicit_backward_weights"
+        }
+        let k = try kernel(file: "conv.cl", name: name, options: Self.convOptions(g, block: block, slices: slices))
+        let global = ConvKernelLaunch.global(pass, g, block: block, slices: slices)
+        try launch(k, arguments, global: global, local: [local] + global.dropFirst().map { _ in 1 })
+    }
+
+    /// The geometry as compile-time constants (one binary per layer shape,
+    /// as for im2col), plus the block and slice counts of conv.cl.
+    static func convOptions(_ g: ConvGeometry, block: Int? = nil, slices: Int = 1) -> String {
+        var values = [("N", g.batch), ("C", g.inChannels), ("H", g.height), ("W", g.width), ("R", g.kernelHeight),
+                      ("S", g.kernelWidth), ("SH", g.strideH), ("SW", g.strideW), ("PH", g.padH), ("PW", g.padW),
+                      ("P", g.outHeight), ("Q", g.outWidth)]
+        if let block { values += [("K", g.outChannels), ("BLOCK", block), ("SPLIT", slices)] }
+        return values.map { "-DCONV_\($0.0)=\($0.1)" }.joined(separator: " ")
+    }
+}

@@ -1,0 +1,85 @@
+/// How the OpenCL path computes one pass of a convolution. Chosen per layer
+/// shape and pass: `atelier-bench --tune` measures both on the models'
+/// layers and stores the faster (DeviceTuning.convolutions); shapes never
+/// tuned follow `ConvAlgorithm.rule`.
+public enum ConvAlgorithm: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// im2col (col2im for the data gradient) and the device's tuned GEMM,
+    /// through a column buffer of C*R*S x N*P*Q floats.
+    case columns
+    /// Kernels/conv.cl: one kernel reading the image where it lies. Each
+    /// work-item accumulates `block` output channels (input channels for the
+    /// data gradient) of one pixel (one tap for the weight gradient) in
+    /// registers, in work-groups of `local` along the pixels; `block` 1 is
+    /// a plain direct convolution.
+    case implicitGemm(block: Int, local: Int)
+
+    public var description: String {
+        switch self {
+        case .columns: "im2col+gemm"
+        case .implicitGemm(let block, let local): "implicit-gemm block=\(block) local=\(local)"
+        }
+    }
+
+    func validate(maxWorkGroupSize: Int) throws {
+        if case .implicitGemm(let block, let local) = self {
+            guard (1...32).contains(block), local >= 1, local <= maxWorkGroupSize else {
+                throw ShapeError("convolution algorithm \(self): block must be 1 to 32 and the work-group within the device's \(maxWorkGroupSize)")
+            }
+        }
+    }
+
+    /// For shapes `--tune` has not measured. Implicit GEMM where the column
+    /// GEMM is badly shaped: a side of at most 4 (one input or output
+    /// channel, as in the first and last layers of the image models) leaves
+    /// a GEMM nothing to block, while the column buffer still costs a full
+    /// pass; columns with the tuned GEMM elsewhere. On PoCL (2 cores) the
+    /// implicit kernels take a third to a half of the time of im2col+GEMM
+    /// on such layers and up to twice as long on 64-channel ones
+    /// (docs/benchmarks.md, "Convolution algorithms").
+    static func rule(for pass: ConvPass, _ g: ConvGeometry, device: OpenCLDeviceInfo) -> ConvAlgorithm {
+        let narrow = min(g.inChannels, g.outChannels) <= 4
+        guard narrow else { return .columns }
+        let local = device.kind == .cpu || !device.hasDedicatedLocalMemory ? 16 : 64
+        return .implicitGemm(block: pass == .backwardData ? min(g.inChannels, 8) : min(g.outChannels, 8), local: local)
+    }
+}
+
+/// The three passes of a convolution, each with its own algorithm choice.
+public enum ConvPass: String, Sendable, Codable, CaseIterable {
+    case forward
+    case backwardData = "backward-data"
+    case backwardWeights = "backward-weights"
+
+    /// The key of a pass on a shape in DeviceTuning.convolutions.
+    public func key(_ g: ConvGeometry) -> String { "\(rawValue) \(g)" }
+}
+
+/// The grid of conv.cl's kernels, in one place for the backend, the tests
+/// and the benchmark tool.
+enum ConvKernelLaunch {
+    /// Global sizes of the implicit kernel of `pass` with `block` rows per
+    /// work-item (dimension 0 is rounded up to the work-group by `launch`).
+    static func global(_ pass: ConvPass, _ g: ConvGeometry, block: Int, slices: Int) -> [Int] {
+        switch pass {
+        case .forward:
+            return [g.batch * g.outHeight * g.outWidth, ceilDiv(g.outChannels, block)]
+        case .backwardData:
+            let phasePixels = g.batch * ceilDiv(g.height, g.strideH) * ceilDiv(g.width, g.strideW)
+            return [phasePixels, ceilDiv(g.inChannels, block), g.strideH * g.strideW]
+        case .backwardWeights:
+            return [g.columnRows, ceilDiv(g.outChannels, block), slices]
+        }
+    }
+
+    /// Batch slices of the weight gradient: enough work-items to give each
+    /// compute unit `itemsPerUnit` (a GPU needs thousands in flight, a CPU
+    /// device one work-group per core), at most one slice per sample.
+    static func slices(_ g: ConvGeometry, block: Int, device: OpenCLDeviceInfo) -> Int {
+        let itemsPerUnit = device.kind == .gpu ? 2048 : 64
+        let items = g.columnRows * ceilDiv(g.outChannels, block)
+        let wanted = ceilDiv(max(1, device.computeUnits) * itemsPerUnit, items)
+        return max(1, min(g.batch, wanted))
+    }
+
+    private static func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
+}
