@@ -60,10 +60,11 @@ struct KernelParityTests {
                      strideH: 2, strideW: 1, padH: 2, padW: 1),
     ]
 
-    /// im2col + GEMM, and the implicit-GEMM kernels with blocks that do and
-    /// do not divide the channel counts (block 1: direct convolution).
+    /// im2col + GEMM, and the implicit-GEMM and direct kernels with blocks
+    /// that do and do not divide the channel and pixel counts.
     static let convAlgorithms: [ConvAlgorithm] = [
         .columns, .implicitGemm(block: 1, local: 1), .implicitGemm(block: 3, local: 4), .implicitGemm(block: 8, local: 16),
+        .direct(width: 4, pixels: 3), .direct(width: 16, pixels: 8),
     ]
 
     @Test("Convolution forward, backward data and backward weights", arguments: geometries, convAlgorithms)

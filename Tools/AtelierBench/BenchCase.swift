@@ -16,6 +16,8 @@ struct BenchCase {
     let name: String
     let group: String
     let work: Work
+    /// The pass and shape of a convolution case (`--tune` keys its choice by them).
+    var convolution: (pass: ConvPass, geometry: ConvGeometry)? = nil
     let prepare: (Backend) throws -> Prepared
 }
 
@@ -76,15 +78,18 @@ enum BenchCatalogue {
         let x = { (b: Backend) in try b.buffer(benchValues(g.inputCount, seed: 3)) }
         let w = { (b: Backend) in try b.buffer(benchValues(g.weightCount, seed: 4, range: -0.1...0.1)) }
         let y = { (b: Backend) in try b.buffer(benchValues(g.outputCount, seed: 5)) }
-        let forward = BenchCase(name: "\(tag) \(transposed ? "bwd-data" : "fwd")", group: "conv", work: .flops(g.flops)) { b in
+        let forward = BenchCase(name: "\(tag) \(transposed ? "bwd-data" : "fwd")", group: "conv", work: .flops(g.flops),
+                                convolution: (.forward, g)) { b in
             let (xb, wb, out) = (try x(b), try w(b), try b.buffer(count: g.outputCount))
             return .init(run: { try b.convolutionForward(g, input: xb, weight: wb, output: out) }, outputs: [out])
         }
-        let data = BenchCase(name: "\(tag) \(transposed ? "fwd" : "bwd-data")", group: "conv", work: .flops(g.flops)) { b in
+        let data = BenchCase(name: "\(tag) \(transposed ? "fwd" : "bwd-data")", group: "conv", work: .flops(g.flops),
+                             convolution: (.backwardData, g)) { b in
             let (dy, wb, dx) = (try y(b), try w(b), try b.buffer(count: g.inputCount))
             return .init(run: { try b.convolutionBackwardData(g, outputGradient: dy, weight: wb, inputGradient: dx) }, outputs: [dx])
         }
-        let weights = BenchCase(name: "\(tag) bwd-weights", group: "conv", work: .flops(g.flops)) { b in
+        let weights = BenchCase(name: "\(tag) bwd-weights", group: "conv", work: .flops(g.flops),
+                                convolution: (.backwardWeights, g)) { b in
             let (xb, dy, dw) = (try x(b), try y(b), try b.buffer(count: g.weightCount))
             return .init(run: { try b.convolutionBackwardWeights(g, input: xb, outputGradient: dy, weightGradient: dw) }, outputs: [dw])
         }

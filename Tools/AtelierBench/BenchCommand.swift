@@ -46,6 +46,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Time whole training steps of this model (gan, dcgan, cdcgan) at each of --batches instead of kernels.")
     var model: ModelKind?
 
+    @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM) or 'implicit:BLOCK:LOCAL' (Kernels/conv.cl, BLOCK channels per work-item, work-groups of LOCAL).")
+    var conv: String?
+
     @Flag(help: "List the cases and exit.")
     var list = false
 
@@ -64,6 +67,9 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--batches takes positive integers separated by commas, e.g. 64,256")
         }
         if save && !tune { throw ValidationError("--save only applies with --tune") }
+        if let conv, ConvAlgorithm(parsing: conv) == nil {
+            throw ValidationError("--conv takes 'columns' or 'implicit:BLOCK:LOCAL' (e.g. implicit:8:16), got '\(conv)'")
+        }
     }
 
     var parsedBatches: [Int] { batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -81,7 +87,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
         let choice = try DeviceChoice(parsing: device)
-        let backend = try choice.makeBackend(profiling: true)
+        let backend = try forcingConvolution(try choice.makeBackend(profiling: true))
         if let cl = backend as? OpenCLBackend {
             cl.onCompile { file in Log.status("compiling \(file) for \(cl.info.name)...") }
         }
@@ -125,7 +131,7 @@ struct BenchCommand: ParsableCommand {
     /// Steps are timed on a backend without event profiling (its events
     /// cost launch time); the --breakdown profile runs on `profiled`.
     private func runSteps(_ kind: ModelKind, _ choice: DeviceChoice, profiled: Backend) throws {
-        let backend = profiled is OpenCLBackend ? try choice.makeBackend(profiling: false) : profiled
+        let backend = profiled is OpenCLBackend ? try forcingConvolution(try choice.makeBackend(profiling: false)) : profiled
         var peak: DevicePeak?
         if breakdown {
             Log.status("measuring the peak of \(backend.name)...")
@@ -153,6 +159,19 @@ struct BenchCommand: ParsableCommand {
             }
         }
     }
+    /// The backend, or with --conv an OpenCL backend on the same device
+    /// whose tuning computes every convolution that way.
+    private func forcingConvolution(_ backend: Backend) throws -> Backend {
+        guard let conv, let algorithm = ConvAlgorithm(parsing: conv) else { return backend }
+        guard let cl = backend as? OpenCLBackend else {
+            throw ValidationError("--conv chooses among the OpenCL path's algorithms; \(backend.name) is the CPU path")
+        }
+        var tuning = cl.tuning
+        tuning.convolution = algorithm
+        tuning.convolutions = nil
+        return try OpenCLBackend(deviceID: cl.info.id, profiling: cl.profilingEnabled, tuning: tuning)
+    }
+
     private func runTuning(_ backend: Backend) throws {
         guard let cl = backend as? OpenCLBackend else { return try runCPUTuning() }
         let ranked = try Tuner.sweep(deviceID: cl.info.id, info: cl.info, base: cl.tuning, repeats: repeats) { Log.line($0) }

@@ -12,18 +12,46 @@ public enum ConvAlgorithm: Sendable, Hashable, Codable, CustomStringConvertible 
     /// registers, in work-groups of `local` along the pixels; `block` 1 is
     /// a plain direct convolution.
     case implicitGemm(block: Int, local: Int)
+    /// Kernels/conv.cl's direct convolution for CPU devices: explicit
+    /// vectors of `width` channels (output channels; input channels for the
+    /// data gradient), `pixels` pixels (taps for the weight gradient) per
+    /// work-item, after the vector operand is laid out channels-last.
+    case direct(width: Int, pixels: Int)
 
     public var description: String {
         switch self {
         case .columns: "im2col+gemm"
         case .implicitGemm(let block, let local): "implicit-gemm block=\(block) local=\(local)"
+        case .direct(let width, let pixels): "direct width=\(width) pixels=\(pixels)"
+        }
+    }
+
+    /// "columns", "implicit:BLOCK:LOCAL" or "direct:WIDTH:PIXELS" (as
+    /// `atelier-bench --conv` takes it).
+    public init?(parsing text: String) {
+        let parts = text.split(separator: ":")
+        switch parts.first {
+        case "columns" where parts.count == 1: self = .columns
+        case "implicit" where parts.count == 3:
+            guard let block = Int(parts[1]), let local = Int(parts[2]) else { return nil }
+            self = .implicitGemm(block: block, local: local)
+        case "direct" where parts.count == 3:
+            guard let width = Int(parts[1]), let pixels = Int(parts[2]) else { return nil }
+            self = .direct(width: width, pixels: pixels)
+        default: return nil
         }
     }
 
     func validate(maxWorkGroupSize: Int) throws {
-        if case .implicitGemm(let block, let local) = self {
+        switch self {
+        case .columns: break
+        case .implicitGemm(let block, let local):
             guard (1...32).contains(block), local >= 1, local <= maxWorkGroupSize else {
                 throw ShapeError("convolution algorithm \(self): block must be 1 to 32 and the work-group within the device's \(maxWorkGroupSize)")
+            }
+        case .direct(let width, let pixels):
+            guard [2, 4, 8, 16].contains(width), (1...32).contains(pixels) else {
+                throw ShapeError("convolution algorithm \(self): width must be 2, 4, 8 or 16 and pixels 1 to 32")
             }
         }
     }
@@ -59,27 +87,29 @@ public enum ConvPass: String, Sendable, Codable, CaseIterable {
 enum ConvKernelLaunch {
     /// Global sizes of the implicit kernel of `pass` with `block` rows per
     /// work-item (dimension 0 is rounded up to the work-group by `launch`).
-    static func global(_ pass: ConvPass, _ g: ConvGeometry, block: Int, slices: Int) -> [Int] {
+    /// `pixels` pixels (taps) and `block` channels per work-item; the
+    /// implicit kernels take one pixel each.
+    static func global(_ pass: ConvPass, _ g: ConvGeometry, block: Int, pixels: Int = 1, slices: Int) -> [Int] {
         switch pass {
         case .forward:
-            return [g.batch * g.outHeight * g.outWidth, ceilDiv(g.outChannels, block)]
+            return [ceilDiv(g.batch * g.outHeight * g.outWidth, pixels), ceilDiv(g.outChannels, block)]
         case .backwardData:
             let phasePixels = g.batch * ceilDiv(g.height, g.strideH) * ceilDiv(g.width, g.strideW)
-            return [phasePixels, ceilDiv(g.inChannels, block), g.strideH * g.strideW]
+            return [ceilDiv(phasePixels, pixels), ceilDiv(g.inChannels, block), g.strideH * g.strideW]
         case .backwardWeights:
-            return [g.columnRows, ceilDiv(g.outChannels, block), slices]
+            return [ceilDiv(g.columnRows, pixels), ceilDiv(g.outChannels, block), slices]
         }
     }
 
     /// Batch slices of the weight gradient: enough work-items to give each
     /// compute unit `itemsPerUnit` (a GPU needs thousands in flight, a CPU
-    /// device one work-group per core), at most one slice per sample.
-    static func slices(_ g: ConvGeometry, block: Int, device: OpenCLDeviceInfo) -> Int {
-        let itemsPerUnit = device.kind == .gpu ? 2048 : 64
-        let items = g.columnRows * ceilDiv(g.outChannels, block)
+    /// device a few work-items per core), at most one slice per sample.
+    static func slices(_ g: ConvGeometry, block: Int, pixels: Int = 1, device: OpenCLDeviceInfo) -> Int {
+        let itemsPerUnit = device.kind == .gpu ? 2048 : (pixels > 1 ? 8 : 64)
+        let items = ceilDiv(g.columnRows, pixels) * ceilDiv(g.outChannels, block)
         let wanted = ceilDiv(max(1, device.computeUnits) * itemsPerUnit, items)
         return max(1, min(g.batch, wanted))
     }
 
-    private static func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
+    static func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
 }

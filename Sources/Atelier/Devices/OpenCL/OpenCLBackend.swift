@@ -18,7 +18,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     private let lock = NSLock()
     private var kernels: [String: CLKernel] = [:]
     private let profiling: Bool
-    var profilingEnabled: Bool { profiling }
+    public var profilingEnabled: Bool { profiling }
     /// With profiling: whether launches record events now. Turned off when a
     /// profile is over, so a long run does not pile up events nobody reads.
     public var recordsEvents = true
