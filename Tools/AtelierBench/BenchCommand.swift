@@ -52,7 +52,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "List the cases and exit.")
     var list = false
 
-    @Flag(help: "Sweep the tunables and print the best setting: GEMM blocking and vector widths on an OpenCL device; convolution chunk size and column layout on the CPU path (measured at the first of --batches).")
+    @Flag(help: "Sweep the tunables and print the best setting: on an OpenCL device GEMM blocking, vector widths, and each model layer's convolution algorithm per pass (im2col+GEMM, implicit GEMM or direct, at each of --batches); on the CPU path convolution chunk size and column layout (at the first of --batches).")
     var tune = false
 
     @Flag(help: "With --tune: store the best setting in the user's cache; later runs use it.")
@@ -174,8 +174,10 @@ struct BenchCommand: ParsableCommand {
 
     private func runTuning(_ backend: Backend) throws {
         guard let cl = backend as? OpenCLBackend else { return try runCPUTuning() }
-        let ranked = try Tuner.sweep(deviceID: cl.info.id, info: cl.info, base: cl.tuning, repeats: repeats) { Log.line($0) }
-        guard let best = ranked.first else { throw ValidationError("no tuning candidate ran on \(cl.name)") }
+        let ranked = try Tuner.sweep(deviceID: cl.info.id, info: cl.info, base: cl.tuning, batch: parsedBatches[0], repeats: repeats) { Log.line($0) }
+        guard var best = ranked.first else { throw ValidationError("no tuning candidate ran on \(cl.name)") }
+        best.0.convolutions = try Tuner.convolutionChoices(deviceID: cl.info.id, info: cl.info, base: best.0,
+                                                           batches: parsedBatches, repeats: repeats) { Log.line($0) }
         let defaults = DeviceTuning.defaults(for: cl.info)
         let defaultTime = ranked.first { $0.0 == defaults }?.1
         if json {
@@ -184,7 +186,7 @@ struct BenchCommand: ParsableCommand {
             let trials = ranked.map { Tuner.Trial(tuning: $0.0.description, milliseconds: $0.1) }
             print(String(decoding: try encoder.encode(trials), as: UTF8.self))
         }
-        Log.line(String(format: "best on %@: %@ (%.2f ms over the tuning workloads%@)", cl.name, best.0.description, best.1,
+        Log.line(String(format: "best on %@: %@ (%.2f ms over the model layers at batch \(parsedBatches[0])%@)", cl.name, best.0.description, best.1,
                         defaultTime.map { String(format: "; defaults %.2f ms", $0) } ?? ""))
         if save {
             let url = try TuningStore.save(best.0, for: cl.info)

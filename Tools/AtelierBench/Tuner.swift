@@ -1,9 +1,9 @@
 import Atelier
 import Foundation
 
-/// Sweeps the GEMM blocking and the elementwise work-group size on a set of
-/// workloads (square GEMM and the convolution GEMMs of the models) and
-/// reports the fastest setting for this device.
+/// Sweeps the GEMM blocking on the models' layers, the elementwise
+/// work-group size, and each layer's convolution algorithm, and reports the
+/// fastest setting for this device.
 enum Tuner {
     struct Trial: Codable {
         var tuning: String
@@ -39,10 +39,12 @@ enum Tuner {
         return t
     }
 
-    static var workloads: [BenchCase] {
-        [BenchCatalogue.gemm("gemm 1024^3", GemmShape(m: 1024, n: 1024, k: 1024))]
-        + BenchCatalogue.conv("dcgan", "D.conv2 64->128 4x4s2", ConvGeometry(batch: 64, inChannels: 64, height: 14, width: 14, outChannels: 128, kernel: 4, stride: 2, padding: 1))
-        + BenchCatalogue.dense("gan", "G.dense3 512->1024", batch: 64, inputs: 512, outputs: 1024)
+    /// The GEMMs training runs: every dense and convolution (as im2col +
+    /// GEMM) pass of the models' layers at `batch`. A square GEMM alone
+    /// chose blockings that made these slower (PoCL: 8x8 work-groups, 3x
+    /// slower on a convolution's data gradient).
+    static func workloads(batch: Int) -> [BenchCase] {
+        BenchCatalogue.all(batches: [batch]).filter { $0.group == "dense" || $0.group == "conv" }
     }
 
     static var pointwiseWorkloads: [BenchCase] {
@@ -62,23 +64,91 @@ enum Tuner {
     }
 
     /// Two sweeps, each ranked by the total median time of its workloads:
-    /// GEMM blocking on the GEMM and convolution workloads, then (with the
-    /// best GEMM) the elementwise vector width and work-group size.
-    static func sweep(deviceID: String, info: OpenCLDeviceInfo, base: DeviceTuning, repeats: Int,
+    /// GEMM blocking on the models' dense and convolution layers at
+    /// `batch`, then (with the best GEMM) the elementwise vector width and
+    /// work-group size. (The convolution algorithms come after, per layer:
+    /// `convolutionChoices`.)
+    static func sweep(deviceID: String, info: OpenCLDeviceInfo, base: DeviceTuning, batch: Int, repeats: Int,
                       log: (String) -> Void) throws -> [(DeviceTuning, Double)] {
-        let gemmRanked = try rank(candidates(for: info, base: base), workloads, deviceID: deviceID, repeats: repeats, label: "gemm", log: log)
+        let gemmRanked = try rank(candidates(for: info, base: base), workloads(batch: batch), deviceID: deviceID,
+                                  repeats: repeats, label: "gemm", convolution: .columns, log: log)
         guard let bestGemm = gemmRanked.first?.0 else { return [] }
         let pointwiseRanked = try rank(pointwiseCandidates(base: bestGemm, info: info), pointwiseWorkloads,
                                        deviceID: deviceID, repeats: repeats, label: "elementwise", log: log)
         return pointwiseRanked.isEmpty ? gemmRanked : pointwiseRanked
     }
 
+    /// The convolution algorithms worth measuring on this kind of device:
+    /// the vectorised direct kernels on CPU devices, the implicit-GEMM
+    /// kernels on GPUs, im2col + GEMM on both.
+    static func convolutionCandidates(for info: OpenCLDeviceInfo) -> [ConvAlgorithm] {
+        var list: [ConvAlgorithm] = [.columns]
+        if info.kind == .cpu || info.localMemoryType != "local" {
+            for width in [8, 16] { for pixels in [4, 8] { list.append(.direct(width: width, pixels: pixels)) } }
+        } else {
+            for block in [1, 4, 8, 16] {
+                for local in [64, 128, 256] where local <= info.maxWorkGroupSize {
+                    list.append(.implicitGemm(block: block, local: local))
+                }
+            }
+        }
+        return list
+    }
+
+    /// Times every candidate algorithm on each pass of the models' layers
+    /// at `batches` (with the rest of `base`) and returns the fastest per
+    /// pass and shape, as DeviceTuning.convolutions keys them.
+    static func convolutionChoices(deviceID: String, info: OpenCLDeviceInfo, base: DeviceTuning, batches: [Int],
+                                   repeats: Int, log: (String) -> Void) throws -> [String: ConvAlgorithm] {
+        try convolutionChoices(deviceID: deviceID, info: info, base: base,
+                               cases: BenchCatalogue.all(batches: batches).filter { $0.convolution != nil },
+                               repeats: repeats, log: log)
+    }
+
+    static func convolutionChoices(deviceID: String, info: OpenCLDeviceInfo, base: DeviceTuning, cases: [BenchCase],
+                                   repeats: Int, log: (String) -> Void) throws -> [String: ConvAlgorithm] {
+        let candidates = convolutionCandidates(for: info)
+        let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
+        var times: [[Double?]] = Array(repeating: Array(repeating: nil, count: candidates.count), count: cases.count)
+        for (j, candidate) in candidates.enumerated() {
+            var tuning = base
+            tuning.convolution = candidate
+            tuning.convolutions = nil
+            let backend = try OpenCLBackend(deviceID: deviceID, profiling: true, tuning: tuning)
+            for (i, c) in cases.enumerated() {
+                do {
+                    times[i][j] = try Measurement.run(c, on: backend, reference: nil, peak: peak, warmup: 1, repeats: repeats,
+                                                      tolerance: 0).milliseconds
+                } catch {
+                    log("convolution \(candidate) on \(c.name): failed (\(error)); skipped")
+                }
+            }
+            log("convolution [\(j + 1)/\(candidates.count)] \(candidate): timed on \(cases.count) passes")
+        }
+        var choices: [String: ConvAlgorithm] = [:]
+        for (i, c) in cases.enumerated() {
+            guard let (pass, geometry) = c.convolution,
+                  let best = times[i].indices.filter({ times[i][$0] != nil }).min(by: { times[i][$0]! < times[i][$1]! }) else { continue }
+            choices[pass.key(geometry)] = candidates[best]
+            let columns = times[i][0].map { String(format: "; im2col+gemm %.3f ms", $0) } ?? ""
+            log(String(format: "%@: %@, %.3f ms%@", c.name, candidates[best].description, times[i][best]!, columns))
+        }
+        return choices
+    }
+
+    /// `convolution`, when given, is used for every convolution while timing
+    /// (the GEMM sweep times convolutions as im2col + GEMM).
     static func rank(_ candidates: [DeviceTuning], _ cases: [BenchCase], deviceID: String, repeats: Int, label: String,
-                     log: (String) -> Void) throws -> [(DeviceTuning, Double)] {
+                     convolution: ConvAlgorithm? = nil, log: (String) -> Void) throws -> [(DeviceTuning, Double)] {
         let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
         var results: [(DeviceTuning, Double)] = []
         for (i, candidate) in candidates.enumerated() {
-            let backend = try OpenCLBackend(deviceID: deviceID, profiling: true, tuning: candidate)
+            var timed = candidate
+            if let convolution {
+                timed.convolution = convolution
+                timed.convolutions = nil
+            }
+            let backend = try OpenCLBackend(deviceID: deviceID, profiling: true, tuning: timed)
             var total = 0.0
             do {
                 for w in cases {

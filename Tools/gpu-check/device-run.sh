@@ -60,8 +60,13 @@ fi
 echo "== a short real training run on the GPU, with its sample sheet"
 "$bin/atelier" train --model dcgan --device opencl --epochs 1 --out "$OUT/run-dcgan" 2>&1 | tail -3
 
-echo "== tuning sweep"
-"$bin/atelier-bench" --device opencl --tune --repeats 3 2>&1 | tail -5 | tee "$OUT/tune.txt"
+echo "== tuning sweep: GEMM blocking, elementwise sizes, each layer's convolution algorithm (saved in the private cache)"
+"$bin/atelier-bench" --device opencl --tune --save --repeats 3 2>&1 | tee "$OUT/tune.txt" | tail -45
+
+echo "== training steps again, with the tuned setting"
+for m in gan dcgan; do
+  "$bin/atelier-bench" --device opencl --model "$m" --batches 64,256 --repeats 20 2>/dev/null | tee -a "$OUT/steps-tuned.txt"
+done
 
 echo "== CPU path on this machine, for scale"
 "$bin/atelier-bench" --device cpu --kernel "gemm 1024" 2>/dev/null | tee "$OUT/bench-cpu.txt"

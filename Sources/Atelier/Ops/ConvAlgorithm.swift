@@ -56,19 +56,21 @@ public enum ConvAlgorithm: Sendable, Hashable, Codable, CustomStringConvertible 
         }
     }
 
-    /// For shapes `--tune` has not measured. Implicit GEMM where the column
-    /// GEMM is badly shaped: a side of at most 4 (one input or output
-    /// channel, as in the first and last layers of the image models) leaves
-    /// a GEMM nothing to block, while the column buffer still costs a full
-    /// pass; columns with the tuned GEMM elsewhere. On PoCL (2 cores) the
-    /// implicit kernels take a third to a half of the time of im2col+GEMM
-    /// on such layers and up to twice as long on 64-channel ones
-    /// (docs/benchmarks.md, "Convolution algorithms").
+    /// For shapes `--tune` has not measured. CPU devices: im2col + GEMM,
+    /// measured faster than the direct kernels on every pass of the models'
+    /// layers on PoCL (docs/benchmarks.md, "Convolution algorithms").
+    /// GPUs: implicit GEMM where one side of the layer has at most 4
+    /// channels (the image models' first and last layers), whose column
+    /// GEMM has 1 to 4 rows and fills a tiled GEMM's 64-row tiles with
+    /// padding while the column buffer still costs a full pass each way;
+    /// im2col + the tuned GEMM elsewhere. (Reasoned, not yet measured on
+    /// a GPU: Tools/gpu-check runs `--tune` there.)
     static func rule(for pass: ConvPass, _ g: ConvGeometry, device: OpenCLDeviceInfo) -> ConvAlgorithm {
-        let narrow = min(g.inChannels, g.outChannels) <= 4
-        guard narrow else { return .columns }
-        let local = device.kind == .cpu || !device.hasDedicatedLocalMemory ? 16 : 64
-        return .implicitGemm(block: pass == .backwardData ? min(g.inChannels, 8) : min(g.outChannels, 8), local: local)
+        guard device.kind == .gpu, device.hasDedicatedLocalMemory, min(g.inChannels, g.outChannels) <= 4 else {
+            return .columns
+        }
+        let channels = pass == .backwardData ? g.inChannels : g.outChannels
+        return .implicitGemm(block: min(channels, 8), local: min(128, device.maxWorkGroupSize))
     }
 }
 

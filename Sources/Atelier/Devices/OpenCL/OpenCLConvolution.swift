@@ -106,7 +106,8 @@ extension OpenCLBackend {
         case .backwardWeights: "conv_direct_backward_weights"
         }
         let k = try kernel(file: "conv.cl", name: name, options: Self.convOptions(g, width: width, pixels: pixels, slices: slices))
-        try launch(k, arguments, global: ConvKernelLaunch.global(pass, g, block: width, pixels: pixels, slices: slices), local: nil)
+        let global = ConvKernelLaunch.global(pass, g, block: width, pixels: pixels, slices: slices)
+        try launch(k, arguments, global: global, local: global.map { _ in 1 })
     }
 
     private func launchImplicit(_ pass: ConvPass, _ g: ConvGeometry, block: Int, local: Int, slices: Int = 1,

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+@testable import AtelierBench
+@testable import Atelier
+
+/// The OpenCL path's choice of convolution algorithm per pass and shape:
+/// the rule for untuned shapes, tuned choices overriding it, tuning files
+/// from before the choice existed, and the tuner's sweep.
+struct ConvAlgorithmTests {
+    static let layer = ConvGeometry(batch: 2, inChannels: 3, height: 9, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1)
+
+    static func device(_ kind: OpenCLDeviceInfo.Kind, localMemory: String) -> OpenCLDeviceInfo {
+        OpenCLDeviceInfo(platformIndex: 0, deviceIndex: 0, platformName: "test", platformVersion: "OpenCL 3.0", name: "test device",
+                         vendor: "test", kind: kind, computeUnits: 100, globalMemoryBytes: 1 << 34, localMemoryBytes: 1 << 16,
+                         localMemoryType: localMemory, maxWorkGroupSize: 1024, openCLCVersion: "OpenCL C 1.2",
+                         driverVersion: "1", baseAddressAlignmentBits: 1024)
+    }
+
+    @Test("Untuned shapes: im2col+GEMM on CPU devices; implicit GEMM on GPUs only for layers with <= 4 channels on a side")
+    func rule() {
+        let cpu = Self.device(.cpu, localMemory: "global"), gpu = Self.device(.gpu, localMemory: "local")
+        let narrow = Self.layer
+        var wide = narrow
+        wide.inChannels = 64
+        wide.outChannels = 128
+        for pass in ConvPass.allCases {
+            #expect(ConvAlgorithm.rule(for: pass, narrow, device: cpu) == .columns)
+            #expect(ConvAlgorithm.rule(for: pass, wide, device: gpu) == .columns)
+            guard case .implicitGemm(let block, _) = ConvAlgorithm.rule(for: pass, narrow, device: gpu) else {
+                Issue.record("\(pass) of \(narrow) on a GPU: expected implicit GEMM")
+                continue
+            }
+            #expect(block == (pass == .backwardData ? 3 : 5))
+        }
+    }
+
+    @Test("A tuned choice overrides the rule for its pass and shape only")
+    func tunedChoice() {
+        let cpu = Self.device(.cpu, localMemory: "global")
+        var tuning = DeviceTuning.defaults(for: cpu)
+        tuning.convolutions = [ConvPass.backwardData.key(Self.layer): .direct(width: 8, pixels: 4)]
+        #expect(tuning.convolution(for: .backwardData, Self.layer, device: cpu) == .direct(width: 8, pixels: 4))
+        #expect(tuning.convolution(for: .forward, Self.layer, device: cpu) == .columns)
+        var other = Self.layer
+        other.batch = 3
+        #expect(tuning.convolution(for: .backwardData, other, device: cpu) == .columns)
+        tuning.convolution = .implicitGemm(block: 2, local: 8)
+        #expect(tuning.convolution(for: .forward, Self.layer, device: cpu) == .implicitGemm(block: 2, local: 8))
+        #expect(tuning.convolution(for: .backwardData, Self.layer, device: cpu) == .direct(width: 8, pixels: 4))
+    }
+
+    @Test("Tuning files saved before per-layer convolution choices still load; bad choices are rejected")
+    func tuningFiles() throws {
+        let cpu = Self.device(.cpu, localMemory: "global")
+        var tuning = DeviceTuning.defaults(for: cpu)
+        tuning.convolutions = [ConvPass.forward.key(Self.layer): .direct(width: 16, pixels: 8)]
+        let data = try JSONEncoder().encode(tuning)
+        let roundTrip = try JSONDecoder().decode(DeviceTuning.self, from: data)
+        #expect(roundTrip == tuning)
+        var old = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        old["convolutions"] = nil
+        old["convolution"] = nil
+        let decoded = try JSONDecoder().decode(DeviceTuning.self, from: try JSONSerialization.data(withJSONObject: old))
+        #expect(decoded.convolutions == nil && decoded.convolution == nil)
+        tuning.convolutions = [ConvPass.forward.key(Self.layer): .direct(width: 3, pixels: 8)]
+        #expect(throws: ShapeError.self) { try tuning.validate(maxWorkGroupSize: 1024) }
+        tuning.convolutions = nil
+        tuning.convolution = .implicitGemm(block: 4, local: 4096)
+        #expect(throws: ShapeError.self) { try tuning.validate(maxWorkGroupSize: 1024) }
+    }
+
+    @Test("--conv's algorithm names")
+    func parsing() {
+        #expect(ConvAlgorithm(parsing: "columns") == .columns)
+        #expect(ConvAlgorithm(parsing: "implicit:8:64") == .implicitGemm(block: 8, local: 64))
+        #expect(ConvAlgorithm(parsing: "direct:16:4") == .direct(width: 16, pixels: 4))
+        for bad in ["", "implicit", "implicit:8", "direct:x:4", "columns:1", "winograd"] {
+            #expect(ConvAlgorithm(parsing: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("The tuner times every candidate per pass and keeps the fastest", .requiresOpenCL)
+    func tunerChoosesPerPass() throws {
+        let cl = try OpenCLTestSupport.backend()
+        let cases = BenchCatalogue.conv("test", "conv 3->5 3x3s2", Self.layer)
+        var lines: [String] = []
+        let choices = try Tuner.convolutionChoices(deviceID: cl.info.id, info: cl.info, base: cl.tuning, cases: cases,
+                                                   repeats: 1) { lines.append($0) }
+        let candidates = Tuner.convolutionCandidates(for: cl.info)
+        for pass in ConvPass.allCases {
+            let choice = try #require(choices[pass.key(Self.layer)], "no choice for \(pass): \(lines)")
+            #expect(candidates.contains(choice))
+        }
+        #expect(lines.contains { $0.contains("convolution [\(candidates.count)/\(candidates.count)]") }, "\(lines)")
+    }
+}
