@@ -127,6 +127,37 @@ struct GraphTests {
         return g.parameter(parameter)
     }
 
+    @Test("Class planes are broadcast on the device; their gradient is the sum over each plane")
+    func broadcastPlanes() throws {
+        var backends: [Backend] = [CPUBackend()]
+        if OpenCLTestSupport.shouldRun { backends.append(try OpenCLTestSupport.backend()) }
+        let (n, c, h, w) = (3, 4, 5, 2)
+        let labels = randomValues(n * c, seed: 8), target = randomValues(n * c * h * w, seed: 9)
+        // mse = mean((plane - t)^2): d/dv[n, c] = sum over the plane of 2 (v - t) / count.
+        let count = Float(n * c * h * w)
+        let expectedGradient = (0..<n * c).map { i in
+            (0..<h * w).reduce(Float(0)) { $0 + 2 * (labels[i] - target[i * h * w + $1]) / count }
+        }
+        for backend in backends {
+            let g = Graph()
+            let x = g.input("labels", [n, c]), t = g.input("target", [n, c, h, w])
+            let planes = try g(.broadcastPlanes(height: h, width: w), x)
+            #expect(planes.shape == [n, c, h, w])
+            let loss = try g(.loss(.mse), planes, t)
+            let dx = try g.gradients(of: loss, withRespectTo: [x])[0]
+            let plan = try Plan(g, on: backend, keep: [planes, dx])
+            try plan.write(labels, to: x)
+            try plan.write(target, to: t)
+            try plan.run()
+            #expect(try plan.read(planes) == labels.flatMap { Array(repeating: $0, count: h * w) }, "planes on \(backend.name)")
+            expectClose(try plan.read(dx), expectedGradient, rtol: 1e-4, atol: 1e-6, "plane gradient on \(backend.name)")
+        }
+        let other = Graph()
+        let flat = other.input("x", [2, 2]), image = other.input("image", [2, 2, 3, 3])
+        #expect(throws: ShapeError.self) { try other(.broadcastPlanes(height: 0, width: 2), flat) }
+        #expect(throws: ShapeError.self) { try other(.broadcastPlanes(height: 3, width: 3), image) }
+    }
+
     @Test("The planner runs a GEMM or convolution with the bias and activation after it as one step")
     func fusedEpilogues() throws {
         var backends: [Backend] = [CPUBackend()]

@@ -130,7 +130,7 @@ struct KernelParityTests {
         .activation(.identity), .activation(.relu), .activation(.leakyRelu(slope: 0.2)), .activation(.sigmoid), .activation(.tanh),
         .activationGradient(.identity), .activationGradient(.relu), .activationGradient(.leakyRelu(slope: 0.2)),
         .activationGradient(.sigmoid), .activationGradient(.tanh),
-        .add, .scale(-1.5), .biasAdd, .biasActivation(.relu), .biasActivation(.leakyRelu(slope: 0.2)),
+        .add, .scale(-1.5), .biasAdd, .broadcastChannels, .biasActivation(.relu), .biasActivation(.leakyRelu(slope: 0.2)),
         .biasActivation(.sigmoid), .biasActivation(.tanh),
         .bceWithLogitsGradient(scale: 0.25), .mseGradient(scale: 0.5), .l1Gradient(scale: 0.125),
         .batchNormStatistics(momentum: 0.1, epsilon: 1e-5, unbias: 1.5), .batchNormApply, .batchNormApplyActivation(.leakyRelu(slope: 0.2)),

@@ -104,6 +104,13 @@ extension Graph {
                 try accumulate(x[0].id, .tensor(out[0].id))
                 try accumulate(x[1].id, .tensor(out[1].id))
                 try accumulate(x[2].id, .tensor(out[2].id))
+            case .broadcastPlanes(let h, let w):
+                // Each value's gradient is the sum over its plane: the planes as
+                // the channels of one sample, summed by channel.
+                let g = try dyTensor()
+                let (n, c) = (x[0].shape[0], x[0].shape[1])
+                let sums = try self(.channelSum, try self(.reshape([1, n * c, h, w]), g))
+                try accumulate(x[0].id, .tensor(try self(.reshape([n, c]), sums).id))
             case .reshape:
                 let g = try dyTensor()
                 try accumulate(x[0].id, .tensor(try self(.reshape(x[0].shape), g).id))

@@ -31,6 +31,10 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
     case lossWithGradient(ReduceOp)
     /// a + b, same shape.
     case add
+    /// x [N, C] -> [N, C, height, width], each value repeated over its
+    /// plane: a class label as constant planes beside an image, built on
+    /// the device from the one-hot labels.
+    case broadcastPlanes(height: Int, width: Int)
 
     // Gradient building blocks.
     /// y, dy -> dx.
@@ -60,6 +64,7 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
         case .loss(let op): "loss \(op)"
         case .lossWithGradient(let op): "loss \(op) + grad"
         case .add: "add"
+        case .broadcastPlanes(let h, let w): "broadcast_planes \(h)x\(w)"
         case .activationGradient(let a): "\(a) grad"
         case .conv2dBackwardData: "conv2d grad data"
         case .conv2dBackwardWeights: "conv2d grad weights"
@@ -147,6 +152,10 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
             try expectCount(2)
             guard inputs[0] == inputs[1] else { throw fail("shapes differ") }
             return [inputs[0]]
+        case .broadcastPlanes(let h, let w):
+            try expectCount(1)
+            guard inputs[0].rank == 2, h > 0, w > 0 else { throw fail("needs x [N, C] and a positive plane size") }
+            return [[inputs[0][0], inputs[0][1], h, w]]
         case .activationGradient:
             try expectCount(2)
             return [inputs[0]]

@@ -350,6 +350,9 @@ public final class Plan {
             return { try b.lossWithGradient(op, inputs: Array(x.prefix(op.arity)), loss: y[0], gradient: y[1]) }
         case .add:
             return { try b.pointwise(.add, count: outShape.count, operands: [x[0], x[1], y[0]]) }
+        case .broadcastPlanes:
+            let layout = ChannelLayout(outer: 1, channels: outShape[0] * outShape[1], inner: outShape[2] * outShape[3])
+            return { try b.pointwise(.broadcastChannels, layout: layout, operands: [x[0], y[0]]) }
         }
     }
 }

@@ -18,6 +18,9 @@ public enum PointwiseOp: Sendable, Hashable {
     case biasAdd
     /// x, bias[c] -> y = act(x + bias[c]): a GEMM's or convolution's epilogue.
     case biasActivation(Activation)
+    /// v[c] -> y = v[c] for every element of channel c (class labels as
+    /// constant planes beside an image).
+    case broadcastChannels
     /// logits x, targets t -> dx = scale * (sigmoid(x) - t)
     case bceWithLogitsGradient(scale: Float)
     /// x, t -> dx = 2 * scale * (x - t)
@@ -78,6 +81,8 @@ public enum PointwiseOp: Sendable, Hashable {
             return sig("scale", [("x", .input), ("y", .output)], ["factor"], "y = factor * x;")
         case .biasAdd:
             return sig("bias_add", [("x", .input), ("bias", .perChannel), ("y", .output)], [], "y = x + bias;")
+        case .broadcastChannels:
+            return sig("broadcast", [("v", .perChannel), ("y", .output)], [], "y = (T)(v);")
         case .biasActivation(let act):
             // The activation's body reads `x`: an inner block shadows it with x + bias.
             return sig("bias_act_\(act.kernelTag)", [("x", .input), ("bias", .perChannel), ("y", .output)], ["p"],
@@ -118,7 +123,7 @@ public enum PointwiseOp: Sendable, Hashable {
         switch self {
         case .activation(let act), .activationGradient(let act), .biasActivation(let act),
              .batchNormApplyActivation(let act): [act.parameter]
-        case .add, .biasAdd, .batchNormApply: []
+        case .add, .biasAdd, .broadcastChannels, .batchNormApply: []
         case .scale(let factor): [factor]
         case .bceWithLogitsGradient(let s), .mseGradient(let s), .l1Gradient(let s): [s]
         case .batchNormStatistics(let momentum, let epsilon, let unbias): [momentum, epsilon, unbias]

@@ -78,18 +78,21 @@ public final class GANTrainer {
         let images: Tensor
     }
 
-    private func makeInputs(_ g: Graph, batch: Int) -> Inputs {
+    /// The noise and, for a conditional model, the one-hot classes; with
+    /// `planes`, also the classes as planes for the discriminator, expanded
+    /// on the device (the host uploads N x classes floats, not the planes).
+    private func makeInputs(_ g: Graph, batch: Int, planes: Bool) throws -> Inputs {
         let c = model.config
-        return Inputs(z: g.input("z", [batch, c.nz]),
-                      classes: c.isConditional ? g.input("classes", [batch, c.classes]) : nil,
-                      planes: c.isConditional ? g.input("class_planes", [batch, c.classes, c.imageSize, c.imageSize]) : nil)
+        let classes = c.isConditional ? g.input("classes", [batch, c.classes]) : nil
+        return Inputs(z: g.input("z", [batch, c.nz]), classes: classes,
+                      planes: try classes.flatMap { planes ? try g(.broadcastPlanes(height: c.imageSize, width: c.imageSize), $0) : nil })
     }
 
     private func stepPlan(batch: Int) throws -> StepPlan {
         if let p = stepPlans[batch] { return p }
         let g = Graph()
         let train = ForwardContext(graph: g, training: true)
-        let inputs = makeInputs(g, batch: batch)
+        let inputs = try makeInputs(g, batch: batch, planes: true)
         let real = g.input("real", Shape([batch] + model.config.imageShape))
         let ones = g.constant(1, [batch, 1]), zeros = g.constant(0, [batch, 1])
 
@@ -129,15 +132,8 @@ public final class GANTrainer {
                 throw ShapeError("class \(bad) is out of range: the model has \(c.classes) classes (0...\(c.classes - 1))")
             }
             var oneHot = [Float](repeating: 0, count: batch * c.classes)
-            let plane = c.imageSize * c.imageSize
-            var planes = [Float](repeating: 0, count: batch * c.classes * plane)
-            for (n, k) in classes.enumerated() {
-                oneHot[n * c.classes + k] = 1
-                let start = (n * c.classes + k) * plane
-                planes.replaceSubrange(start..<start + plane, with: repeatElement(1, count: plane))
-            }
+            for (n, k) in classes.enumerated() { oneHot[n * c.classes + k] = 1 }
             try plan.write(oneHot, to: inputs.classes!)
-            try plan.write(planes, to: inputs.planes!)
         }
     }
 
@@ -190,7 +186,7 @@ public final class GANTrainer {
             p = cached
         } else {
             let g = Graph()
-            let inputs = makeInputs(g, batch: batch)
+            let inputs = try makeInputs(g, batch: batch, planes: false)
             let images = try model.generate(inputs.z, classes: inputs.classes, ForwardContext(graph: g, training: false))
             p = SamplePlan(plan: try Plan(g, on: backend, keep: [images]), inputs: inputs, images: images)
             samplePlans[batch] = p

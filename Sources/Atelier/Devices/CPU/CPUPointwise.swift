@@ -28,6 +28,11 @@ enum CPUPointwise {
             forEachOuterSlice(layout) { r in
                 atelier_channel_affine(layout.channels, layout.inner, o[0], nil, nil, o[1], o[2], r.lowerBound, r.upperBound)
             }
+        case .broadcastChannels:
+            let inner = layout.inner
+            Parallel.forEachSlice(layout.outer * layout.channels, minimumSlice: max(1, (1 << 15) / inner)) { r in
+                for plane in r { (o[1] + plane * inner).update(repeating: o[0][plane % layout.channels], count: inner) }
+            }
         case .biasActivation(let act):
             forEachOuterSlice(layout) { r in
                 let start = r.lowerBound * layout.channels * layout.inner
