@@ -9,10 +9,10 @@ import Testing
 struct ConvAlgorithmTests {
     static let layer = ConvGeometry(batch: 2, inChannels: 3, height: 9, width: 8, outChannels: 5, kernel: 3, stride: 2, padding: 1)
 
-    static func device(_ kind: OpenCLDeviceInfo.Kind, localMemory: String) -> OpenCLDeviceInfo {
+    static func device(_ kind: OpenCLDeviceInfo.Kind, localMemory: String, maxWorkGroupSize: Int = 1024) -> OpenCLDeviceInfo {
         OpenCLDeviceInfo(platformIndex: 0, deviceIndex: 0, platformName: "test", platformVersion: "OpenCL 3.0", name: "test device",
                          vendor: "test", kind: kind, computeUnits: 100, globalMemoryBytes: 1 << 34, localMemoryBytes: 1 << 16,
-                         localMemoryType: localMemory, maxWorkGroupSize: 1024, openCLCVersion: "OpenCL C 1.2",
+                         localMemoryType: localMemory, maxWorkGroupSize: maxWorkGroupSize, openCLCVersion: "OpenCL C 1.2",
                          driverVersion: "1", baseAddressAlignmentBits: 1024)
     }
 
@@ -31,6 +31,17 @@ struct ConvAlgorithmTests {
                 continue
             }
             #expect(block == (pass == .backwardData ? 3 : 5))
+        }
+    }
+
+    @Test("The defaults fit every device's work-group limit", arguments: [1, 8, 16, 64, 100, 128, 256, 1024])
+    func defaultsFitWorkGroups(limit: Int) throws {
+        for (kind, memory) in [(OpenCLDeviceInfo.Kind.gpu, "local"), (.cpu, "global"), (.gpu, "global")] {
+            let device = Self.device(kind, localMemory: memory, maxWorkGroupSize: limit)
+            try DeviceTuning.defaults(for: device).validate(maxWorkGroupSize: limit)
+            for pass in ConvPass.allCases {
+                try ConvAlgorithm.rule(for: pass, Self.layer, device: device).validate(maxWorkGroupSize: limit)
+            }
         }
     }
 

@@ -59,14 +59,25 @@ public struct DeviceTuning: Sendable, Hashable, Codable, CustomStringConvertible
 
     /// Register blocking with vectors for CPUs (local memory is emulated
     /// there); local-memory tiles for GPUs and other devices with dedicated
-    /// local memory.
+    /// local memory. Work-groups shrink to the device's limit (some mobile
+    /// and embedded GPUs allow fewer than 256 work-items), so the defaults
+    /// are valid on every device.
     public static func defaults(for device: OpenCLDeviceInfo) -> DeviceTuning {
+        let group = max(1, device.maxWorkGroupSize)
+        let local = min(256, group)
         if device.kind == .cpu || !device.hasDedicatedLocalMemory {
-            return DeviceTuning(gemm: .blocked(rows: 8, vectorWidth: 16, localX: 4, localY: 4),
-                                pointwiseLocal: 256, pointwiseVector: 16, polynomialExp: true, transposeTile: 16, channelReduceLocal: 1, reducePartials: 64, reduceLocal: 1)
+            let side = group >= 16 ? 4 : 1
+            return DeviceTuning(gemm: .blocked(rows: 8, vectorWidth: 16, localX: side, localY: side),
+                                pointwiseLocal: local, pointwiseVector: 16, polynomialExp: true, transposeTile: 16, channelReduceLocal: 1, reducePartials: 64, reduceLocal: 1)
         }
-        return DeviceTuning(gemm: .tiled(tileM: 64, tileN: 64, tileK: 16, workM: 4, workN: 4),
-                            pointwiseLocal: 256, pointwiseVector: 1, polynomialExp: false, transposeTile: 1, channelReduceLocal: 256, reducePartials: 1024, reduceLocal: 64)
+        // 64x64 tiles of C: 4x4 outputs per work-item (256 items), or larger
+        // blocks per item where work-groups must be smaller.
+        let work = group >= 256 ? 4 : group >= 64 ? 8 : 16
+        let gemm: Gemm = group >= 16 ? .tiled(tileM: 64, tileN: 64, tileK: 16, workM: work, workN: work)
+                                     : .blocked(rows: 4, vectorWidth: 4, localX: 1, localY: 1)
+        return DeviceTuning(gemm: gemm, pointwiseLocal: local, pointwiseVector: 1, polynomialExp: false, transposeTile: 1,
+                            channelReduceLocal: 1 << (Int.bitWidth - 1 - local.leadingZeroBitCount), reducePartials: 1024,
+                            reduceLocal: min(64, group))
     }
 
     /// The algorithm of `pass` on shape `g` on `device`.
