@@ -143,6 +143,23 @@ struct CommandLineTests {
         #expect(device.status != 0 && device.stderr.contains("unknown device 'tpu'"), "stderr: \(device.stderr)")
         let save = try Executables.run("atelier-bench", ["--device", "cpu", "--save"])
         #expect(save.status != 0 && save.stderr.contains("--save only applies with --tune"), "stderr: \(save.stderr)")
+        let conv = try Executables.run("atelier-bench", ["--device", "cpu", "--conv", "winograd"])
+        #expect(conv.status != 0 && conv.stderr.contains("--conv takes 'columns'"), "stderr: \(conv.stderr)")
+        let cpuConv = try Executables.run("atelier-bench", ["--device", "cpu", "--conv", "direct:16:8", "--kernel", "gan D.conv1"])
+        #expect(cpuConv.status != 0 && cpuConv.stderr.contains("is the CPU path"), "stderr: \(cpuConv.stderr)")
+    }
+
+    @Test("atelier-bench --conv computes the convolutions with the forced algorithm, checked against the CPU path",
+          .requiresOpenCL, arguments: ["implicit:4:8", "direct:8:4"])
+    func benchForcedConvolution(algorithm: String) throws {
+        let run = try Executables.run("atelier-bench", ["--device", "opencl", "--conv", algorithm, "--kernel", "D.conv1 1->32",
+                                                        "--batches", "3", "--repeats", "1", "--warmup", "0", "--json"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        let results = object?["results"] as? [[String: Any]] ?? []
+        #expect(results.count == 3 && results.allSatisfy { $0["checked"] as? Bool == true }, "results: \(results)")
+        let forced = ConvAlgorithm(parsing: algorithm)!.description
+        #expect((object?["tuning"] as? String ?? "").contains("convolution=\(forced)"), "tuning: \(object?["tuning"] ?? "none")")
     }
 
     @Test("atelier-bench --device cpu --tune --save stores the CPU path's tuning, and the CPU path uses it")

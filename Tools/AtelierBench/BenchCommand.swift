@@ -46,7 +46,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Time whole training steps of this model (gan, dcgan, cdcgan) at each of --batches instead of kernels.")
     var model: ModelKind?
 
-    @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM) or 'implicit:BLOCK:LOCAL' (Kernels/conv.cl, BLOCK channels per work-item, work-groups of LOCAL).")
+    @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM), 'implicit:BLOCK:LOCAL' (Kernels/conv.cl for GPUs: BLOCK channels per work-item, work-groups of LOCAL) or 'direct:WIDTH:PIXELS' (for CPU devices: vectors of WIDTH channels, PIXELS pixels per work-item).")
     var conv: String?
 
     @Flag(help: "List the cases and exit.")
@@ -68,7 +68,7 @@ struct BenchCommand: ParsableCommand {
         }
         if save && !tune { throw ValidationError("--save only applies with --tune") }
         if let conv, ConvAlgorithm(parsing: conv) == nil {
-            throw ValidationError("--conv takes 'columns' or 'implicit:BLOCK:LOCAL' (e.g. implicit:8:16), got '\(conv)'")
+            throw ValidationError("--conv takes 'columns', 'implicit:BLOCK:LOCAL' (e.g. implicit:8:64) or 'direct:WIDTH:PIXELS' (e.g. direct:16:8), got '\(conv)'")
         }
     }
 

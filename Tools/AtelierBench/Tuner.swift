@@ -40,9 +40,9 @@ enum Tuner {
     }
 
     /// The GEMMs training runs: every dense and convolution (as im2col +
-    /// GEMM) pass of the models' layers at `batch`. A square GEMM alone
-    /// chose blockings that made these slower (PoCL: 8x8 work-groups, 3x
-    /// slower on a convolution's data gradient).
+    /// GEMM) pass of the models' layers at `batch`, so the blocking is
+    /// ranked on the shapes it will run (thin, tall and short ones) rather
+    /// than on a square GEMM.
     static func workloads(batch: Int) -> [BenchCase] {
         BenchCatalogue.all(batches: [batch]).filter { $0.group == "dense" || $0.group == "conv" }
     }

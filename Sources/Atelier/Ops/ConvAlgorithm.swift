@@ -1,7 +1,7 @@
 /// How the OpenCL path computes one pass of a convolution. Chosen per layer
-/// shape and pass: `atelier-bench --tune` measures both on the models'
-/// layers and stores the faster (DeviceTuning.convolutions); shapes never
-/// tuned follow `ConvAlgorithm.rule`.
+/// shape and pass: `atelier-bench --tune` measures the candidates for the
+/// device type on the models' layers and stores the fastest
+/// (DeviceTuning.convolutions); shapes never tuned follow `ConvAlgorithm.rule`.
 public enum ConvAlgorithm: Sendable, Hashable, Codable, CustomStringConvertible {
     /// im2col (col2im for the data gradient) and the device's tuned GEMM,
     /// through a column buffer of C*R*S x N*P*Q floats.
@@ -57,8 +57,9 @@ public enum ConvAlgorithm: Sendable, Hashable, Codable, CustomStringConvertible 
     }
 
     /// For shapes `--tune` has not measured. CPU devices: im2col + GEMM,
-    /// measured faster than the direct kernels on every pass of the models'
-    /// layers on PoCL (docs/benchmarks.md, "Convolution algorithms").
+    /// faster than the direct kernels on 35 of the 36 passes of the models'
+    /// layers on PoCL and tied on the last (docs/benchmarks.md,
+    /// "Convolution algorithms on OpenCL").
     /// GPUs: implicit GEMM where one side of the layer has at most 4
     /// channels (the image models' first and last layers), whose column
     /// GEMM has 1 to 4 rows and fills a tiled GEMM's 64-row tiles with

@@ -1,6 +1,6 @@
 /// The OpenCL path's convolutions: per pass and layer shape, im2col + GEMM
-/// (the composites in Ops/Convolution.swift) or one implicit-GEMM kernel
-/// from Kernels/conv.cl, as DeviceTuning chooses.
+/// (the composites in Ops/Convolution.swift), or Kernels/conv.cl's
+/// implicit-GEMM or direct kernels, as DeviceTuning chooses.
 extension OpenCLBackend {
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
                                    output: DeviceBuffer, epilogue: Epilogue?) throws {
@@ -13,7 +13,7 @@ extension OpenCLBackend {
             try launchImplicit(.forward, g, block: block, local: local, [.buffer(input), .buffer(weight), .buffer(output)])
         case .direct(let width, let pixels):
             try g.validate(image: input, weight: weight, output: output)
-            let byTap = try directLayout("conv_weights_by_tap", g, width: width, from: weight,
+            let byTap = try directLayout("conv_weights_by_tap", g, width: width, pixels: pixels, from: weight,
                                          count: g.columnRows * paddedChannels(g.outChannels, width),
                                          global: [paddedChannels(g.outChannels, width), g.columnRows])
             try launchDirect(.forward, g, width: width, pixels: pixels, [.buffer(input), .buffer(byTap), .buffer(output)])
@@ -34,7 +34,7 @@ extension OpenCLBackend {
         case .direct(let width, let pixels):
             try g.validate(image: inputGradient, weight: weight, output: outputGradient, gradients: [.input, .output])
             let taps = g.kernelHeight * g.kernelWidth, channels = paddedChannels(g.inChannels, width)
-            let byInput = try directLayout("conv_weights_by_input", g, width: width, from: weight,
+            let byInput = try directLayout("conv_weights_by_input", g, width: width, pixels: pixels, from: weight,
                                            count: taps * g.outChannels * channels, global: [channels, g.outChannels, taps])
             try launchDirect(.backwardData, g, width: width, pixels: pixels,
                              [.buffer(outputGradient), .buffer(byInput), .buffer(inputGradient)])
@@ -65,9 +65,9 @@ extension OpenCLBackend {
         case .direct(let width, let pixels):
             try g.validate(image: input, weight: weightGradient, output: outputGradient, gradients: [.weight, .output])
             let channels = paddedChannels(g.outChannels, width), pixelCount = g.columnCols
-            let byPixel = try directLayout("conv_gradient_by_pixel", g, width: width, from: outputGradient,
-                                           count: pixelCount * channels, global: [channels, pixelCount])
             let slices = ConvKernelLaunch.slices(g, block: width, pixels: pixels, device: info)
+            let byPixel = try directLayout("conv_gradient_by_pixel", g, width: width, pixels: pixels, slices: slices,
+                                           from: outputGradient, count: pixelCount * channels, global: [channels, pixelCount])
             let flag = Argument.int(accumulate ? 1 : 0)
             let target = slices > 1 ? try buffer(count: slices * g.weightCount) : weightGradient
             try launchDirect(.backwardWeights, g, width: width, pixels: pixels, slices: slices,
@@ -89,11 +89,12 @@ extension OpenCLBackend {
         ConvKernelLaunch.ceilDiv(channels, width) * width
     }
 
-    /// One of conv.cl's layout kernels into a new pooled buffer of `count` floats.
-    private func directLayout(_ name: String, _ g: ConvGeometry, width: Int, from source: DeviceBuffer,
-                              count: Int, global: [Int]) throws -> DeviceBuffer {
+    /// One of conv.cl's layout kernels into a new pooled buffer of `count`
+    /// floats (from the same program as the direct kernel it feeds).
+    private func directLayout(_ name: String, _ g: ConvGeometry, width: Int, pixels: Int, slices: Int = 1,
+                              from source: DeviceBuffer, count: Int, global: [Int]) throws -> DeviceBuffer {
         let out = try buffer(count: count)
-        let k = try kernel(file: "conv.cl", name: name, options: Self.convOptions(g, width: width, pixels: 1, slices: 1))
+        let k = try kernel(file: "conv.cl", name: name, options: Self.convOptions(g, width: width, pixels: pixels, slices: slices))
         try launch(k, [.buffer(source), .buffer(out)], global: global, local: nil)
         return out
     }
