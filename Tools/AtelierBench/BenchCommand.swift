@@ -176,6 +176,8 @@ struct BenchCommand: ParsableCommand {
         guard let cl = backend as? OpenCLBackend else { return try runCPUTuning() }
         let ranked = try Tuner.sweep(deviceID: cl.info.id, info: cl.info, base: cl.tuning, batch: parsedBatches[0], repeats: repeats) { Log.line($0) }
         guard var best = ranked.first else { throw ValidationError("no tuning candidate ran on \(cl.name)") }
+        best.0 = try Tuner.confirm(best.0, over: cl.tuning, cases: Tuner.workloads(batch: parsedBatches[0]) + Tuner.pointwiseWorkloads,
+                                   deviceID: cl.info.id, repeats: repeats) { Log.line($0) }
         best.0.convolutions = try Tuner.convolutionChoices(deviceID: cl.info.id, info: cl.info, base: best.0,
                                                            batches: parsedBatches, repeats: repeats) { Log.line($0) }
         let defaults = DeviceTuning.defaults(for: cl.info)

@@ -105,33 +105,43 @@ enum Tuner {
                                repeats: repeats, log: log)
     }
 
+    /// A candidate replaces the pass's default algorithm (the rule, which is
+    /// timed too) only when it is at least `margin` faster, so noise does
+    /// not flip close calls.
     static func convolutionChoices(deviceID: String, info: OpenCLDeviceInfo, base: DeviceTuning, cases: [BenchCase],
-                                   repeats: Int, log: (String) -> Void) throws -> [String: ConvAlgorithm] {
-        let candidates = convolutionCandidates(for: info)
+                                   repeats: Int, margin: Double = 0.05, log: (String) -> Void) throws -> [String: ConvAlgorithm] {
+        var untuned = base
+        untuned.convolutions = nil
+        untuned.convolution = nil
+        let defaults = cases.map { c in c.convolution.map { untuned.convolution(for: $0.pass, $0.geometry, device: info) } }
+        var algorithms = convolutionCandidates(for: info)
+        let candidateCount = algorithms.count
+        for d in defaults.compactMap({ $0 }) where !algorithms.contains(d) { algorithms.append(d) }
         let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
-        var times: [[Double?]] = Array(repeating: Array(repeating: nil, count: candidates.count), count: cases.count)
-        for (j, candidate) in candidates.enumerated() {
+        var times: [[ConvAlgorithm: Double]] = Array(repeating: [:], count: cases.count)
+        for (j, algorithm) in algorithms.enumerated() {
             var tuning = base
-            tuning.convolution = candidate
+            tuning.convolution = algorithm
             tuning.convolutions = nil
             let backend = try OpenCLBackend(deviceID: deviceID, profiling: true, tuning: tuning)
-            for (i, c) in cases.enumerated() {
+            for (i, c) in cases.enumerated() where j < candidateCount || defaults[i] == algorithm {
                 do {
-                    times[i][j] = try Measurement.run(c, on: backend, reference: nil, peak: peak, warmup: 1, repeats: repeats,
-                                                      tolerance: 0).milliseconds
+                    times[i][algorithm] = try Measurement.run(c, on: backend, reference: nil, peak: peak, warmup: 1,
+                                                              repeats: repeats, tolerance: 0).milliseconds
                 } catch {
-                    log("convolution \(candidate) on \(c.name): failed (\(error)); skipped")
+                    log("convolution \(algorithm) on \(c.name): failed (\(error)); skipped")
                 }
             }
-            log("convolution [\(j + 1)/\(candidates.count)] \(candidate): timed on \(cases.count) passes")
+            log("convolution [\(j + 1)/\(algorithms.count)] \(algorithm): timed")
         }
         var choices: [String: ConvAlgorithm] = [:]
         for (i, c) in cases.enumerated() {
-            guard let (pass, geometry) = c.convolution,
-                  let best = times[i].indices.filter({ times[i][$0] != nil }).min(by: { times[i][$0]! < times[i][$1]! }) else { continue }
-            choices[pass.key(geometry)] = candidates[best]
-            let columns = times[i][0].map { String(format: "; im2col+gemm %.3f ms", $0) } ?? ""
-            log(String(format: "%@: %@, %.3f ms%@", c.name, candidates[best].description, times[i][best]!, columns))
+            guard let (pass, geometry) = c.convolution, let fastest = times[i].min(by: { $0.value < $1.value }) else { continue }
+            var choice = fastest.key
+            if let d = defaults[i], let dt = times[i][d], fastest.value > (1 - margin) * dt { choice = d }
+            choices[pass.key(geometry)] = choice
+            let defaultTime = defaults[i].flatMap { d in times[i][d].map { String(format: "; default %@ %.3f ms", d.description, $0) } } ?? ""
+            log(String(format: "%@: %@, %.3f ms%@", c.name, choice.description, times[i][choice] ?? .nan, defaultTime))
         }
         return choices
     }
@@ -140,20 +150,11 @@ enum Tuner {
     /// (the GEMM sweep times convolutions as im2col + GEMM).
     static func rank(_ candidates: [DeviceTuning], _ cases: [BenchCase], deviceID: String, repeats: Int, label: String,
                      convolution: ConvAlgorithm? = nil, log: (String) -> Void) throws -> [(DeviceTuning, Double)] {
-        let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
         var results: [(DeviceTuning, Double)] = []
         for (i, candidate) in candidates.enumerated() {
-            var timed = candidate
-            if let convolution {
-                timed.convolution = convolution
-                timed.convolutions = nil
-            }
-            let backend = try OpenCLBackend(deviceID: deviceID, profiling: true, tuning: timed)
-            var total = 0.0
+            let total: Double
             do {
-                for w in cases {
-                    total += try Measurement.run(w, on: backend, reference: nil, peak: peak, warmup: 1, repeats: repeats, tolerance: 0).milliseconds
-                }
+                total = try totalMilliseconds(candidate, cases, deviceID: deviceID, repeats: repeats, convolution: convolution)
             } catch {
                 log("\(label) [\(i + 1)/\(candidates.count)] \(candidate): failed (\(error)); skipped")
                 continue
@@ -162,5 +163,39 @@ enum Tuner {
             results.append((candidate, total))
         }
         return results.sorted { $0.1 < $1.1 }
+    }
+
+    /// The sum of the cases' median times with `tuning`.
+    static func totalMilliseconds(_ tuning: DeviceTuning, _ cases: [BenchCase], deviceID: String, repeats: Int,
+                                  convolution: ConvAlgorithm? = nil) throws -> Double {
+        var timed = tuning
+        if let convolution {
+            timed.convolution = convolution
+            timed.convolutions = nil
+        }
+        let backend = try OpenCLBackend(deviceID: deviceID, profiling: true, tuning: timed)
+        let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
+        return try cases.reduce(0) {
+            $0 + (try Measurement.run($1, on: backend, reference: nil, peak: peak, warmup: 1, repeats: repeats, tolerance: 0).milliseconds)
+        }
+    }
+
+    /// On a shared machine one sweep's ranking moves by several per cent
+    /// from run to run, so the sweep's best replaces the current setting
+    /// only when, timed against it in alternation (three rounds each), its
+    /// median total is at least `margin` lower. Returns the setting to keep.
+    static func confirm(_ best: DeviceTuning, over current: DeviceTuning, cases: [BenchCase], deviceID: String,
+                        repeats: Int, margin: Double = 0.03, log: (String) -> Void) throws -> DeviceTuning {
+        guard best != current else { return best }
+        var bestTimes: [Double] = [], currentTimes: [Double] = []
+        for _ in 0..<3 {
+            bestTimes.append(try totalMilliseconds(best, cases, deviceID: deviceID, repeats: repeats, convolution: .columns))
+            currentTimes.append(try totalMilliseconds(current, cases, deviceID: deviceID, repeats: repeats, convolution: .columns))
+        }
+        let (b, c) = (bestTimes.sorted()[1], currentTimes.sorted()[1])
+        let keep = b < (1 - margin) * c
+        log(String(format: "second look, three rounds each: the sweep's best %.3f ms, the current setting %.3f ms: %@", b, c,
+                   keep ? "taking the sweep's best" : "keeping the current setting (less than \(Int(margin * 100)) % apart)"))
+        return keep ? best : current
     }
 }
