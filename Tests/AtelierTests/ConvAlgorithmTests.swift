@@ -105,10 +105,11 @@ struct ConvAlgorithmTests {
         #expect(lines.count == 1 && lines[0].contains("keeping the current setting"), "\(lines)")
     }
 
-    @Test("The tuner times every candidate per pass and keeps the fastest", .requiresOpenCL)
+    @Test("The tuner times every candidate per pass and keeps the fastest, one choice per computation", .requiresOpenCL)
     func tunerChoosesPerPass() throws {
         let cl = try OpenCLTestSupport.backend()
-        let cases = BenchCatalogue.conv("test", "conv 3->5 3x3s2", Self.layer)
+        // The same layer under two names: the same three computations.
+        let cases = BenchCatalogue.conv("test", "conv 3->5 3x3s2", Self.layer) + BenchCatalogue.conv("twin", "conv", Self.layer)
         var lines: [String] = []
         let choices = try Tuner.convolutionChoices(deviceID: cl.info.id, info: cl.info, base: cl.tuning, cases: cases,
                                                    repeats: 1) { lines.append($0) }
@@ -119,6 +120,8 @@ struct ConvAlgorithmTests {
             #expect(candidates.contains(choice) || choice == rule)
         }
         #expect(lines.filter { $0.hasPrefix("convolution [") && $0.hasSuffix("timed") }.count >= candidates.count, "\(lines)")
-        #expect(lines.filter { $0.contains("; default ") }.count == 3, "\(lines)")
+        let decisions = lines.filter { $0.contains("; default ") }
+        #expect(decisions.count == 3 && decisions.allSatisfy { $0.contains("test conv") && $0.contains(" = twin conv") }, "\(lines)")
+        #expect(choices.count == 3)
     }
 }

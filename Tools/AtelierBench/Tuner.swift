@@ -134,14 +134,25 @@ enum Tuner {
             }
             log("convolution [\(j + 1)/\(algorithms.count)] \(algorithm): timed")
         }
+        // Layers of different models can be the same computation (a
+        // transposed convolution's forward pass is the data gradient of the
+        // convolution it transposes): one choice per key, on the summed times.
         var choices: [String: ConvAlgorithm] = [:]
-        for (i, c) in cases.enumerated() {
-            guard let (pass, geometry) = c.convolution, let fastest = times[i].min(by: { $0.value < $1.value }) else { continue }
+        let keys = cases.map { c in c.convolution.map { $0.pass.key($0.geometry) } }
+        for key in Set(keys.compactMap { $0 }).sorted() {
+            let members = cases.indices.filter { keys[$0] == key }
+            var summed: [ConvAlgorithm: Double] = [:]
+            for algorithm in algorithms where members.allSatisfy({ times[$0][algorithm] != nil }) {
+                summed[algorithm] = members.reduce(0) { $0 + times[$1][algorithm]! }
+            }
+            guard let fastest = summed.min(by: { $0.value < $1.value }) else { continue }
             var choice = fastest.key
-            if let d = defaults[i], let dt = times[i][d], fastest.value > (1 - margin) * dt { choice = d }
-            choices[pass.key(geometry)] = choice
-            let defaultTime = defaults[i].flatMap { d in times[i][d].map { String(format: "; default %@ %.3f ms", d.description, $0) } } ?? ""
-            log(String(format: "%@: %@, %.3f ms%@", c.name, choice.description, times[i][choice] ?? .nan, defaultTime))
+            let fallback = defaults[members[0]]
+            if let d = fallback, let dt = summed[d], fastest.value > (1 - margin) * dt { choice = d }
+            choices[key] = choice
+            let names = members.map { cases[$0].name }.joined(separator: " = ")
+            let defaultTime = fallback.flatMap { d in summed[d].map { String(format: "; default %@ %.3f ms", d.description, $0) } } ?? ""
+            log(String(format: "%@: %@, %.3f ms%@", names, choice.description, summed[choice] ?? .nan, defaultTime))
         }
         return choices
     }
