@@ -19,7 +19,7 @@ enum { BLOCK = 256 };
 // ask for the run AHEAD samples on while the current one is summed.
 enum { AHEAD = 4 };
 
-static inline void prefetch_run(const float *run, long inner) {
+ATELIER_HELPER void prefetch_run(const float *run, long inner) {
   for (long j = 0; j < inner; j += 16) __builtin_prefetch(run + j);
 }
 
@@ -27,7 +27,7 @@ static inline void prefetch_run(const float *run, long inner) {
 // cannot be vectorised (the compiler may not reorder it), this can.
 enum { LANES = 16 };
 
-static inline float sum_run(const float *restrict x, long n) {
+ATELIER_HELPER float sum_run(const float *restrict x, long n) {
   float acc[LANES] = {0};
   long j = 0;
   for (; j + LANES <= n; j += LANES)
@@ -38,7 +38,7 @@ static inline float sum_run(const float *restrict x, long n) {
   return total;
 }
 
-static inline float squares_run(const float *restrict x, float mu, long n) {
+ATELIER_HELPER float squares_run(const float *restrict x, float mu, long n) {
   float acc[LANES] = {0};
   long j = 0;
   for (; j + LANES <= n; j += LANES)
@@ -50,7 +50,7 @@ static inline float squares_run(const float *restrict x, float mu, long n) {
 }
 
 // Sum of dy and of dy * xhat over a run, dy through the activation.
-static inline void gradient_sums_run(int act, float p, const float *restrict x, const float *restrict z,
+ATELIER_HELPER void gradient_sums_run(int act, float p, const float *restrict x, const float *restrict z,
                                      const float *restrict dz, float mu, float is, long n, float *sb, float *sg) {
   float ab[LANES] = {0}, ag[LANES] = {0};
   long j = 0;
@@ -71,7 +71,7 @@ static inline void gradient_sums_run(int act, float p, const float *restrict x, 
   *sg = tg;
 }
 
-static inline void statistics(float sum, float squares, float inv_m, float unbias, float momentum, float eps, long c,
+ATELIER_HELPER void statistics(float sum, float squares, float inv_m, float unbias, float momentum, float eps, long c,
                               float *mean, float *invstd, float *rmean, float *rvar) {
   const float var = squares * inv_m;
   mean[c] = sum;

@@ -12,7 +12,7 @@
 // over the chunk's samples only.
 
 // Output columns q whose input column q*stride - pad + s lies in the image.
-static inline void valid_columns(const AtelierConv *g, int s, int *q0, int *q1) {
+ATELIER_HELPER void valid_columns(const AtelierConv *g, int s, int *q0, int *q1) {
   int lo = (g->pad_w - s + g->stride_w - 1) / g->stride_w;
   if (g->pad_w - s <= 0) lo = 0;
   int hi = (g->w - 1 + g->pad_w - s) / g->stride_w + 1;
@@ -23,7 +23,7 @@ static inline void valid_columns(const AtelierConv *g, int s, int *q0, int *q1) 
 }
 
 // One column row (c, r, s) for samples [n0, n1) into `out` (length (n1-n0)*P*Q).
-static inline void im2col_row(const AtelierConv *g, const float *restrict x, float *restrict out, long row, int n0,
+ATELIER_HELPER void im2col_row(const AtelierConv *g, const float *restrict x, float *restrict out, long row, int n0,
                               int n1) {
   const int s = (int)(row % g->s), r = (int)((row / g->s) % g->r), c = (int)(row / ((long)g->r * g->s));
   int q0, q1;
@@ -56,7 +56,7 @@ void atelier_im2col(const AtelierConv *g, const float *restrict x, float *restri
 }
 
 // Adds column row (c, r, s) of samples [n0, n1) back into the image.
-static inline void col2im_row(const AtelierConv *g, const float *restrict vals, float *restrict x, long row, int n0,
+ATELIER_HELPER void col2im_row(const AtelierConv *g, const float *restrict vals, float *restrict x, long row, int n0,
                               int n1) {
   const int s = (int)(row % g->s), r = (int)((row / g->s) % g->r), c = (int)(row / ((long)g->r * g->s));
   int q0, q1;
@@ -74,7 +74,7 @@ static inline void col2im_row(const AtelierConv *g, const float *restrict vals, 
   }
 }
 
-static inline void zero_channels(const AtelierConv *g, float *restrict x, long c_begin, long c_end, int n0, int n1) {
+ATELIER_HELPER void zero_channels(const AtelierConv *g, float *restrict x, long c_begin, long c_end, int n0, int n1) {
   const long plane = (long)g->h * g->w;
   for (int n = n0; n < n1; ++n) {
     float *img = x + ((long)n * g->c + c_begin) * plane;
@@ -93,7 +93,7 @@ void atelier_col2im(const AtelierConv *g, const float *restrict col, float *rest
 }
 
 // (N, K, PQ) samples [n0, n1) <-> (K, (n1-n0)*PQ): the GEMM's side of a chunk.
-static void gather_chunk(const float *restrict y, float *restrict chunk, long k, long pq, int n0, int n1) {
+ATELIER_HELPER void gather_chunk(const float *restrict y, float *restrict chunk, long k, long pq, int n0, int n1) {
   const long cols = (long)(n1 - n0) * pq;
   for (int n = n0; n < n1; ++n)
     for (long j = 0; j < k; ++j) {
@@ -103,7 +103,7 @@ static void gather_chunk(const float *restrict y, float *restrict chunk, long k,
     }
 }
 
-static void scatter_chunk(const float *restrict chunk, float *restrict y, long k, long pq, int n0, int n1) {
+ATELIER_HELPER void scatter_chunk(const float *restrict chunk, float *restrict y, long k, long pq, int n0, int n1) {
   const long cols = (long)(n1 - n0) * pq;
   for (int n = n0; n < n1; ++n)
     for (long j = 0; j < k; ++j) {

@@ -14,7 +14,7 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
 // One 8x8 tile: out[j * ldo + i] = in[i * ldi + j], in registers (three
 // rounds of shuffles, as the 8x8 transposes in BLAS libraries do).
-static inline void transpose8x8(const float *restrict in, long ldi, float *restrict out, long ldo) {
+ATELIER_HELPER void transpose8x8(const float *restrict in, long ldi, float *restrict out, long ldo) {
   v8 r[8], t[8];
   for (int i = 0; i < 8; ++i) r[i] = *(const v8 *)(in + i * ldi);
   for (int i = 0; i < 8; i += 2) {
@@ -36,7 +36,7 @@ static inline void transpose8x8(const float *restrict in, long ldi, float *restr
   for (int k = 0; k < 8; ++k) *(v8 *)(out + order[k] * ldo) = t[k];
 }
 
-static inline void transpose(const float *restrict in, float *restrict out, long rows, long cols) {
+ATELIER_HELPER void transpose(const float *restrict in, float *restrict out, long rows, long cols) {
   // out[j][i] = in[i][j]: whole 8x8 tiles in registers, the edges element by element.
   const long rows8 = rows & ~7L, cols8 = cols & ~7L;
   for (long i0 = 0; i0 < rows8; i0 += 8) {
@@ -48,10 +48,10 @@ static inline void transpose(const float *restrict in, float *restrict out, long
     for (long j = 0; j < cols; ++j) out[j * rows + i] = in[i * cols + j];
 }
 
-static inline long taps(const AtelierConv *g) { return (long)g->r * g->s * g->c; }
+ATELIER_HELPER long taps(const AtelierConv *g) { return (long)g->r * g->s * g->c; }
 
 // Pixel-major columns of one sample whose image is `xt` (H, W, C).
-static void sample_columns(const AtelierConv *g, const float *restrict xt, float *restrict col) {
+ATELIER_HELPER void sample_columns(const AtelierConv *g, const float *restrict xt, float *restrict col) {
   const long c = g->c, row_len = taps(g);
   for (int p = 0; p < g->p; ++p)
     for (int q = 0; q < g->q; ++q, col += row_len) {
@@ -72,7 +72,7 @@ static void sample_columns(const AtelierConv *g, const float *restrict xt, float
 }
 
 // Adds one sample's pixel-major column gradients into `dxt` (H, W, C).
-static void sample_columns_back(const AtelierConv *g, const float *restrict col, float *restrict dxt) {
+ATELIER_HELPER void sample_columns_back(const AtelierConv *g, const float *restrict col, float *restrict dxt) {
   const long c = g->c, row_len = taps(g);
   for (long i = 0; i < (long)g->h * g->w * c; ++i) dxt[i] = 0.0f;
   for (int p = 0; p < g->p; ++p)
