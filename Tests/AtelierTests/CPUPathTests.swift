@@ -46,6 +46,36 @@ struct CPUPathTests {
         }
     }
 
+    /// One input channel, odd sizes, strides, paddings and kernels: Q is
+    /// not a multiple of the vector width, planes end mid-vector.
+    static let singleChannelGeometries: [ConvGeometry] = [
+        ConvGeometry(batch: 3, inChannels: 1, height: 28, width: 28, outChannels: 64, kernel: 4, stride: 2, padding: 1),
+        ConvGeometry(batch: 5, inChannels: 1, height: 13, width: 11, outChannels: 9, kernel: 3, stride: 1, padding: 2),
+        ConvGeometry(batch: 2, inChannels: 1, height: 9, width: 17, outChannels: 3, kernelHeight: 2, kernelWidth: 5,
+                     strideH: 3, strideW: 2, padH: 0, padW: 2),
+        ConvGeometry(batch: 1, inChannels: 1, height: 4, width: 4, outChannels: 17, kernel: 4, stride: 1, padding: 0),
+    ]
+
+    @Test("One-channel forward passes run directly and equal the im2col composite, with every epilogue")
+    func singleChannelDirect() throws {
+        let cpu = CPUBackend()
+        for g in Self.singleChannelGeometries {
+            let x = try cpu.upload(randomValues(g.inputCount, seed: 41))
+            let w = try cpu.upload(randomValues(g.weightCount, seed: 42))
+            let bias = try cpu.upload(randomValues(g.outChannels, seed: 43))
+            let activated = try cpu.upload(randomValues(g.outputCount, seed: 44, in: -0.9...0.9))
+            let epilogues: [(String, Epilogue?)] = [("none", nil), ("bias + leaky_relu", Epilogue(bias: bias, activation: .leakyRelu(slope: 0.2))),
+                                                    ("tanh gradient", .gradient(through: .tanh, activated: activated))]
+            for (name, epilogue) in epilogues {
+                let (y, yRef) = (try cpu.buffer(count: g.outputCount), try cpu.buffer(count: g.outputCount))
+                try cpu.convolutionForward(g, input: x, weight: w, output: y, epilogue: epilogue)
+                try cpu.convolutionForwardByColumns(g, input: x, weight: w, output: yRef)
+                try cpu.applyEpilogue(epilogue, layout: g.outputLayout, to: yRef)
+                expectClose(try cpu.read(y), try cpu.read(yRef), atol: 1e-5, "one-channel forward \(g), epilogue \(name)")
+            }
+        }
+    }
+
     @Test("Convolution results do not depend on timing", arguments: CPUConvolution.Algorithm.allCases)
     func convolutionIsDeterministic(algorithm: CPUConvolution.Algorithm) throws {
         let cpu = CPUBackend(convolutionChunkBytes: 4096, convolutionAlgorithm: algorithm)

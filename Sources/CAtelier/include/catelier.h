@@ -103,6 +103,13 @@ void atelier_conv_pixels_backward_weights(const AtelierConv *g, int k, const flo
                                           int n_end, int chunk, float *scratch);
 void atelier_conv_pixels_finish_weights(const AtelierConv *g, const float *dwp, float *dw, float beta, int k_begin,
                                         int k_end);
+/// One input channel (cpu_conv_single.c): y for samples [n_begin, n_end)
+/// computed directly, then the epilogue; `scratch` holds
+/// atelier_conv_single_scratch floats.
+long atelier_conv_single_scratch(const AtelierConv *g);
+void atelier_conv_single_forward(const AtelierConv *g, int k, const float *x, const float *w, float *y, int n_begin,
+                                 int n_end, float *scratch, const float *bias, int act, float p,
+                                 const float *activated);
 /// b += a over n floats.
 void atelier_add(long n, const float *a, float *b);
 /// OpenBLAS's thread count (its own symbol, declared here as cblas.h may not).

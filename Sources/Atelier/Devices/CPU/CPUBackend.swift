@@ -23,10 +23,13 @@ public final class CPUBackend: Backend {
         self.init(tuning: tuning, convolutionAlgorithm: nil)
     }
 
+    /// A forced column layout applies to one-channel layers too (their
+    /// forward pass otherwise runs directly), so tests reach every path.
     init(tuning: CPUTuning, convolutionAlgorithm: CPUConvolution.Algorithm?) {
         _ = Self.singleThreadedBLAS
         self.tuning = tuning
-        convolution = CPUConvolution(tuning: tuning, algorithm: convolutionAlgorithm)
+        convolution = CPUConvolution(tuning: tuning, algorithm: convolutionAlgorithm,
+                                     singleChannelDirect: convolutionAlgorithm == nil)
     }
 
     /// Tests make chunks small to exercise their edges and force each

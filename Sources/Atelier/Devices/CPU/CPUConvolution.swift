@@ -32,6 +32,10 @@ final class CPUConvolution {
     let pixelMajorMinChannels: Int
     /// Forces one algorithm for every layer (tests); nil chooses per layer.
     let forcedAlgorithm: Algorithm?
+    /// Forward passes over one input channel run directly
+    /// (cpu_conv_single.c) instead of through columns; off in tests that
+    /// check the column paths on such layers.
+    let singleChannelDirect: Bool
 
     /// Per-worker scratch and the permuted weights (with room for the
     /// intermediate step of the permutation), kept between calls so a
@@ -41,10 +45,11 @@ final class CPUConvolution {
     private var weights = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var weightsCapacity = 1
 
-    init(tuning: CPUTuning, algorithm: Algorithm? = nil) {
+    init(tuning: CPUTuning, algorithm: Algorithm? = nil, singleChannelDirect: Bool = true) {
         chunkBytes = tuning.convolutionChunkBytes
         pixelMajorMinChannels = tuning.pixelMajorMinChannels
         forcedAlgorithm = algorithm
+        self.singleChannelDirect = singleChannelDirect
     }
 
     deinit {
@@ -67,6 +72,14 @@ final class CPUConvolution {
                  y: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none) {
         nonisolated(unsafe) let (x, y) = (x, y)
         let k = Int32(g.outChannels), e = epilogue
+        if singleChannelDirect && g.inChannels == 1 {
+            nonisolated(unsafe) let w = w
+            var conv = CPULayout.geometry(g)
+            run(g, scratchFloats: Int(atelier_conv_single_scratch(&conv))) { conv, n0, n1, _, scratch, _ in
+                atelier_conv_single_forward(conv, k, x, w, y, n0, n1, scratch, e.bias, e.activation, e.parameter, e.activated)
+            }
+            return
+        }
         switch algorithm(for: g) {
         case .channelMajor:
             nonisolated(unsafe) let w = w
@@ -166,13 +179,21 @@ final class CPUConvolution {
     @discardableResult
     private func run(_ g: ConvGeometry, _ algorithm: Algorithm,
                      _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
+        var conv = CPULayout.geometry(g)
+        let k = Int32(g.outChannels), chunk = Int32(chunkSamples(g))
+        let floats = algorithm == .channelMajor ? atelier_conv_scratch(&conv, k, chunk)
+                                                : atelier_conv_pixels_scratch(&conv, k, chunk)
+        return run(g, scratchFloats: Int(floats), body)
+    }
+
+    /// The same with `scratchFloats` of scratch per worker.
+    @discardableResult
+    private func run(_ g: ConvGeometry, scratchFloats floats: Int,
+                     _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
         let workers = min(Parallel.cores, g.batch)
         let chunk = Int32(chunkSamples(g))
         var conv = CPULayout.geometry(g)
-        let k = Int32(g.outChannels)
-        let floats = algorithm == .channelMajor ? atelier_conv_scratch(&conv, k, chunk)
-                                                : atelier_conv_pixels_scratch(&conv, k, chunk)
-        reserve(workers: workers, floats: Int(floats))
+        reserve(workers: workers, floats: floats)
         nonisolated(unsafe) let scratch = scratch
         withUnsafePointer(to: &conv) { conv in
             nonisolated(unsafe) let conv = conv
