@@ -2,9 +2,10 @@ import CAtelier
 
 /// The CPU path's convolutions: each core takes a contiguous share of the
 /// batch and works through it a few samples at a time, with columns that fit
-/// its L2 cache and a one-thread GEMM (Sources/CAtelier/cpu_conv*.c). Same
-/// results as the im2col composites in Ops/Convolution.swift, which the tests
-/// compare it with.
+/// its L2 cache and a one-thread GEMM (Sources/CAtelier/cpu_conv*.c); the
+/// forward pass of a one-channel image runs directly instead
+/// (cpu_conv_single.c). Same results as the im2col composites in
+/// Ops/Convolution.swift, which the tests compare it with.
 final class CPUConvolution {
     /// How the columns are laid out; chosen per layer.
     enum Algorithm: Sendable, CaseIterable {
