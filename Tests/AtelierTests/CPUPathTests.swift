@@ -98,9 +98,18 @@ struct CPUPathTests {
         GemmShape(m: 257, n: 255, k: 33, beta: 1),
     ]
 
-    @Test("Split GEMM equals the triple loop for every transpose", arguments: splitShapes)
+    /// One row or one column of C (matrix-vector products), and an outer
+    /// product; the large ones are split for their size in floats.
+    static let vectorShapes: [GemmShape] = [
+        GemmShape(m: 256, n: 1, k: 6272), GemmShape(m: 1, n: 6272, k: 256, beta: 1),
+        GemmShape(m: 256, n: 6272, k: 1), GemmShape(m: 7, n: 1, k: 5, alpha: 0.5, beta: 0.25),
+        GemmShape(m: 1, n: 9, k: 3, alpha: -1), GemmShape(m: 1, n: 1, k: 300, beta: 0.5),
+    ]
+
+    @Test("Split GEMM and matrix-vector products equal the triple loop for every transpose",
+          arguments: splitShapes + vectorShapes)
     func splitGemm(base: GemmShape) throws {
-        #expect(base.m * base.n * base.k >= CPUGemm.splitThreshold)
+        #expect(base.m * base.n * base.k >= CPUGemm.splitThreshold || Self.vectorShapes.contains(base))
         let cpu = CPUBackend()
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             var s = base
