@@ -32,6 +32,16 @@
 // of a dcgan step).
 #define ATELIER_HELPER static inline __attribute__((always_inline))
 
+// A channel of an (N, C, inner) layout is N runs of inner floats (784 B
+// for a 7x7 map) a whole sample apart: too short and too far apart for the
+// hardware prefetchers, so loops down a channel wait on memory run by run.
+// They ask for the run RUN_AHEAD samples on while they work on this one.
+enum { RUN_AHEAD = 4 };
+
+ATELIER_HELPER void prefetch_run(const float *run, long inner) {
+  for (long j = 0; j < inner; j += 16) __builtin_prefetch(run + j);
+}
+
 static inline float act_forward(int act, float p, float y) {
   switch (act) {
   case ATELIER_ACT_RELU: return y > 0.0f ? y : 0.0f;

@@ -13,16 +13,6 @@
 
 enum { BLOCK = 256 };
 
-// A channel's values are N short runs (inner floats, 784 B for a 7x7
-// map) a whole sample apart: too short and too far apart for the hardware
-// prefetchers, so the sweeps over them wait on memory run by run. These
-// ask for the run AHEAD samples on while the current one is summed.
-enum { AHEAD = 4 };
-
-ATELIER_HELPER void prefetch_run(const float *run, long inner) {
-  for (long j = 0; j < inner; j += 16) __builtin_prefetch(run + j);
-}
-
 // Sums over a run in 16 independent lanes: a strict left-to-right float sum
 // cannot be vectorised (the compiler may not reorder it), this can.
 enum { LANES = 16 };
@@ -116,7 +106,7 @@ void atelier_batch_norm_train(long n, long channels, long inner, const float *re
   for (long c = c_begin; c < c_end; ++c) {
     double total = 0.0;
     for (long i = 0; i < n; ++i) {
-      if (i + AHEAD < n) prefetch_run(x + ((i + AHEAD) * channels + c) * inner, inner);
+      if (i + RUN_AHEAD < n) prefetch_run(x + ((i + RUN_AHEAD) * channels + c) * inner, inner);
       total += sum_run(x + (i * channels + c) * inner, inner);
     }
     const float mu = (float)total * inv_m;
@@ -180,8 +170,8 @@ void atelier_batch_norm_backward(long n, long channels, long inner, const float 
     ACT_LOOP(act, {
       for (long i = 0; i < n; ++i) {
         const long base = (i * channels + c) * inner;
-        if (i + AHEAD < n) {
-          const long ahead = base + AHEAD * channels * inner;
+        if (i + RUN_AHEAD < n) {
+          const long ahead = base + RUN_AHEAD * channels * inner;
           prefetch_run(x + ahead, inner);
           prefetch_run(z + ahead, inner);
           prefetch_run(dz + ahead, inner);
