@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Atelier
 
@@ -74,6 +75,35 @@ struct CPUPathTests {
                 expectClose(try cpu.read(y), try cpu.read(yRef), atol: 1e-5, "one-channel forward \(g), epilogue \(name)")
             }
         }
+    }
+
+    @Test("The worker pool runs every worker of every region once: varying counts, nested regions, several callers")
+    func workerPool() throws {
+        // Counts above the cores and changing from region to region, so
+        // threads that sit a region out must not run the next one's task twice.
+        let counts = [2, 5, 1, 3, 4, 2]
+        let callers = 3, rounds = 300
+        let slots = UnsafeMutablePointer<Int>.allocate(capacity: callers * 8)
+        let failures = UnsafeMutablePointer<Int>.allocate(capacity: callers)
+        failures.initialize(repeating: 0, count: callers)
+        defer { slots.deallocate(); failures.deallocate() }
+        nonisolated(unsafe) let (s, f) = (slots, failures)
+        DispatchQueue.concurrentPerform(iterations: callers) { caller in
+            for round in 0..<rounds {
+                let count = counts[round % counts.count]
+                let base = s + caller * 8
+                base.initialize(repeating: 0, count: 8)
+                Parallel.forEachWorker(count) { worker in
+                    base[worker] += 1
+                    // A nested region runs on this thread, in order.
+                    var inner = 0
+                    Parallel.forEachWorker(3) { _ in inner += 1 }
+                    if inner != 3 { base[worker] += 100 }
+                }
+                if (0..<8).contains(where: { base[$0] != ($0 < count ? 1 : 0) }) { f[caller] += 1 }
+            }
+        }
+        #expect((0..<callers).map { failures[$0] } == Array(repeating: 0, count: callers), "rounds where a worker ran twice or not at all")
     }
 
     @Test("Convolution results do not depend on timing", arguments: CPUConvolution.Algorithm.allCases)

@@ -110,6 +110,11 @@ long atelier_conv_single_scratch(const AtelierConv *g);
 void atelier_conv_single_forward(const AtelierConv *g, int k, const float *x, const float *w, float *y, int n_begin,
                                  int n_end, float *scratch, const float *bias, int act, float p,
                                  const float *activated);
+/// Runs task(context, w) for w in [0, workers): worker 0 on the calling
+/// thread, the others on the CPU path's pool threads (cpu_pool.c); returns
+/// when all are done. Nested calls run in order on the caller.
+typedef void (*atelier_task)(void *context, int worker);
+void atelier_pool_run(int workers, atelier_task task, void *context);
 /// b += a over n floats.
 void atelier_add(long n, const float *a, float *b);
 /// OpenBLAS's thread count (its own symbol, declared here as cblas.h may not).
