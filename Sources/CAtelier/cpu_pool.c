@@ -50,9 +50,12 @@ static void *pool_thread(void *arg) {
         relax();
         continue;
       }
+      // Announce the sleep, then look once more (both sequentially
+      // consistent, as the region's publication below): either the
+      // publisher sees a sleeper and wakes it, or this sees the region.
       pthread_mutex_lock(&sleep_lock);
-      atomic_fetch_add(&sleepers, 1);
-      while (atomic_load_explicit(&generation, memory_order_acquire) == seen) pthread_cond_wait(&wake, &sleep_lock);
+      atomic_fetch_add_explicit(&sleepers, 1, memory_order_seq_cst);
+      while (atomic_load_explicit(&generation, memory_order_seq_cst) == seen) pthread_cond_wait(&wake, &sleep_lock);
       atomic_fetch_sub(&sleepers, 1);
       pthread_mutex_unlock(&sleep_lock);
       rounds = 0;
@@ -91,8 +94,11 @@ void atelier_pool_run(int workers, atelier_task task, void *context) {
   current_context = context;
   atomic_store_explicit(&finished, 0, memory_order_relaxed);
   ++regions;
-  atomic_store_explicit(&generation, regions << 8 | (unsigned long)usable, memory_order_release);
-  if (atomic_load(&sleepers) > 0) {
+  // Sequentially consistent store and load: a release store may pass the
+  // load of `sleepers` after it, and a thread just going to sleep would miss
+  // the region (see pool_thread).
+  atomic_store_explicit(&generation, regions << 8 | (unsigned long)usable, memory_order_seq_cst);
+  if (atomic_load_explicit(&sleepers, memory_order_seq_cst) > 0) {
     pthread_mutex_lock(&sleep_lock);
     pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&sleep_lock);
