@@ -104,6 +104,18 @@ struct CPUPathTests {
             }
         }
         #expect((0..<callers).map { failures[$0] } == Array(repeating: 0, count: callers), "rounds where a worker ran twice or not at all")
+
+        // Regions far apart: the threads have gone to sleep between them and
+        // must be woken for each (a lost wake-up would hang here).
+        for _ in 0..<30 {
+            Thread.sleep(forTimeInterval: 0.003)
+            var ran = [0, 0]
+            ran.withUnsafeMutableBufferPointer { ran in
+                nonisolated(unsafe) let ran = ran
+                Parallel.forEachWorker(2) { ran[$0] += 1 }
+            }
+            #expect(ran == [1, 1])
+        }
     }
 
     @Test("Convolution results do not depend on timing", arguments: CPUConvolution.Algorithm.allCases)
