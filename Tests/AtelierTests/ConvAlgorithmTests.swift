@@ -105,6 +105,17 @@ struct ConvAlgorithmTests {
         #expect(lines.count == 1 && lines[0].contains("keeping the current setting"), "\(lines)")
     }
 
+    @Test("The CPU path's tuner also keeps its current setting unless the sweep's best is clearly faster")
+    func cpuSecondLook() throws {
+        var lines: [String] = []
+        let current = CPUTuning.defaults
+        #expect(try CPUTuner.confirm(current, over: current, batch: 1, repeats: 1) { lines.append($0) } == current)
+        #expect(lines.isEmpty)
+        let other = CPUTuning(convolutionChunkBytes: 1 << 20, pixelMajorMinChannels: 4)
+        #expect(try CPUTuner.confirm(other, over: current, batch: 1, repeats: 1, margin: 1) { lines.append($0) } == current)
+        #expect(lines.count == 1 && lines[0].contains("keeping the current setting"), "\(lines)")
+    }
+
     @Test("The tuner times every candidate per pass and keeps the fastest, one choice per computation", .requiresOpenCL)
     func tunerChoosesPerPass() throws {
         let cl = try OpenCLTestSupport.backend()

@@ -178,6 +178,7 @@ struct BenchCommand: ParsableCommand {
         guard var best = ranked.first else { throw ValidationError("no tuning candidate ran on \(cl.name)") }
         best.0 = try Tuner.confirm(best.0, over: cl.tuning, cases: Tuner.workloads(batch: parsedBatches[0]) + Tuner.pointwiseWorkloads,
                                    deviceID: cl.info.id, repeats: repeats) { Log.line($0) }
+        best.1 = ranked.first { $0.0 == best.0 }?.1 ?? best.1  // the kept setting's time in the sweep
         best.0.convolutions = try Tuner.convolutionChoices(deviceID: cl.info.id, info: cl.info, base: best.0,
                                                            batches: parsedBatches, repeats: repeats) { Log.line($0) }
         let defaults = DeviceTuning.defaults(for: cl.info)
@@ -203,7 +204,9 @@ extension BenchCommand {
     func runCPUTuning() throws {
         let batch = parsedBatches[0]
         let ranked = try CPUTuner.sweep(batch: batch, repeats: repeats) { Log.line($0) }
-        guard let best = ranked.first else { throw ValidationError("no tuning candidate ran on the CPU path") }
+        guard var best = ranked.first else { throw ValidationError("no tuning candidate ran on the CPU path") }
+        best.0 = try CPUTuner.confirm(best.0, over: CPUTuningStore.load() ?? .defaults, batch: batch, repeats: repeats) { Log.line($0) }
+        best.1 = ranked.first { $0.0 == best.0 }?.1 ?? best.1  // the kept setting's time in the sweep
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

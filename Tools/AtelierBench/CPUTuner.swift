@@ -23,17 +23,39 @@ enum CPUTuner {
 
     static func rank(_ candidates: [CPUTuning], _ cases: [BenchCase], repeats: Int, label: String,
                      log: (String) -> Void) throws -> [(CPUTuning, Double)] {
-        let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
         var results: [(CPUTuning, Double)] = []
         for (i, candidate) in candidates.enumerated() {
-            let backend = CPUBackend(tuning: candidate)
-            var total = 0.0
-            for w in cases {
-                total += try Measurement.run(w, on: backend, reference: nil, peak: peak, warmup: 1, repeats: repeats, tolerance: 0).milliseconds
-            }
+            let total = try totalMilliseconds(candidate, cases, repeats: repeats)
             log(String(format: "%@ [%d/%d] %@: %.3f ms", label, i + 1, candidates.count, candidate.description, total))
             results.append((candidate, total))
         }
         return results.sorted { $0.1 < $1.1 }
+    }
+
+    static func totalMilliseconds(_ tuning: CPUTuning, _ cases: [BenchCase], repeats: Int) throws -> Double {
+        let backend = CPUBackend(tuning: tuning)
+        let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
+        return try cases.reduce(0) {
+            $0 + (try Measurement.run($1, on: backend, reference: nil, peak: peak, warmup: 1, repeats: repeats, tolerance: 0).milliseconds)
+        }
+    }
+
+    /// As the OpenCL sweep's second look (Tuner.confirm): the sweep's best
+    /// replaces the current setting only if, timed against it in
+    /// alternation three times, its median is at least `margin` lower.
+    static func confirm(_ best: CPUTuning, over current: CPUTuning, batch: Int, repeats: Int, margin: Double = 0.03,
+                        log: (String) -> Void) throws -> CPUTuning {
+        guard best != current else { return best }
+        let cases = workloads(batch: batch)
+        var bestTimes: [Double] = [], currentTimes: [Double] = []
+        for _ in 0..<3 {
+            bestTimes.append(try totalMilliseconds(best, cases, repeats: repeats))
+            currentTimes.append(try totalMilliseconds(current, cases, repeats: repeats))
+        }
+        let (b, c) = (bestTimes.sorted()[1], currentTimes.sorted()[1])
+        let keep = b < (1 - margin) * c
+        log(String(format: "second look, three rounds each: the sweep's best %.3f ms, the current setting %.3f ms: %@", b, c,
+                   keep ? "taking the sweep's best" : "keeping the current setting (less than \(Int(margin * 100)) % apart)"))
+        return keep ? best : current
     }
 }
