@@ -10,7 +10,8 @@ enum Parallel {
     }()
 
     /// Runs `body` over contiguous slices of 0..<count, on every core when
-    /// the work is large enough to repay the hand-off (about 20 us).
+    /// the work is large enough to repay the hand-off (a few microseconds
+    /// while the pool's threads spin, tens once they have gone to sleep).
     @inline(__always)
     static func forEachSlice(_ count: Int, minimumSlice: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
         let slices = min(cores, max(1, count / minimumSlice))
