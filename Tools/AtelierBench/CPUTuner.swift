@@ -33,29 +33,15 @@ enum CPUTuner {
     }
 
     static func totalMilliseconds(_ tuning: CPUTuning, _ cases: [BenchCase], repeats: Int) throws -> Double {
-        let backend = CPUBackend(tuning: tuning)
-        let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
-        return try cases.reduce(0) {
-            $0 + (try Measurement.run($1, on: backend, reference: nil, peak: peak, warmup: 1, repeats: repeats, tolerance: 0).milliseconds)
-        }
+        try SecondLook.totalMilliseconds(cases, on: CPUBackend(tuning: tuning), repeats: repeats)
     }
 
-    /// As the OpenCL sweep's second look (Tuner.confirm): the sweep's best
-    /// replaces the current setting only if, timed against it in
-    /// alternation three times, its median is at least `margin` lower.
+    /// The sweep's best against the current setting (SecondLook), as the OpenCL tuner does.
     static func confirm(_ best: CPUTuning, over current: CPUTuning, batch: Int, repeats: Int, margin: Double = 0.03,
                         log: (String) -> Void) throws -> CPUTuning {
-        guard best != current else { return best }
         let cases = workloads(batch: batch)
-        var bestTimes: [Double] = [], currentTimes: [Double] = []
-        for _ in 0..<3 {
-            bestTimes.append(try totalMilliseconds(best, cases, repeats: repeats))
-            currentTimes.append(try totalMilliseconds(current, cases, repeats: repeats))
+        return try SecondLook.decide(best, over: current, margin: margin, log: log) {
+            try totalMilliseconds($0, cases, repeats: repeats)
         }
-        let (b, c) = (bestTimes.sorted()[1], currentTimes.sorted()[1])
-        let keep = b < (1 - margin) * c
-        log(String(format: "second look, three rounds each: the sweep's best %.3f ms, the current setting %.3f ms: %@", b, c,
-                   keep ? "taking the sweep's best" : "keeping the current setting (less than \(Int(margin * 100)) % apart)"))
-        return keep ? best : current
     }
 }

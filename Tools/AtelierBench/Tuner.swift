@@ -185,28 +185,14 @@ enum Tuner {
             timed.convolutions = nil
         }
         let backend = try OpenCLBackend(deviceID: deviceID, profiling: true, tuning: timed)
-        let peak = DevicePeak(gflops: 1, gigabytesPerSecond: 1, units: 1)
-        return try cases.reduce(0) {
-            $0 + (try Measurement.run($1, on: backend, reference: nil, peak: peak, warmup: 1, repeats: repeats, tolerance: 0).milliseconds)
-        }
+        return try SecondLook.totalMilliseconds(cases, on: backend, repeats: repeats)
     }
 
-    /// On a shared machine one sweep's ranking moves by several per cent
-    /// from run to run, so the sweep's best replaces the current setting
-    /// only when, timed against it in alternation (three rounds each), its
-    /// median total is at least `margin` lower. Returns the setting to keep.
+    /// The sweep's GEMM and elementwise setting against the current one (SecondLook).
     static func confirm(_ best: DeviceTuning, over current: DeviceTuning, cases: [BenchCase], deviceID: String,
                         repeats: Int, margin: Double = 0.03, log: (String) -> Void) throws -> DeviceTuning {
-        guard best != current else { return best }
-        var bestTimes: [Double] = [], currentTimes: [Double] = []
-        for _ in 0..<3 {
-            bestTimes.append(try totalMilliseconds(best, cases, deviceID: deviceID, repeats: repeats, convolution: .columns))
-            currentTimes.append(try totalMilliseconds(current, cases, deviceID: deviceID, repeats: repeats, convolution: .columns))
+        try SecondLook.decide(best, over: current, margin: margin, log: log) {
+            try totalMilliseconds($0, cases, deviceID: deviceID, repeats: repeats, convolution: .columns)
         }
-        let (b, c) = (bestTimes.sorted()[1], currentTimes.sorted()[1])
-        let keep = b < (1 - margin) * c
-        log(String(format: "second look, three rounds each: the sweep's best %.3f ms, the current setting %.3f ms: %@", b, c,
-                   keep ? "taking the sweep's best" : "keeping the current setting (less than \(Int(margin * 100)) % apart)"))
-        return keep ? best : current
     }
 }

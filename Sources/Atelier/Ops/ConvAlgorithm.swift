@@ -1,3 +1,5 @@
+import Foundation
+
 /// How the OpenCL path computes one pass of a convolution. Chosen per layer
 /// shape and pass: `atelier-bench --tune` measures the candidates for the
 /// device type on the models' layers and stores the fastest
@@ -83,6 +85,9 @@ public enum ConvPass: String, Sendable, Codable, CaseIterable {
 
     /// The key of a pass on a shape in DeviceTuning.convolutions.
     public func key(_ g: ConvGeometry) -> String { "\(rawValue) \(g)" }
+
+    /// Kernels/conv.cl names a family's kernel for this pass `conv_<family>_<suffix>`.
+    var kernelSuffix: String { rawValue.replacingOccurrences(of: "-", with: "_") }
 }
 
 /// The grid of conv.cl's kernels, in one place for the backend, the tests

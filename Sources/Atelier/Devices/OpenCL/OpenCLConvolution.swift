@@ -101,24 +101,14 @@ extension OpenCLBackend {
 
     private func launchDirect(_ pass: ConvPass, _ g: ConvGeometry, width: Int, pixels: Int, slices: Int = 1,
                               _ arguments: [Argument]) throws {
-        let name = switch pass {
-        case .forward: "conv_direct_forward"
-        case .backwardData: "conv_direct_backward_data"
-        case .backwardWeights: "conv_direct_backward_weights"
-        }
-        let k = try kernel(file: "conv.cl", name: name, options: Self.convOptions(g, width: width, pixels: pixels, slices: slices))
+        let k = try kernel(file: "conv.cl", name: "conv_direct_\(pass.kernelSuffix)", options: Self.convOptions(g, width: width, pixels: pixels, slices: slices))
         let global = ConvKernelLaunch.global(pass, g, block: width, pixels: pixels, slices: slices)
         try launch(k, arguments, global: global, local: global.map { _ in 1 })
     }
 
     private func launchImplicit(_ pass: ConvPass, _ g: ConvGeometry, block: Int, local: Int, slices: Int = 1,
                                 _ arguments: [Argument]) throws {
-        let name = switch pass {
-        case .forward: "conv_implicit_forward"
-        case .backwardData: "conv_implicit_backward_data"
-        case .backwardWeights: "conv_implicit_backward_weights"
-        }
-        let k = try kernel(file: "conv.cl", name: name, options: Self.convOptions(g, block: block, slices: slices))
+        let k = try kernel(file: "conv.cl", name: "conv_implicit_\(pass.kernelSuffix)", options: Self.convOptions(g, block: block, slices: slices))
         let global = ConvKernelLaunch.global(pass, g, block: block, slices: slices)
         try launch(k, arguments, global: global, local: [local] + global.dropFirst().map { _ in 1 })
     }
