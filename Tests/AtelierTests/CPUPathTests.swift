@@ -13,6 +13,8 @@ struct CPUPathTests {
         ConvGeometry(batch: 6, inChannels: 11, height: 9, width: 7, outChannels: 13, kernel: 4, stride: 2, padding: 1),
         ConvGeometry(batch: 3, inChannels: 17, height: 6, width: 6, outChannels: 5, kernelHeight: 3, kernelWidth: 2,
                      strideH: 1, strideW: 2, padH: 1, padW: 0),
+        // More than one 64-wide weight panel both ways, the last one partial.
+        ConvGeometry(batch: 3, inChannels: 70, height: 7, width: 6, outChannels: 83, kernel: 3, stride: 2, padding: 1),
     ]
 
     /// 1 byte: one sample per chunk; 4 KB: a few; default: the whole share.

@@ -146,7 +146,19 @@ struct CommandLineTests {
         let conv = try Executables.run("atelier-bench", ["--device", "cpu", "--conv", "winograd"])
         #expect(conv.status != 0 && conv.stderr.contains("--conv takes 'columns'"), "stderr: \(conv.stderr)")
         let cpuConv = try Executables.run("atelier-bench", ["--device", "cpu", "--conv", "direct:16:8", "--kernel", "gan D.conv1"])
-        #expect(cpuConv.status != 0 && cpuConv.stderr.contains("is the CPU path"), "stderr: \(cpuConv.stderr)")
+        #expect(cpuConv.status != 0 && cpuConv.stderr.contains("is an OpenCL algorithm"), "stderr: \(cpuConv.stderr)")
+    }
+
+    @Test("atelier-bench --device cpu --conv chooses how many-channel layers run, and the report says which",
+          arguments: ["pixel-major", "indirect"])
+    func benchCPUConvolution(choice: String) throws {
+        let run = try Executables.run("atelier-bench", ["--device", "cpu", "--conv", choice, "--kernel", "gan D.conv2",
+                                                        "--batches", "3", "--repeats", "1", "--warmup", "0", "--json"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        #expect((object?["results"] as? [[String: Any]] ?? []).count >= 3)
+        let tuning = object?["tuning"] as? String ?? ""
+        #expect(tuning.contains("indirect") == (choice == "indirect"), "tuning: \(tuning)")
     }
 
     @Test("atelier-bench --conv computes the convolutions with the forced algorithm, checked against the CPU path",
@@ -175,5 +187,6 @@ struct CommandLineTests {
         let saved = try #require(CPUTuningStore.load(from: file), "no readable tuning at \(file.path)")
         #expect(CPUTuner.chunkSizes.contains(saved.convolutionChunkBytes))
         #expect(CPUTuner.pixelMajorThresholds.contains(saved.pixelMajorMinChannels))
+        #expect(run.stderr.contains("indirect [1/2]") && run.stderr.contains("indirect [2/2]"), "stderr: \(run.stderr)")
     }
 }

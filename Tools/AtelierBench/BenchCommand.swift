@@ -46,7 +46,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Time whole training steps of this model (gan, dcgan, cdcgan) at each of --batches instead of kernels.")
     var model: ModelKind?
 
-    @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM), 'implicit:BLOCK:LOCAL' (Kernels/conv.cl for GPUs: BLOCK channels per work-item, work-groups of LOCAL) or 'direct:WIDTH:PIXELS' (for CPU devices: vectors of WIDTH channels, PIXELS pixels per work-item).")
+    @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM), 'implicit:BLOCK:LOCAL' (Kernels/conv.cl for GPUs: BLOCK channels per work-item, work-groups of LOCAL) or 'direct:WIDTH:PIXELS' (for CPU devices: vectors of WIDTH channels, PIXELS pixels per work-item). CPU path: how layers with many input channels run, 'pixel-major' (columns + OpenBLAS) or 'indirect' (no columns; the default on AVX-512 CPUs).")
     var conv: String?
 
     @Flag(help: "List the cases and exit.")
@@ -67,8 +67,8 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--batches takes positive integers separated by commas, e.g. 64,256")
         }
         if save && !tune { throw ValidationError("--save only applies with --tune") }
-        if let conv, ConvAlgorithm(parsing: conv) == nil {
-            throw ValidationError("--conv takes 'columns', 'implicit:BLOCK:LOCAL' (e.g. implicit:8:64) or 'direct:WIDTH:PIXELS' (e.g. direct:16:8), got '\(conv)'")
+        if let conv, ConvAlgorithm(parsing: conv) == nil, Self.cpuConvolutions[conv] == nil {
+            throw ValidationError("--conv takes 'columns', 'implicit:BLOCK:LOCAL' (e.g. implicit:8:64) or 'direct:WIDTH:PIXELS' (e.g. direct:16:8) on OpenCL, 'pixel-major' or 'indirect' on the CPU path, got '\(conv)'")
         }
     }
 
@@ -118,7 +118,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
         Log.clear()
-        let report = Report(device: backend.name, timing: backend is OpenCLBackend && !wallClock ? "OpenCL event profiling (device time)" : "wall clock", tuning: (backend as? OpenCLBackend)?.tuning.description,
+        let report = Report(device: backend.name, timing: backend is OpenCLBackend && !wallClock ? "OpenCL event profiling (device time)" : "wall clock", tuning: (backend as? OpenCLBackend)?.tuning.description ?? (backend as? CPUBackend)?.tuning.description,
                             date: ISO8601DateFormatter().string(from: Date()), peak: peak, results: results, failures: failures)
         if json {
             print(report.json)
@@ -161,10 +161,24 @@ struct BenchCommand: ParsableCommand {
     }
     /// The backend, or with --conv an OpenCL backend on the same device
     /// whose tuning computes every convolution that way.
+    /// --conv values of the CPU path: whether many-channel layers run indirect.
+    static let cpuConvolutions = ["pixel-major": false, "indirect": true]
+
     private func forcingConvolution(_ backend: Backend) throws -> Backend {
-        guard let conv, let algorithm = ConvAlgorithm(parsing: conv) else { return backend }
+        guard let conv else { return backend }
+        if let cpu = backend as? CPUBackend {
+            guard let indirect = Self.cpuConvolutions[conv] else {
+                throw ValidationError("--conv \(conv) is an OpenCL algorithm; the CPU path takes 'pixel-major' or 'indirect'")
+            }
+            var tuning = cpu.tuning
+            tuning.indirectConvolutions = indirect
+            return CPUBackend(tuning: tuning)
+        }
+        guard let algorithm = ConvAlgorithm(parsing: conv) else {
+            throw ValidationError("--conv \(conv) is a CPU path setting; OpenCL takes 'columns', 'implicit:BLOCK:LOCAL' or 'direct:WIDTH:PIXELS'")
+        }
         guard let cl = backend as? OpenCLBackend else {
-            throw ValidationError("--conv chooses among the OpenCL path's algorithms; \(backend.name) is the CPU path")
+            throw ValidationError("--conv chooses among the OpenCL path's algorithms; \(backend.name) is neither path")
         }
         var tuning = cl.tuning
         tuning.convolution = algorithm

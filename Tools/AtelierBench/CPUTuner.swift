@@ -2,8 +2,9 @@ import Atelier
 import Foundation
 
 /// `--tune` on the CPU path: the convolution chunk size, then the channel
-/// count from which pixel-major columns are used, each ranked by the total
-/// time of the model layers' convolutions (all three passes) at `batch`.
+/// count from which pixel-major columns are used, then whether those layers
+/// run indirect (no columns), each ranked by the total time of the model
+/// layers' convolutions (all three passes) at `batch`.
 enum CPUTuner {
     static let chunkSizes = [512 << 10, 1 << 20, 2 << 20, 4 << 20, 8 << 20]
     static let pixelMajorThresholds = [2, 4, 8, 16, 64]
@@ -14,11 +15,19 @@ enum CPUTuner {
 
     static func sweep(batch: Int, repeats: Int, log: (String) -> Void) throws -> [(CPUTuning, Double)] {
         let cases = workloads(batch: batch)
-        let chunks = chunkSizes.map { CPUTuning(convolutionChunkBytes: $0, pixelMajorMinChannels: CPUTuning.defaults.pixelMajorMinChannels) }
+        let chunks = chunkSizes.map { CPUTuning(convolutionChunkBytes: $0) }
         let byChunk = try rank(chunks, cases, repeats: repeats, label: "chunk", log: log)
         guard let best = byChunk.first?.0 else { return [] }
-        let thresholds = pixelMajorThresholds.map { CPUTuning(convolutionChunkBytes: best.convolutionChunkBytes, pixelMajorMinChannels: $0) }
-        return try rank(thresholds, cases, repeats: repeats, label: "pixel-major", log: log)
+        let thresholds = pixelMajorThresholds.map {
+            CPUTuning(convolutionChunkBytes: best.convolutionChunkBytes, pixelMajorMinChannels: $0, indirectConvolutions: best.indirectConvolutions)
+        }
+        let byThreshold = try rank(thresholds, cases, repeats: repeats, label: "pixel-major", log: log)
+        guard let bestThreshold = byThreshold.first?.0 else { return [] }
+        let layouts = [false, true].map {
+            CPUTuning(convolutionChunkBytes: bestThreshold.convolutionChunkBytes,
+                      pixelMajorMinChannels: bestThreshold.pixelMajorMinChannels, indirectConvolutions: $0)
+        }
+        return try rank(layouts, cases, repeats: repeats, label: "indirect", log: log)
     }
 
     static func rank(_ candidates: [CPUTuning], _ cases: [BenchCase], repeats: Int, label: String,

@@ -7,19 +7,25 @@ import CAtelier
 /// (cpu_conv_single.c). Same results as the im2col composites in
 /// Ops/Convolution.swift, which the tests compare it with.
 final class CPUConvolution {
-    /// How the columns are laid out; chosen per layer.
+    /// How the image operand of the GEMMs is laid out; chosen per layer.
     enum Algorithm: Sendable, CaseIterable {
         /// Rows (c, r, s), columns (n, p, q): built by strided gathers, one
         /// element at a time. Best with few input channels.
         case channelMajor
         /// Rows (n, p, q), columns (r, s, c): contiguous runs of C floats.
         case pixelMajor
+        /// No columns: a GEMM of our own reads the runs of C floats in place
+        /// through a table of pointers and packs only the weights
+        /// (cpu_conv_indirect.c). Its register tiles are sized for AVX-512.
+        case indirect
 
         /// Pixel-major once a tap is long enough to copy as a run (default
-        /// 8 channels, half a vector; CPUTuning); measured on DCGAN's
-        /// 64-channel layers: 4x less time outside the GEMM.
-        static func choose(for g: ConvGeometry, minChannels: Int) -> Algorithm {
-            g.inChannels >= minChannels ? .pixelMajor : .channelMajor
+        /// 8 channels, half a vector; CPUTuning), measured on DCGAN's
+        /// 64-channel layers: 4x less time outside the GEMM. Indirect
+        /// instead where the tuning allows it (by default on AVX-512 CPUs):
+        /// no columns to build and no BLAS packing.
+        static func choose(for g: ConvGeometry, minChannels: Int, indirect: Bool) -> Algorithm {
+            g.inChannels < minChannels ? .channelMajor : indirect ? .indirect : .pixelMajor
         }
     }
 
@@ -31,6 +37,7 @@ final class CPUConvolution {
     static let defaultChunkBytes = CPUTuning.defaults.convolutionChunkBytes
     let chunkBytes: Int
     let pixelMajorMinChannels: Int
+    let indirect: Bool
     /// Forces one algorithm for every layer (tests); nil chooses per layer.
     let forcedAlgorithm: Algorithm?
     /// Forward passes over one input channel run directly
@@ -49,6 +56,7 @@ final class CPUConvolution {
     init(tuning: CPUTuning, algorithm: Algorithm? = nil, singleChannelDirect: Bool = true) {
         chunkBytes = tuning.convolutionChunkBytes
         pixelMajorMinChannels = tuning.pixelMajorMinChannels
+        indirect = tuning.indirectConvolutions
         forcedAlgorithm = algorithm
         self.singleChannelDirect = singleChannelDirect
     }
@@ -59,13 +67,18 @@ final class CPUConvolution {
     }
 
     func algorithm(for g: ConvGeometry) -> Algorithm {
-        forcedAlgorithm ?? Algorithm.choose(for: g, minChannels: pixelMajorMinChannels)
+        forcedAlgorithm ?? Algorithm.choose(for: g, minChannels: pixelMajorMinChannels, indirect: indirect)
     }
 
-    /// Samples per chunk: as many as fit `chunkBytes`, at least one.
+    /// Samples per chunk: as many as fit `chunkBytes`, at least one. The
+    /// indirect algorithm keeps a sample's image and output (and its pointer
+    /// table) instead of its columns.
     func chunkSamples(_ g: ConvGeometry) -> Int {
-        let perSample = (g.columnRows + g.outChannels) * g.outHeight * g.outWidth * MemoryLayout<Float>.size
-        return max(1, min(g.batch, chunkBytes / perSample))
+        let pixels = g.outHeight * g.outWidth
+        let perSample = algorithm(for: g) == .indirect
+            ? g.inChannels * g.height * g.width + pixels * (g.outChannels + 2 * g.kernelHeight * g.kernelWidth)
+            : (g.columnRows + g.outChannels) * pixels
+        return max(1, min(g.batch, chunkBytes / (perSample * MemoryLayout<Float>.size)))
     }
 
     /// Each worker applies the epilogue to its samples right after computing them.
@@ -92,6 +105,11 @@ final class CPUConvolution {
             run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
                 atelier_conv_pixels_forward(conv, k, x, wt, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
             }
+        case .indirect:
+            nonisolated(unsafe) let packed = packedWeights(g, w, pass: ATELIER_CONV_FORWARD)
+            run(g, indirectPass: ATELIER_CONV_FORWARD) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_indirect_forward(conv, k, x, packed, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
+            }
         }
     }
 
@@ -109,6 +127,11 @@ final class CPUConvolution {
             nonisolated(unsafe) let wp = permutedWeights(g, w, tapsMajor: false)
             run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
                 atelier_conv_pixels_backward_data(conv, k, dy, wp, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
+            }
+        case .indirect:
+            nonisolated(unsafe) let packed = packedWeights(g, w, pass: ATELIER_CONV_BACKWARD_DATA)
+            run(g, indirectPass: ATELIER_CONV_BACKWARD_DATA) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_indirect_backward_data(conv, k, dy, packed, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
             }
         }
     }
@@ -143,6 +166,21 @@ final class CPUConvolution {
                     atelier_conv_pixels_finish_weights(conv, dwp, dw, beta, Int32(channels.lowerBound), Int32(channels.upperBound))
                 }
             }
+        case .indirect:
+            let partial = Int(atelier_conv_indirect_weight_offset(&conv, k, chunk))
+            let workers = run(g, indirectPass: ATELIER_CONV_BACKWARD_WEIGHTS) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_indirect_backward_weights(conv, k, x, dy, n0, n1, chunk, scratch)
+            }
+            // (tap, c) rows of K floats rounded up to whole vectors.
+            let rowFloats = (g.outChannels + 15) / 16 * 16
+            nonisolated(unsafe) let dwp = scratch[0] + partial
+            let beta: Float = accumulate ? 1 : 0
+            withUnsafePointer(to: &conv) { conv in
+                nonisolated(unsafe) let conv = conv
+                combine(rows: g.columnRows, rowFloats: rowFloats, workers: workers, partial: partial, into: dwp) { rows in
+                    atelier_conv_indirect_finish_weights(conv, k, dwp, dw, beta, rows.lowerBound, rows.upperBound)
+                }
+            }
         }
     }
 
@@ -151,28 +189,53 @@ final class CPUConvolution {
     /// channels, split over the cores by output channel.
     private func combine(_ g: ConvGeometry, workers: Int, partial: Int, into target: UnsafeMutablePointer<Float>,
                          finish: ((Range<Int>) -> Void)? = nil) {
-        let perChannel = g.columnRows
+        combine(rows: g.outChannels, rowFloats: g.columnRows, workers: workers, partial: partial, into: target, finish: finish)
+    }
+
+    /// The same for partial sums of `rows` rows of `rowFloats` floats, split by row.
+    private func combine(rows: Int, rowFloats: Int, workers: Int, partial: Int, into target: UnsafeMutablePointer<Float>,
+                         finish: ((Range<Int>) -> Void)? = nil) {
         nonisolated(unsafe) let (sources, target) = (scratch.prefix(workers).map { $0 + partial }, target)
-        Parallel.forEachSlice(g.outChannels, minimumSlice: max(1, (1 << 14) / perChannel)) { channels in
-            let offset = channels.lowerBound * perChannel
+        Parallel.forEachSlice(rows, minimumSlice: max(1, (1 << 14) / rowFloats)) { rows in
+            let offset = rows.lowerBound * rowFloats
             for source in sources.dropFirst() {
-                atelier_add(channels.count * perChannel, source + offset, target + offset)
+                atelier_add(rows.count * rowFloats, source + offset, target + offset)
             }
-            finish?(channels)
+            finish?(rows)
         }
     }
 
     /// (K, C, R, S) -> (R, S, C, K) or (K, R, S, C), into the shared weight scratch.
     private func permutedWeights(_ g: ConvGeometry, _ w: UnsafeMutablePointer<Float>,
                                  tapsMajor: Bool) -> UnsafeMutablePointer<Float> {
-        if weightsCapacity < 2 * g.weightCount {
-            weights.deallocate()
-            weights = .allocate(capacity: 2 * g.weightCount)
-            weightsCapacity = 2 * g.weightCount
-        }
+        reserveWeights(2 * g.weightCount)
         var conv = CPULayout.geometry(g)
         atelier_conv_pixels_weights(&conv, Int32(g.outChannels), w, weights, weights + g.weightCount, tapsMajor ? 1 : 0)
         return weights
+    }
+
+    /// The indirect algorithm's weight panels for `pass`, into the shared weight scratch.
+    private func packedWeights(_ g: ConvGeometry, _ w: UnsafeMutablePointer<Float>, pass: Int) -> UnsafeMutablePointer<Float> {
+        var conv = CPULayout.geometry(g)
+        reserveWeights(atelier_conv_indirect_packed_size(&conv, Int32(g.outChannels)))
+        atelier_conv_indirect_pack(&conv, Int32(g.outChannels), w, weights, Int32(pass))
+        return weights
+    }
+
+    private func reserveWeights(_ floats: Int) {
+        guard weightsCapacity < floats else { return }
+        weights.deallocate()
+        weights = .allocate(capacity: floats)
+        weightsCapacity = floats
+    }
+
+    /// `run` with the indirect algorithm's scratch for `pass`.
+    @discardableResult
+    private func run(_ g: ConvGeometry, indirectPass pass: Int,
+                     _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
+        var conv = CPULayout.geometry(g)
+        let floats = atelier_conv_indirect_scratch(&conv, Int32(g.outChannels), Int32(chunkSamples(g)), Int32(pass))
+        return run(g, scratchFloats: Int(floats), body)
     }
 
     /// Splits the batch into one contiguous share per worker and calls

@@ -1,3 +1,4 @@
+import CAtelier
 import Foundation
 
 /// The CPU path's tunables for convolutions. `atelier-bench --device cpu
@@ -11,16 +12,34 @@ public struct CPUTuning: Codable, Sendable, Hashable, CustomStringConvertible {
     /// Layers with at least this many input channels use pixel-major
     /// columns (contiguous runs of C floats), the others channel-major.
     public var pixelMajorMinChannels = 8
+    /// Those layers read the image in place through pointers instead of
+    /// building columns (CPUConvolution.Algorithm.indirect). By default on
+    /// CPUs with AVX-512, for which its register tiles are sized.
+    public var indirectConvolutions = CPUTuning.cpuHasAVX512
 
     public static let defaults = CPUTuning()
+    /// Whether this CPU runs AVX-512.
+    public static let cpuHasAVX512 = atelier_cpu_has_avx512() != 0
 
-    public init(convolutionChunkBytes: Int = 2 << 20, pixelMajorMinChannels: Int = 8) {
+    public init(convolutionChunkBytes: Int = 2 << 20, pixelMajorMinChannels: Int = 8,
+                indirectConvolutions: Bool = CPUTuning.cpuHasAVX512) {
         self.convolutionChunkBytes = convolutionChunkBytes
         self.pixelMajorMinChannels = pixelMajorMinChannels
+        self.indirectConvolutions = indirectConvolutions
+    }
+
+    /// Files saved before `indirectConvolutions` existed still load, with its default.
+    public init(from decoder: Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(convolutionChunkBytes: try values.decode(Int.self, forKey: .convolutionChunkBytes),
+                  pixelMajorMinChannels: try values.decode(Int.self, forKey: .pixelMajorMinChannels),
+                  indirectConvolutions: try values.decodeIfPresent(Bool.self, forKey: .indirectConvolutions)
+                      ?? CPUTuning.cpuHasAVX512)
     }
 
     public var description: String {
         "conv-chunk=\(convolutionChunkBytes >> 10)KB pixel-major-from=\(pixelMajorMinChannels)ch"
+            + (indirectConvolutions ? " indirect" : "")
     }
 
     func validate() throws {
