@@ -106,14 +106,15 @@ void atelier_conv_pixels_finish_weights(const AtelierConv *g, const float *dwp, 
 /// The indirect variant (cpu_conv_indirect.c): a GEMM that reads the image
 /// through a table of pointers instead of columns. The weights are packed
 /// once per call for the forward pass or the data gradient
-/// (atelier_conv_indirect_packed_size floats); weight gradients are left in
-/// each worker's scratch at atelier_conv_indirect_weight_offset as
-/// (R, S, C, K rounded up to 16), finished into (K, C, R, S) by rows (tap, c).
+/// (atelier_conv_indirect_packed_size floats) from the permutation
+/// atelier_conv_pixels_weights makes for the same pass; weight gradients are
+/// left in each worker's scratch at atelier_conv_indirect_weight_offset as
+/// (R, S, C, K rounded up to 16), finished into (K, C, R, S) by input channel.
 enum { ATELIER_CONV_FORWARD = 0, ATELIER_CONV_BACKWARD_DATA = 1, ATELIER_CONV_BACKWARD_WEIGHTS = 2 };
 long atelier_conv_indirect_scratch(const AtelierConv *g, int k, int chunk, int pass);
 long atelier_conv_indirect_weight_offset(const AtelierConv *g, int k, int chunk);
 long atelier_conv_indirect_packed_size(const AtelierConv *g, int k);
-void atelier_conv_indirect_pack(const AtelierConv *g, int k, const float *w, float *packed, int pass);
+void atelier_conv_indirect_pack(const AtelierConv *g, int k, const float *wp, float *packed, int pass);
 void atelier_conv_indirect_forward(const AtelierConv *g, int k, const float *x, const float *packed, float *y,
                                    int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
                                    float p, const float *activated);
@@ -123,7 +124,7 @@ void atelier_conv_indirect_backward_data(const AtelierConv *g, int k, const floa
 void atelier_conv_indirect_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy,
                                             int n_begin, int n_end, int chunk, float *scratch);
 void atelier_conv_indirect_finish_weights(const AtelierConv *g, int k, const float *dwp, float *dw, float beta,
-                                          long row_begin, long row_end);
+                                          long c_begin, long c_end);
 /// 1 when the CPU runs AVX-512 (the indirect variant's register tiles are sized for it).
 int atelier_cpu_has_avx512(void);
 /// One input channel (cpu_conv_single.c): y for samples [n_begin, n_end)

@@ -174,11 +174,12 @@ final class CPUConvolution {
             // (tap, c) rows of K floats rounded up to whole vectors.
             let rowFloats = (g.outChannels + 15) / 16 * 16
             nonisolated(unsafe) let dwp = scratch[0] + partial
+            combine(rows: g.columnRows, rowFloats: rowFloats, workers: workers, partial: partial, into: dwp)
             let beta: Float = accumulate ? 1 : 0
             withUnsafePointer(to: &conv) { conv in
                 nonisolated(unsafe) let conv = conv
-                combine(rows: g.columnRows, rowFloats: rowFloats, workers: workers, partial: partial, into: dwp) { rows in
-                    atelier_conv_indirect_finish_weights(conv, k, dwp, dw, beta, rows.lowerBound, rows.upperBound)
+                Parallel.forEachSlice(g.inChannels, minimumSlice: max(1, (1 << 14) / (g.outChannels * g.kernelHeight * g.kernelWidth))) { channels in
+                    atelier_conv_indirect_finish_weights(conv, k, dwp, dw, beta, channels.lowerBound, channels.upperBound)
                 }
             }
         }
@@ -214,11 +215,15 @@ final class CPUConvolution {
         return weights
     }
 
-    /// The indirect algorithm's weight panels for `pass`, into the shared weight scratch.
+    /// The indirect algorithm's weight panels for `pass`, into the shared
+    /// weight scratch, after them the permuted weights they are copied from.
     private func packedWeights(_ g: ConvGeometry, _ w: UnsafeMutablePointer<Float>, pass: Int) -> UnsafeMutablePointer<Float> {
         var conv = CPULayout.geometry(g)
-        reserveWeights(atelier_conv_indirect_packed_size(&conv, Int32(g.outChannels)))
-        atelier_conv_indirect_pack(&conv, Int32(g.outChannels), w, weights, Int32(pass))
+        let k = Int32(g.outChannels), packed = atelier_conv_indirect_packed_size(&conv, k)
+        reserveWeights(packed + 2 * g.weightCount)
+        let permuted = weights + packed
+        atelier_conv_pixels_weights(&conv, k, w, permuted, permuted + g.weightCount, pass == ATELIER_CONV_FORWARD ? 1 : 0)
+        atelier_conv_indirect_pack(&conv, k, permuted, weights, Int32(pass))
         return weights
     }
 
