@@ -110,3 +110,5 @@ void atelier_pool_run(int workers, atelier_task task, void *context) {
   while (atomic_load_explicit(&finished, memory_order_acquire) < usable - 1) relax();
   pthread_mutex_unlock(&run_lock);
 }
+
+long atelier_take_next(long *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }

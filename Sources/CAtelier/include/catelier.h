@@ -139,6 +139,8 @@ void atelier_conv_single_forward(const AtelierConv *g, int k, const float *x, co
 /// when all are done. Nested calls run in order on the caller.
 typedef void (*atelier_task)(void *context, int worker);
 void atelier_pool_run(int workers, atelier_task task, void *context);
+/// Returns *counter and adds one, atomically: workers taking pieces of work in turn.
+long atelier_take_next(long *counter);
 /// b += a over n floats.
 void atelier_add(long n, const float *a, float *b);
 /// OpenBLAS's thread count (its own symbol, declared here as cblas.h may not).

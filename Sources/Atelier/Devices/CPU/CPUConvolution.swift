@@ -148,14 +148,14 @@ final class CPUConvolution {
         switch algorithm(for: g) {
         case .channelMajor:
             let partial = (g.columnRows + g.outChannels) * Int(chunk) * g.outHeight * g.outWidth
-            let workers = run(g, .channelMajor) { conv, n0, n1, chunk, scratch, worker in
+            let workers = run(g, .channelMajor, sharing: false) { conv, n0, n1, chunk, scratch, worker in
                 atelier_conv_backward_weights(conv, k, x, dy, worker == 0 ? dw : scratch + partial,
                                               worker == 0 && accumulate ? 1 : 0, n0, n1, chunk, scratch)
             }
             combine(g, workers: workers, partial: partial, into: dw)
         case .pixelMajor:
             let partial = Int(atelier_conv_pixels_weight_offset(&conv, k, chunk))
-            let workers = run(g, .pixelMajor) { conv, n0, n1, chunk, scratch, _ in
+            let workers = run(g, .pixelMajor, sharing: false) { conv, n0, n1, chunk, scratch, _ in
                 atelier_conv_pixels_backward_weights(conv, k, x, dy, n0, n1, chunk, scratch)
             }
             nonisolated(unsafe) let dwp = scratch[0] + partial
@@ -168,7 +168,7 @@ final class CPUConvolution {
             }
         case .indirect:
             let partial = Int(atelier_conv_indirect_weight_offset(&conv, k, chunk))
-            let workers = run(g, indirectPass: ATELIER_CONV_BACKWARD_WEIGHTS) { conv, n0, n1, chunk, scratch, _ in
+            let workers = run(g, indirectPass: ATELIER_CONV_BACKWARD_WEIGHTS, sharing: false) { conv, n0, n1, chunk, scratch, _ in
                 atelier_conv_indirect_backward_weights(conv, k, x, dy, n0, n1, chunk, scratch)
             }
             // (tap, c) rows of K floats rounded up to whole vectors.
@@ -236,39 +236,52 @@ final class CPUConvolution {
 
     /// `run` with the indirect algorithm's scratch for `pass`.
     @discardableResult
-    private func run(_ g: ConvGeometry, indirectPass pass: Int,
+    private func run(_ g: ConvGeometry, indirectPass pass: Int, sharing: Bool = true,
                      _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
         var conv = CPULayout.geometry(g)
         let floats = atelier_conv_indirect_scratch(&conv, Int32(g.outChannels), Int32(chunkSamples(g)), Int32(pass))
-        return run(g, scratchFloats: Int(floats), body)
+        return run(g, scratchFloats: Int(floats), sharing: sharing, body)
     }
 
-    /// Splits the batch into one contiguous share per worker and calls
-    /// `body(geometry, first, end, chunk, scratch, worker)` for each.
+    /// Calls `body(geometry, first, end, chunk, scratch, worker)` over the
+    /// batch: for weight gradients (`sharing: false`) one contiguous share
+    /// per worker, whose partial sums are then added in worker order; else
+    /// in pieces of at most a chunk that the workers take in turn
+    /// (Parallel.forEachPiece), each sample's output being its own.
     @discardableResult
-    private func run(_ g: ConvGeometry, _ algorithm: Algorithm,
+    private func run(_ g: ConvGeometry, _ algorithm: Algorithm, sharing: Bool = true,
                      _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
         var conv = CPULayout.geometry(g)
         let k = Int32(g.outChannels), chunk = Int32(chunkSamples(g))
         let floats = algorithm == .channelMajor ? atelier_conv_scratch(&conv, k, chunk)
                                                 : atelier_conv_pixels_scratch(&conv, k, chunk)
-        return run(g, scratchFloats: Int(floats), body)
+        return run(g, scratchFloats: Int(floats), sharing: sharing, body)
     }
 
     /// The same with `scratchFloats` of scratch per worker.
     @discardableResult
-    private func run(_ g: ConvGeometry, scratchFloats floats: Int,
+    private func run(_ g: ConvGeometry, scratchFloats floats: Int, sharing: Bool = true,
                      _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
         let workers = min(Parallel.cores, g.batch)
-        let chunk = Int32(chunkSamples(g))
+        let chunk = chunkSamples(g)
         var conv = CPULayout.geometry(g)
         reserve(workers: workers, floats: floats)
         nonisolated(unsafe) let scratch = scratch
         withUnsafePointer(to: &conv) { conv in
             nonisolated(unsafe) let conv = conv
-            Parallel.forEachWorker(workers) { worker in
-                let first = g.batch * worker / workers, end = g.batch * (worker + 1) / workers
-                body(conv, Int32(first), Int32(end), chunk, scratch[worker], worker)
+            if sharing {
+                // About 8 pieces per worker: a slowed core hands most of its share to the others.
+                let piece = min(chunk, max(1, (g.batch + 8 * workers - 1) / (8 * workers)))
+                let pieces = (g.batch + piece - 1) / piece
+                Parallel.forEachPiece(pieces, workers: workers) { index, worker in
+                    let first = index * piece, end = min(g.batch, first + piece)
+                    body(conv, Int32(first), Int32(end), Int32(chunk), scratch[worker], worker)
+                }
+            } else {
+                Parallel.forEachWorker(workers) { worker in
+                    let first = g.batch * worker / workers, end = g.batch * (worker + 1) / workers
+                    body(conv, Int32(first), Int32(end), Int32(chunk), scratch[worker], worker)
+                }
             }
         }
         return workers

@@ -23,6 +23,24 @@ enum Parallel {
         forEachWorker(slices) { s in body(count * s / slices ..< count * (s + 1) / slices) }
     }
 
+    /// Runs `body(piece, worker)` for pieces 0..<pieces on `workers` cores,
+    /// each core taking the next piece when it is done with one: a core
+    /// that is slowed down (this machine's cores are shared) does less of
+    /// the work instead of holding the others up at the end.
+    static func forEachPiece(_ pieces: Int, workers: Int, _ body: (Int, Int) -> Void) {
+        var next = 0
+        withUnsafeMutablePointer(to: &next) { next in
+            nonisolated(unsafe) let next = next
+            forEachWorker(min(workers, pieces)) { worker in
+                while true {
+                    let piece = atelier_take_next(next)
+                    if piece >= pieces { return }
+                    body(piece, worker)
+                }
+            }
+        }
+    }
+
     /// Runs `body(worker)` for workers 0..<count at once, one per core.
     static func forEachWorker(_ count: Int, _ body: (Int) -> Void) {
         if count == 1 {
