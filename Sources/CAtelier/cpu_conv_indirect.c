@@ -20,9 +20,14 @@
 //                  is spent on taps that miss and no col2im sums are needed.
 //  weight gradient dW (tap, c, k)  = sum over pixels of x (pixel's tap, c) * dy (pixel, k)
 //
-// Taps that fall in the padding point at a run of zeros. Each sample is
-// transposed (C, HW) <-> (HW, C) on the way in and out, as in
-// cpu_conv_pixels.c.
+// The image operand is read where it lies, (C, H, W) per sample: the
+// floats a register tile broadcasts for one tap and channel are a few
+// pixels of one row, so they share a cache line or two, and no transpose
+// is needed on the way in (transposing every input cost 4 % of a dcgan
+// step). Taps that fall in the padding point into a region of zeros. The
+// outputs, whose rows the tile stores as vectors, are transposed
+// (HW, C) -> (C, HW) on the way out, and dy to (pixel, k) for the weight
+// gradient, whose tile loads it as vectors.
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
@@ -62,9 +67,9 @@ ATELIER_HELPER long min_long(long a, long b) { return a < b ? a : b; }
 // trip count, so the compiler can keep the tile in registers (a loop to m
 // or a pointer to a row of it puts the tile on the stack: 2x slower).
 #define GATHER_TILE(MR, NV)                                                                        \
-  ATELIER_KERNEL void gather_##MR##x##NV(int m, int ntaps, long depth, const float *const *rows,    \
-                                         const float *restrict panel, float *const *out, long col,  \
-                                         int valid) {                                               \
+  ATELIER_KERNEL void gather_##MR##x##NV(int m, int ntaps, long depth, long astride,                \
+                                         const float *const *rows, const float *restrict panel,     \
+                                         float *const *out, long col, int valid) {                  \
     v16 acc[MR][NV];                                                                               \
     UNROLL for (int i = 0; i < MR; ++i)                                                                   \
       UNROLL for (int j = 0; j < NV; ++j) acc[i][j] = (v16){0};                                           \
@@ -77,7 +82,7 @@ ATELIER_HELPER long min_long(long a, long b) { return a < b ? a : b; }
         v16 bv[NV];                                                                                \
         UNROLL for (int j = 0; j < NV; ++j) bv[j] = *(const v16 *)(b + j * LANES);                        \
         UNROLL for (int i = 0; i < MR; ++i) {                                                             \
-          const float av = a[i][d];                                                                \
+          const float av = a[i][d * astride];                                                      \
           UNROLL for (int j = 0; j < NV; ++j) acc[i][j] += av * bv[j];                                    \
         }                                                                                          \
       }                                                                                            \
@@ -100,11 +105,12 @@ GATHER_TILE(12, 2)
 GATHER_TILE(12, 1)
 
 // All `count` rows against one panel of `width` columns (`valid` of them stored).
-ATELIER_HELPER void gather_rows(long count, int ntaps, long depth, const float *const *rows, const float *panel,
-                                float *const *out, long col, int width, int valid) {
+ATELIER_HELPER void gather_rows(long count, int ntaps, long depth, long astride, const float *const *rows,
+                                const float *panel, float *const *out, long col, int width, int valid) {
 #define GATHER_ALL(MR, NV)                                                                         \
   for (long i0 = 0; i0 < count; i0 += MR)                                                          \
-    gather_##MR##x##NV((int)min_long(MR, count - i0), ntaps, depth, rows + i0 * ntaps, panel, out + i0, col, valid);
+    gather_##MR##x##NV((int)min_long(MR, count - i0), ntaps, depth, astride, rows + i0 * ntaps, panel, out + i0, col, \
+                       valid);
   switch (width / LANES) {
   case 4: GATHER_ALL(6, 4) break;
   case 3: GATHER_ALL(8, 3) break;
@@ -117,7 +123,7 @@ ATELIER_HELPER void gather_rows(long count, int ntaps, long depth, const float *
 // dw[i][0..NV*LANES) (+)= sum over pixels of rows[pixel * ntaps + t][c0 + i] * dy[pixel][0..NV*LANES),
 // for mc <= MR channels.
 #define WEIGHT_TILE(MR, NV)                                                                        \
-  ATELIER_KERNEL void weight_##MR##x##NV(int mc, long pixels, int ntaps, int t, long c0,             \
+  ATELIER_KERNEL void weight_##MR##x##NV(int mc, long pixels, int ntaps, int t, long c0, long astride, \
                                          const float *const *rows, const float *restrict dy,         \
                                          long ldy, float *restrict dw, long ldw, int first) {        \
     v16 acc[MR][NV];                                                                               \
@@ -125,11 +131,11 @@ ATELIER_HELPER void gather_rows(long count, int ntaps, long depth, const float *
       UNROLL for (int j = 0; j < NV; ++j) acc[i][j] = (v16){0};                                           \
     _Pragma("clang loop unroll(disable)")                                                          \
     for (long px = 0; px < pixels; ++px, dy += ldy) {                                              \
-      const float *a = rows[px * ntaps + t] + c0;                                                  \
+      const float *a = rows[px * ntaps + t] + c0 * astride;                                        \
       v16 bv[NV];                                                                                  \
       UNROLL for (int j = 0; j < NV; ++j) bv[j] = *(const v16 *)(dy + j * LANES);                         \
       UNROLL for (int i = 0; i < MR; ++i) {                                                               \
-        const float av = a[i < mc ? i : 0];                                                        \
+        const float av = a[(i < mc ? i : 0) * astride];                                            \
         UNROLL for (int j = 0; j < NV; ++j) acc[i][j] += av * bv[j];                                      \
       }                                                                                            \
     }                                                                                              \
@@ -160,13 +166,18 @@ ATELIER_HELPER long most_phase_taps(const AtelierConv *g) {
 long atelier_conv_indirect_scratch(const AtelierConv *g, int k, int chunk, int pass) {
   const long plane = chunk * plane_of(g), pixels = chunk * pixels_of(g), c = g->c;
   switch (pass) {
-  case ATELIER_CONV_FORWARD:  // rows, outs, xt, zeros, yt
-    return 2 * (pixels * taps_of(g) + pixels) + plane * c + padded(c) + pixels * k;
-  case ATELIER_CONV_BACKWARD_DATA:  // rows, outs, dyt, zeros, dxt
-    return 2 * (plane * most_phase_taps(g) + plane) + pixels * k + padded(k) + plane * c;
-  default:  // rows, xt, zeros, dyt, dw
-    return 2 * pixels * taps_of(g) + plane * c + padded(c) + pixels * padded(k) + taps_of(g) * c * padded(k);
+  case ATELIER_CONV_FORWARD:  // rows, outs, yt
+    return 2 * (pixels * taps_of(g) + pixels) + pixels * k;
+  case ATELIER_CONV_BACKWARD_DATA:  // rows, outs, dxt
+    return 2 * (plane * most_phase_taps(g) + plane) + plane * c;
+  default:  // rows, dyt, dw
+    return 2 * pixels * taps_of(g) + pixels * padded(k) + taps_of(g) * c * padded(k);
   }
+}
+
+long atelier_conv_indirect_zeros(const AtelierConv *g, int k) {
+  const long image = (long)g->c * plane_of(g), gradient = (long)k * pixels_of(g);
+  return image > gradient ? image : gradient;
 }
 
 long atelier_conv_indirect_weight_offset(const AtelierConv *g, int k, int chunk) {
@@ -219,14 +230,10 @@ void atelier_conv_indirect_pack(const AtelierConv *g, int k, const float *restri
     }
 }
 
-// Samples [n0, n1) of x (N, C, H, W) -> xt (n, h, w, c).
-ATELIER_HELPER void images_to_pixels(const float *x, float *xt, long channels, long plane, int n0, int n1) {
-  for (int n = n0; n < n1; ++n) transpose(x + (long)n * channels * plane, xt + (n - n0) * plane * channels, channels, plane);
-}
-
-// rows[pixel * taps + tap] for the forward pass and the weight gradient: the
-// run of C floats of xt under each tap of each output pixel of `samples`.
-ATELIER_HELPER void forward_rows(const AtelierConv *g, const float *xt, const float *zeros, int samples,
+// rows[pixel * taps + tap] for the forward pass and the weight gradient:
+// where channel 0 of x (n, c, h, w) lies under each tap of each output
+// pixel of `samples` samples from x; channel i is plane_of(g) * i further.
+ATELIER_HELPER void forward_rows(const AtelierConv *g, const float *x, const float *zeros, int samples,
                                  const float **rows) {
   const long c = g->c;
   for (int n = 0; n < samples; ++n)
@@ -236,7 +243,7 @@ ATELIER_HELPER void forward_rows(const AtelierConv *g, const float *xt, const fl
           const int h = p * g->stride_h - g->pad_h + r;
           for (int s = 0; s < g->s; ++s) {
             const int w = q * g->stride_w - g->pad_w + s;
-            *rows++ = h < 0 || h >= g->h || w < 0 || w >= g->w ? zeros : xt + ((n * (long)g->h + h) * g->w + w) * c;
+            *rows++ = h < 0 || h >= g->h || w < 0 || w >= g->w ? zeros : x + (n * c * g->h + h) * g->w + w;
           }
         }
 }
@@ -245,20 +252,18 @@ ATELIER_HELPER void forward_rows(const AtelierConv *g, const float *xt, const fl
 
 ATELIER_CLONES
 void atelier_conv_indirect_forward(const AtelierConv *g, int k, const float *x, const float *packed, float *y,
-                                   int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
-                                   float p, const float *activated) {
+                                   int n_begin, int n_end, int chunk, float *scratch, const float *zeros,
+                                   const float *bias, int act, float p, const float *activated) {
   const long plane = plane_of(g), pq = pixels_of(g), rs = taps_of(g), c = g->c;
   const float **rows = (const float **)scratch;
   float **outs = (float **)(rows + chunk * pq * rs);
-  float *xt = (float *)(outs + chunk * pq), *zeros = xt + chunk * plane * c, *yt = zeros + padded(c);
-  for (long i = 0; i < c; ++i) zeros[i] = 0.0f;
+  float *yt = (float *)(outs + chunk * pq);
   for (long i = 0; i < chunk * pq; ++i) outs[i] = yt + i * k;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
-    images_to_pixels(x, xt, c, plane, n0, n1);
-    forward_rows(g, xt, zeros, n1 - n0, rows);
+    forward_rows(g, x + (long)n0 * c * plane, zeros, n1 - n0, rows);
     for (long j0 = 0; j0 < k; j0 += PANEL)
-      gather_rows((n1 - n0) * pq, (int)rs, c, rows, packed + j0 * rs * c, outs, j0, panel_width(k, j0),
+      gather_rows((n1 - n0) * pq, (int)rs, c, plane, rows, packed + j0 * rs * c, outs, j0, panel_width(k, j0),
                   (int)min_long(PANEL, k - j0));
     for (int n = n0; n < n1; ++n) transpose(yt + (n - n0) * pq * k, y + (long)n * k * pq, pq, k);
     if (bias || act != ATELIER_ACT_IDENTITY)
@@ -270,15 +275,15 @@ void atelier_conv_indirect_forward(const AtelierConv *g, int k, const float *x, 
 ATELIER_CLONES
 void atelier_conv_indirect_backward_data(const AtelierConv *g, int k, const float *dy, const float *packed,
                                          float *dx, int n_begin, int n_end, int chunk, float *scratch,
-                                         const float *bias, int act, float p, const float *activated) {
+                                         const float *zeros, const float *bias, int act, float p,
+                                         const float *activated) {
   const long plane = plane_of(g), pq = pixels_of(g), c = g->c;
   const float **rows = (const float **)scratch;
   float **outs = (float **)(rows + chunk * plane * most_phase_taps(g));
-  float *dyt = (float *)(outs + chunk * plane), *zeros = dyt + chunk * pq * k, *dxt = zeros + padded(k);
-  for (long i = 0; i < k; ++i) zeros[i] = 0.0f;
+  float *dxt = (float *)(outs + chunk * plane);
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
-    images_to_pixels(dy, dyt, k, pq, n0, n1);
+    const float *dyn = dy + (long)n0 * k * pq;
     const float *phase = packed;
     for (int a = 0; a < g->stride_h; ++a)
       for (int b = 0; b < g->stride_w; ++b) {
@@ -295,12 +300,12 @@ void atelier_conv_indirect_backward_data(const AtelierConv *g, int k, const floa
                 for (int s = b; s < g->s; s += g->stride_w) {
                   const int oq = (w + g->pad_w - s) / g->stride_w;
                   const int inside = h + g->pad_h - r >= 0 && op < g->p && w + g->pad_w - s >= 0 && oq < g->q;
-                  *row++ = inside ? dyt + ((n * (long)g->p + op) * g->q + oq) * k : zeros;
+                  *row++ = inside ? dyn + (n * (long)k * g->p + op) * g->q + oq : zeros;
                 }
               }
             }
         for (long j0 = 0; j0 < c; j0 += PANEL)
-          gather_rows(count, (int)ntaps, k, rows, phase + j0 * ntaps * k, outs, j0, panel_width(c, j0),
+          gather_rows(count, (int)ntaps, k, pq, rows, phase + j0 * ntaps * k, outs, j0, panel_width(c, j0),
                       (int)min_long(PANEL, c - j0));
         phase += ntaps * k * padded(c);
       }
@@ -315,16 +320,13 @@ void atelier_conv_indirect_backward_data(const AtelierConv *g, int k, const floa
 // into the end of `scratch` (overwritten).
 ATELIER_CLONES
 void atelier_conv_indirect_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy,
-                                            int n_begin, int n_end, int chunk, float *scratch) {
+                                            int n_begin, int n_end, int chunk, float *scratch, const float *zeros) {
   const long plane = plane_of(g), pq = pixels_of(g), rs = taps_of(g), c = g->c, kp = padded(k);
   const float **rows = (const float **)scratch;
-  float *xt = (float *)(rows + chunk * pq * rs), *zeros = xt + chunk * plane * c, *dyt = zeros + padded(c);
-  float *dw = dyt + chunk * pq * kp;
-  for (long i = 0; i < c; ++i) zeros[i] = 0.0f;
+  float *dyt = (float *)(rows + chunk * pq * rs), *dw = dyt + chunk * pq * kp;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
     const long pixels = (n1 - n0) * pq;
-    images_to_pixels(x, xt, c, plane, n0, n1);
     for (int n = n0; n < n1; ++n) {
       float *dst = dyt + (n - n0) * pq * kp;
       transpose(dy + (long)n * k * pq, dst, k, pq);
@@ -335,7 +337,7 @@ void atelier_conv_indirect_backward_weights(const AtelierConv *g, int k, const f
         }
       }
     }
-    forward_rows(g, xt, zeros, n1 - n0, rows);
+    forward_rows(g, x + (long)n0 * c * plane, zeros, n1 - n0, rows);
     // Blocks of pixels whose dy and images stay in L2 next to the gradient
     // (at dcgan's 64 -> 128 layer, 1225 pixels at a time: 74 GFLOP/s on
     // one core; 196-784: 100).
@@ -350,7 +352,7 @@ void atelier_conv_indirect_backward_weights(const AtelierConv *g, int k, const f
           const float *dyp = dyt + px0 * kp + j0;
 #define WEIGHT_ALL(MR, NV)                                                                         \
   for (long c0 = 0; c0 < c; c0 += MR)                                                              \
-    weight_##MR##x##NV((int)min_long(MR, c - c0), count, (int)rs, (int)t, c0, block_rows, dyp, kp, out + c0 * kp, kp, \
+    weight_##MR##x##NV((int)min_long(MR, c - c0), count, (int)rs, (int)t, c0, plane, block_rows, dyp, kp, out + c0 * kp, kp, \
                        first);
           switch (width / LANES) {
           case 4: WEIGHT_ALL(6, 4) break;

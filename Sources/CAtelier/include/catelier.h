@@ -112,17 +112,20 @@ void atelier_conv_pixels_finish_weights(const AtelierConv *g, const float *dwp, 
 /// (R, S, C, K rounded up to 16), finished into (K, C, R, S) by input channel.
 enum { ATELIER_CONV_FORWARD = 0, ATELIER_CONV_BACKWARD_DATA = 1, ATELIER_CONV_BACKWARD_WEIGHTS = 2 };
 long atelier_conv_indirect_scratch(const AtelierConv *g, int k, int chunk, int pass);
+/// Floats of zeros the passes read for taps in the padding (`zeros` below; never written).
+long atelier_conv_indirect_zeros(const AtelierConv *g, int k);
 long atelier_conv_indirect_weight_offset(const AtelierConv *g, int k, int chunk);
 long atelier_conv_indirect_packed_size(const AtelierConv *g, int k);
 void atelier_conv_indirect_pack(const AtelierConv *g, int k, const float *wp, float *packed, int pass);
 void atelier_conv_indirect_forward(const AtelierConv *g, int k, const float *x, const float *packed, float *y,
-                                   int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
-                                   float p, const float *activated);
+                                   int n_begin, int n_end, int chunk, float *scratch, const float *zeros,
+                                   const float *bias, int act, float p, const float *activated);
 void atelier_conv_indirect_backward_data(const AtelierConv *g, int k, const float *dy, const float *packed,
                                          float *dx, int n_begin, int n_end, int chunk, float *scratch,
-                                         const float *bias, int act, float p, const float *activated);
+                                         const float *zeros, const float *bias, int act, float p,
+                                         const float *activated);
 void atelier_conv_indirect_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy,
-                                            int n_begin, int n_end, int chunk, float *scratch);
+                                            int n_begin, int n_end, int chunk, float *scratch, const float *zeros);
 void atelier_conv_indirect_finish_weights(const AtelierConv *g, int k, const float *dwp, float *dw, float beta,
                                           long c_begin, long c_end);
 /// 1 when the CPU runs AVX-512 (the indirect variant's register tiles are sized for it).

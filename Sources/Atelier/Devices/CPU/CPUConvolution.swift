@@ -52,6 +52,9 @@ final class CPUConvolution {
     private var scratchCapacity = 0
     private var weights = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var weightsCapacity = 1
+    /// Read by the indirect algorithm for taps in the padding; only ever zero.
+    private var zeros = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var zerosCapacity = 0
 
     init(tuning: CPUTuning, algorithm: Algorithm? = nil, singleChannelDirect: Bool = true) {
         chunkBytes = tuning.convolutionChunkBytes
@@ -64,6 +67,7 @@ final class CPUConvolution {
     deinit {
         for s in scratch { s.deallocate() }
         weights.deallocate()
+        zeros.deallocate()
     }
 
     func algorithm(for g: ConvGeometry) -> Algorithm {
@@ -76,7 +80,7 @@ final class CPUConvolution {
     func chunkSamples(_ g: ConvGeometry) -> Int {
         let pixels = g.outHeight * g.outWidth
         let perSample = algorithm(for: g) == .indirect
-            ? g.inChannels * g.height * g.width + pixels * (g.outChannels + 2 * g.kernelHeight * g.kernelWidth)
+            ? g.inChannels * g.height * g.width + pixels * (g.outChannels + 2 * g.kernelHeight * g.kernelWidth)  // what it reads and writes
             : (g.columnRows + g.outChannels) * pixels
         return max(1, min(g.batch, chunkBytes / (perSample * MemoryLayout<Float>.size)))
     }
@@ -106,9 +110,9 @@ final class CPUConvolution {
                 atelier_conv_pixels_forward(conv, k, x, wt, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
             }
         case .indirect:
-            nonisolated(unsafe) let packed = packedWeights(g, w, pass: ATELIER_CONV_FORWARD)
+            nonisolated(unsafe) let (packed, zeros) = (packedWeights(g, w, pass: ATELIER_CONV_FORWARD), zeroRegion(g))
             run(g, indirectPass: ATELIER_CONV_FORWARD) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_indirect_forward(conv, k, x, packed, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
+                atelier_conv_indirect_forward(conv, k, x, packed, y, n0, n1, chunk, scratch, zeros, e.bias, e.activation, e.parameter, e.activated)
             }
         }
     }
@@ -129,9 +133,9 @@ final class CPUConvolution {
                 atelier_conv_pixels_backward_data(conv, k, dy, wp, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
             }
         case .indirect:
-            nonisolated(unsafe) let packed = packedWeights(g, w, pass: ATELIER_CONV_BACKWARD_DATA)
+            nonisolated(unsafe) let (packed, zeros) = (packedWeights(g, w, pass: ATELIER_CONV_BACKWARD_DATA), zeroRegion(g))
             run(g, indirectPass: ATELIER_CONV_BACKWARD_DATA) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_indirect_backward_data(conv, k, dy, packed, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
+                atelier_conv_indirect_backward_data(conv, k, dy, packed, dx, n0, n1, chunk, scratch, zeros, e.bias, e.activation, e.parameter, e.activated)
             }
         }
     }
@@ -168,8 +172,9 @@ final class CPUConvolution {
             }
         case .indirect:
             let partial = Int(atelier_conv_indirect_weight_offset(&conv, k, chunk))
+            nonisolated(unsafe) let zeros = zeroRegion(g)
             let workers = run(g, indirectPass: ATELIER_CONV_BACKWARD_WEIGHTS, sharing: false) { conv, n0, n1, chunk, scratch, _ in
-                atelier_conv_indirect_backward_weights(conv, k, x, dy, n0, n1, chunk, scratch)
+                atelier_conv_indirect_backward_weights(conv, k, x, dy, n0, n1, chunk, scratch, zeros)
             }
             // (tap, c) rows of K floats rounded up to whole vectors.
             let rowFloats = (g.outChannels + 15) / 16 * 16
@@ -225,6 +230,18 @@ final class CPUConvolution {
         atelier_conv_pixels_weights(&conv, k, w, permuted, permuted + g.weightCount, pass == ATELIER_CONV_FORWARD ? 1 : 0)
         atelier_conv_indirect_pack(&conv, k, permuted, weights, Int32(pass))
         return weights
+    }
+
+    private func zeroRegion(_ g: ConvGeometry) -> UnsafeMutablePointer<Float> {
+        var conv = CPULayout.geometry(g)
+        let floats = atelier_conv_indirect_zeros(&conv, Int32(g.outChannels))
+        if zerosCapacity < floats {
+            zeros.deallocate()
+            zeros = .allocate(capacity: floats)
+            zeros.initialize(repeating: 0, count: floats)
+            zerosCapacity = floats
+        }
+        return zeros
     }
 
     private func reserveWeights(_ floats: Int) {
