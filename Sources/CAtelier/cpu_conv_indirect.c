@@ -265,10 +265,12 @@ void atelier_conv_indirect_forward(const AtelierConv *g, int k, const float *x, 
     for (long j0 = 0; j0 < k; j0 += PANEL)
       gather_rows((n1 - n0) * pq, (int)rs, c, plane, rows, packed + j0 * rs * c, outs, j0, panel_width(k, j0),
                   (int)min_long(PANEL, k - j0));
-    for (int n = n0; n < n1; ++n) transpose(yt + (n - n0) * pq * k, y + (long)n * k * pq, pq, k);
-    if (bias || act != ATELIER_ACT_IDENTITY)
-      atelier_epilogue(n1 - n0, k, pq, k * pq, y + (long)n0 * k * pq, bias, act, p,
-                       activated ? activated + (long)n0 * k * pq : 0);
+    // The epilogue runs on each sample right after its transpose, while it is in L1.
+    for (int n = n0; n < n1; ++n) {
+      transpose(yt + (n - n0) * pq * k, y + (long)n * k * pq, pq, k);
+      if (bias || act != ATELIER_ACT_IDENTITY)
+        atelier_epilogue(1, k, pq, k * pq, y + (long)n * k * pq, bias, act, p, activated ? activated + (long)n * k * pq : 0);
+    }
   }
 }
 
@@ -309,10 +311,12 @@ void atelier_conv_indirect_backward_data(const AtelierConv *g, int k, const floa
                       (int)min_long(PANEL, c - j0));
         phase += ntaps * k * padded(c);
       }
-    for (int n = n0; n < n1; ++n) transpose(dxt + (n - n0) * plane * c, dx + (long)n * c * plane, plane, c);
-    if (bias || act != ATELIER_ACT_IDENTITY)
-      atelier_epilogue(n1 - n0, (int)c, plane, c * plane, dx + (long)n0 * c * plane, bias, act, p,
-                       activated ? activated + (long)n0 * c * plane : 0);
+    for (int n = n0; n < n1; ++n) {
+      transpose(dxt + (n - n0) * plane * c, dx + (long)n * c * plane, plane, c);
+      if (bias || act != ATELIER_ACT_IDENTITY)
+        atelier_epilogue(1, (int)c, plane, c * plane, dx + (long)n * c * plane, bias, act, p,
+                         activated ? activated + (long)n * c * plane : 0);
+    }
   }
 }
 
