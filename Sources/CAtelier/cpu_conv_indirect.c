@@ -29,127 +29,9 @@
 // (HW, C) -> (C, HW) on the way out, and dy to (pixel, k) for the weight
 // gradient, whose tile loads it as vectors.
 
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#include "cpu_tiles.h"
 
-// The register tiles are functions of their own, cloned per instruction
-// set: inlined into the loops that call them, the register allocator
-// shuffled the tile through the stack on every multiply-add step (85 vs
-// 114 GFLOP/s on one core).
-#define ATELIER_KERNEL static ATELIER_CLONES
-#define UNROLL _Pragma("clang loop unroll(full)")
-enum { LANES = 16, PANEL = 64, PIXEL_BLOCK = 256 };
-
-ATELIER_HELPER long padded(long n) { return (n + LANES - 1) / LANES * LANES; }
-// Panels are PANEL columns wide except the last, rounded up to whole vectors,
-// so the panel at column j0 of a packed matrix with `rows` rows starts at j0 * rows.
-ATELIER_HELPER int panel_width(long n, long j0) {
-  return n - j0 >= PANEL ? PANEL : (int)padded(n - j0);
-}
-ATELIER_HELPER long min_long(long a, long b) { return a < b ? a : b; }
-
-// Stores the first `valid` floats of vector j of a row (a macro: a vector
-// argument would differ between the clones' calling conventions).
-#define STORE_VECTOR(dst, value, j, valid)                                                         \
-  do {                                                                                             \
-    if (((j) + 1) * LANES <= (valid)) {                                                            \
-      *(v16 *)((dst) + (j) * LANES) = (value);                                                     \
-    } else if ((j) * LANES < (valid)) {                                                            \
-      float lanes[LANES];                                                                          \
-      *(v16 *)lanes = (value);                                                                     \
-      for (int l = 0; (j) * LANES + l < (valid); ++l) (dst)[(j) * LANES + l] = lanes[l];           \
-    }                                                                                              \
-  } while (0)
-
-// out[i][col + 0..valid) = sum over t < ntaps, d < depth of
-// rows[i * ntaps + t][d] * panel[(t * depth + d) * NV * LANES + 0..valid),
-// for m <= MR rows: MR x NV vectors of sums stay in registers. Rows past m
-// repeat row 0 and are not stored. Every loop over the tile has a constant
-// trip count, so the compiler can keep the tile in registers (a loop to m
-// or a pointer to a row of it puts the tile on the stack: 2x slower).
-#define GATHER_TILE(MR, NV)                                                                        \
-  ATELIER_KERNEL void gather_##MR##x##NV(int m, int ntaps, long depth, long astride,                \
-                                         const float *const *rows, const float *restrict panel,     \
-                                         float *const *out, long col, int valid) {                  \
-    v16 acc[MR][NV];                                                                               \
-    UNROLL for (int i = 0; i < MR; ++i)                                                                   \
-      UNROLL for (int j = 0; j < NV; ++j) acc[i][j] = (v16){0};                                           \
-    for (int t = 0; t < ntaps; ++t) {                                                              \
-      const float *a[MR];                                                                          \
-      UNROLL for (int i = 0; i < MR; ++i) a[i] = rows[(i < m ? i : 0) * ntaps + t];                       \
-      const float *b = panel + (long)t * depth * (NV * LANES);                                     \
-      _Pragma("clang loop unroll(disable)")                                                        \
-      for (long d = 0; d < depth; ++d, b += NV * LANES) {                                          \
-        v16 bv[NV];                                                                                \
-        UNROLL for (int j = 0; j < NV; ++j) bv[j] = *(const v16 *)(b + j * LANES);                        \
-        UNROLL for (int i = 0; i < MR; ++i) {                                                             \
-          const float av = a[i][d * astride];                                                      \
-          UNROLL for (int j = 0; j < NV; ++j) acc[i][j] += av * bv[j];                                    \
-        }                                                                                          \
-      }                                                                                            \
-    }                                                                                              \
-    if (m == MR && valid == NV * LANES) {                                                          \
-      UNROLL for (int i = 0; i < MR; ++i)                                                                 \
-        UNROLL for (int j = 0; j < NV; ++j) *(v16 *)(out[i] + col + j * LANES) = acc[i][j];               \
-      return;                                                                                      \
-    }                                                                                              \
-    float tile[MR][NV * LANES];                                                                    \
-    UNROLL for (int i = 0; i < MR; ++i)                                                                   \
-      UNROLL for (int j = 0; j < NV; ++j) *(v16 *)(tile[i] + j * LANES) = acc[i][j];                      \
-    for (int i = 0; i < m; ++i)                                                                    \
-      for (int j = 0; j < valid; ++j) out[i][col + j] = tile[i][j];                                \
-  }
-// 24 vectors of sums for the wide panels, as many as registers allow for the narrow ones.
-GATHER_TILE(6, 4)
-GATHER_TILE(8, 3)
-GATHER_TILE(12, 2)
-GATHER_TILE(12, 1)
-
-// All `count` rows against one panel of `width` columns (`valid` of them stored).
-ATELIER_HELPER void gather_rows(long count, int ntaps, long depth, long astride, const float *const *rows,
-                                const float *panel, float *const *out, long col, int width, int valid) {
-#define GATHER_ALL(MR, NV)                                                                         \
-  for (long i0 = 0; i0 < count; i0 += MR)                                                          \
-    gather_##MR##x##NV((int)min_long(MR, count - i0), ntaps, depth, astride, rows + i0 * ntaps, panel, out + i0, col, \
-                       valid);
-  switch (width / LANES) {
-  case 4: GATHER_ALL(6, 4) break;
-  case 3: GATHER_ALL(8, 3) break;
-  case 2: GATHER_ALL(12, 2) break;
-  default: GATHER_ALL(12, 1) break;
-  }
-#undef GATHER_ALL
-}
-
-// dw[i][0..NV*LANES) (+)= sum over pixels of rows[pixel * ntaps + t][c0 + i] * dy[pixel][0..NV*LANES),
-// for mc <= MR channels.
-#define WEIGHT_TILE(MR, NV)                                                                        \
-  ATELIER_KERNEL void weight_##MR##x##NV(int mc, long pixels, int ntaps, int t, long c0, long astride, \
-                                         const float *const *rows, const float *restrict dy,         \
-                                         long ldy, float *restrict dw, long ldw, int first) {        \
-    v16 acc[MR][NV];                                                                               \
-    UNROLL for (int i = 0; i < MR; ++i)                                                                   \
-      UNROLL for (int j = 0; j < NV; ++j) acc[i][j] = (v16){0};                                           \
-    _Pragma("clang loop unroll(disable)")                                                          \
-    for (long px = 0; px < pixels; ++px, dy += ldy) {                                              \
-      const float *a = rows[px * ntaps + t] + c0 * astride;                                        \
-      v16 bv[NV];                                                                                  \
-      UNROLL for (int j = 0; j < NV; ++j) bv[j] = *(const v16 *)(dy + j * LANES);                         \
-      UNROLL for (int i = 0; i < MR; ++i) {                                                               \
-        const float av = a[(i < mc ? i : 0) * astride];                                            \
-        UNROLL for (int j = 0; j < NV; ++j) acc[i][j] += av * bv[j];                                      \
-      }                                                                                            \
-    }                                                                                              \
-    UNROLL for (int i = 0; i < MR; ++i)                                                                   \
-      if (i < mc)                                                                                  \
-        UNROLL for (int j = 0; j < NV; ++j) {                                                             \
-          v16 *dst = (v16 *)(dw + i * ldw + j * LANES);                                            \
-          *dst = first ? acc[i][j] : *dst + acc[i][j];                                             \
-        }                                                                                          \
-  }
-WEIGHT_TILE(6, 4)
-WEIGHT_TILE(8, 3)
-WEIGHT_TILE(12, 2)
-WEIGHT_TILE(12, 1)
+enum { PIXEL_BLOCK = 256 };
 
 // ---------------------------------------------------------------- layouts
 
@@ -263,8 +145,8 @@ void atelier_conv_indirect_forward(const AtelierConv *g, int k, const float *x, 
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
     forward_rows(g, x + (long)n0 * c * plane, zeros, n1 - n0, rows);
     for (long j0 = 0; j0 < k; j0 += PANEL)
-      gather_rows((n1 - n0) * pq, (int)rs, c, plane, rows, packed + j0 * rs * c, outs, j0, panel_width(k, j0),
-                  (int)min_long(PANEL, k - j0));
+      gather_rows((n1 - n0) * pq, (int)rs, c, plane, rows, packed + j0 * rs * c, panel_width(k, j0), outs, j0,
+                  panel_width(k, j0), (int)min_long(PANEL, k - j0));
     // The epilogue runs on each sample right after its transpose, while it is in L1.
     for (int n = n0; n < n1; ++n) {
       transpose(yt + (n - n0) * pq * k, y + (long)n * k * pq, pq, k);
@@ -307,8 +189,8 @@ void atelier_conv_indirect_backward_data(const AtelierConv *g, int k, const floa
               }
             }
         for (long j0 = 0; j0 < c; j0 += PANEL)
-          gather_rows(count, (int)ntaps, k, pq, rows, phase + j0 * ntaps * k, outs, j0, panel_width(c, j0),
-                      (int)min_long(PANEL, c - j0));
+          gather_rows(count, (int)ntaps, k, pq, rows, phase + j0 * ntaps * k, panel_width(c, j0), outs, j0,
+                      panel_width(c, j0), (int)min_long(PANEL, c - j0));
         phase += ntaps * k * padded(c);
       }
     for (int n = n0; n < n1; ++n) {

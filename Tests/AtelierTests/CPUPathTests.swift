@@ -142,6 +142,10 @@ struct CPUPathTests {
         GemmShape(m: 300, n: 97, k: 80),
         GemmShape(m: 41, n: 530, k: 121, alpha: 0.5, beta: 0.75),
         GemmShape(m: 257, n: 255, k: 33, beta: 1),
+        // Whole vectors of C's columns: on the register tiles where the CPU has them (CPUGemm.onTiles),
+        // with a last panel of 16, 32 and 48 columns.
+        GemmShape(m: 300, n: 96, k: 80), GemmShape(m: 70, n: 160, k: 200, beta: 1),
+        GemmShape(m: 13, n: 1040, k: 160), GemmShape(m: 301, n: 112, k: 70, beta: 1),
     ]
 
     /// One row or one column of C (matrix-vector products), and an outer
@@ -255,7 +259,7 @@ struct CPUPathTests {
             }
         }
         let cpu = CPUBackend()
-        for s in Self.splitShapes + [GemmShape(m: 5, n: 7, k: 3)] {
+        for s in Self.splitShapes + [GemmShape(m: 5, n: 7, k: 3), GemmShape(m: 5, n: 48, k: 3)] {
             let a = try cpu.upload(randomValues(s.aCount, seed: 66)), b = try cpu.upload(randomValues(s.bCount, seed: 67))
             let start = randomValues(s.cCount, seed: 68), bias = try cpu.upload(randomValues(s.n, seed: 69))
             let (c, cRef) = (try cpu.upload(start), try cpu.upload(start))

@@ -128,6 +128,13 @@ void atelier_conv_indirect_backward_weights(const AtelierConv *g, int k, const f
                                             int n_begin, int n_end, int chunk, float *scratch, const float *zeros);
 void atelier_conv_indirect_finish_weights(const AtelierConv *g, int k, const float *dwp, float *dw, float beta,
                                           long c_begin, long c_end);
+/// Dense-layer GEMMs on the same register tiles, operands read in place
+/// (cpu_gemm_tiles.c): rows [m0, m1) of C (m x n, n a multiple of 16) are
+/// set to A B (A m x k) or A^T B (A k x m).
+void atelier_gemm_tiles_nn(long m0, long m1, long n, long k, const float *a, long lda, const float *b, long ldb,
+                           float *c, long ldc);
+void atelier_gemm_tiles_tn(long m0, long m1, long n, long k, const float *a, long lda, const float *b, long ldb,
+                           float *c, long ldc);
 /// 1 when the CPU runs AVX-512 (the indirect variant's register tiles are sized for it).
 int atelier_cpu_has_avx512(void);
 /// One input channel (cpu_conv_single.c): y for samples [n_begin, n_end)
