@@ -146,6 +146,9 @@ struct CPUPathTests {
         // with a last panel of 16, 32 and 48 columns.
         GemmShape(m: 300, n: 96, k: 80), GemmShape(m: 70, n: 160, k: 200, beta: 1),
         GemmShape(m: 13, n: 1040, k: 160), GemmShape(m: 301, n: 112, k: 70, beta: 1),
+        // Whole vectors of A's rows: with B transposed, C^T = B A^T on the tiles (CPUGemm.forwardOnTiles),
+        // with a last panel of 16 rows and outputs that do not fill the 8x8 transposes.
+        GemmShape(m: 64, n: 1030, k: 40), GemmShape(m: 144, n: 100, k: 150),
     ]
 
     /// One row or one column of C (matrix-vector products), and an outer
@@ -259,7 +262,8 @@ struct CPUPathTests {
             }
         }
         let cpu = CPUBackend()
-        for s in Self.splitShapes + [GemmShape(m: 5, n: 7, k: 3), GemmShape(m: 5, n: 48, k: 3)] {
+        for s in Self.splitShapes + [GemmShape(m: 5, n: 7, k: 3), GemmShape(m: 5, n: 48, k: 3),
+                                        GemmShape(m: 32, n: 19, k: 17, transposeB: true)] {
             let a = try cpu.upload(randomValues(s.aCount, seed: 66)), b = try cpu.upload(randomValues(s.bCount, seed: 67))
             let start = randomValues(s.cCount, seed: 68), bias = try cpu.upload(randomValues(s.n, seed: 69))
             let (c, cRef) = (try cpu.upload(start), try cpu.upload(start))

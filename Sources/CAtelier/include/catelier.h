@@ -135,6 +135,13 @@ void atelier_gemm_tiles_nn(long m0, long m1, long n, long k, const float *a, lon
                            float *c, long ldc);
 void atelier_gemm_tiles_tn(long m0, long m1, long n, long k, const float *a, long lda, const float *b, long ldb,
                            float *c, long ldc);
+/// C (m x n) = A (m x k) B^T (B n x k, rows ldb apart), m a multiple of 16:
+/// first A^T packed into panels of 64 columns (panels [p_begin, p_end) per
+/// call, m * k floats in all), then C's columns [n0, n1) with `tmp` holding
+/// 96 * m floats.
+void atelier_gemm_tiles_pack_columns(long m, long k, const float *a, float *packed, long p_begin, long p_end);
+void atelier_gemm_tiles_nt(long n0, long n1, long m, long k, const float *b, long ldb, const float *packed, float *c,
+                           long ldc, float *tmp);
 /// 1 when the CPU runs AVX-512 (the indirect variant's register tiles are sized for it).
 int atelier_cpu_has_avx512(void);
 /// One input channel (cpu_conv_single.c): y for samples [n_begin, n_end)

@@ -11,6 +11,7 @@ public final class CPUBackend: Backend {
     public let name = "cpu"
     public let pool = BufferPool { HostStorage(capacity: $0) }
     private let convolution: CPUConvolution
+    private let gemmScratch = CPUGemmScratch()
     public let tuning: CPUTuning
 
     /// With the tuning `atelier-bench --device cpu --tune --save` stored for
@@ -71,7 +72,7 @@ public final class CPUBackend: Backend {
     public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, epilogue: Epilogue?) throws {
         try s.validate(a: a, b: b, c: c)
         try epilogue?.validate(channels: s.n, count: s.cCount, "GEMM \(s)")
-        CPUGemm.run(s, a.host, b.host, c.host, epilogue: CPUEpilogue(epilogue))
+        CPUGemm.run(s, a.host, b.host, c.host, epilogue: CPUEpilogue(epilogue), scratch: gemmScratch)
     }
 
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,

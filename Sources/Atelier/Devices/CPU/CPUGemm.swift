@@ -32,12 +32,16 @@ enum CPUGemm {
     /// Each core applies the epilogue to its own block of C right after
     /// computing it.
     static func run(_ s: GemmShape, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>,
-                    _ c: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none) {
+                    _ c: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none, scratch: CPUGemmScratch? = nil) {
         nonisolated(unsafe) let (a, b, c) = (a, b, c)
         let lda = s.transposeA ? s.m : s.k, ldb = s.transposeB ? s.k : s.n
         let cores = Parallel.cores
         if onTiles(s) {
             runOnTiles(s, a, b, c, epilogue: epilogue)
+            return
+        }
+        if let scratch, forwardOnTiles(s) {
+            runForwardOnTiles(s, a, b, c, epilogue: epilogue, scratch: scratch)
             return
         }
         let splitRows = s.m >= s.n
@@ -60,6 +64,32 @@ enum CPUGemm {
                 epilogue.apply(rows: s.m, channels: end - first, inner: 1, rowStride: s.n, c + first, biasOffset: first,
                                elementOffset: first)
             }
+        }
+    }
+
+    /// A dense layer's forward product, C = A B^T, on the tiles as C^T = B A^T:
+    /// the weights B are read in place and only A is packed (m * k floats).
+    static func forwardOnTiles(_ s: GemmShape) -> Bool {
+        tiles && s.transposeB && !s.transposeA && s.alpha == 1 && s.beta == 0 && s.m % 16 == 0 && s.n > 1 && s.k >= 16
+    }
+
+    /// A^T packed by all cores, then one block of C's columns per core.
+    private static func runForwardOnTiles(_ s: GemmShape, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>,
+                                          _ c: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue, scratch: CPUGemmScratch) {
+        let large = s.m * s.n * s.k >= splitThreshold || s.aCount + s.bCount + s.cCount >= splitFloats
+        let workers = large ? min(Parallel.cores, s.n) : 1
+        scratch.reserve(packed: s.m * s.k, tmp: 96 * s.m, workers: workers)
+        nonisolated(unsafe) let (a, b, c, packed, tmp) = (a, b, c, scratch.packed, scratch.tmp)
+        let panels = (s.m + 63) / 64
+        Parallel.forEachSlice(panels, minimumSlice: max(1, (1 << 16) / (64 * s.k))) { p in
+            atelier_gemm_tiles_pack_columns(s.m, s.k, a, packed, p.lowerBound, p.upperBound)
+        }
+        Parallel.forEachWorker(workers) { worker in
+            let first = s.n * worker / workers, end = s.n * (worker + 1) / workers
+            guard end > first else { return }
+            atelier_gemm_tiles_nt(first, end, s.m, s.k, b, s.k, packed, c, s.n, tmp[worker])
+            epilogue.apply(rows: s.m, channels: end - first, inner: 1, rowStride: s.n, c + first, biasOffset: first,
+                           elementOffset: first)
         }
     }
 
@@ -104,5 +134,31 @@ enum CPUGemm {
         }
         cblas_sgemm(CblasRowMajor, s.transposeA ? CblasTrans : CblasNoTrans, s.transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(s.k), s.alpha, a, Int32(lda), b, Int32(ldb), s.beta, c, Int32(s.n))
+    }
+}
+
+/// The packed operand and per-core staging of CPUGemm's forward products
+/// on the tiles, kept between calls so a training step allocates nothing.
+final class CPUGemmScratch: @unchecked Sendable {
+    private(set) var packed = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private(set) var tmp: [UnsafeMutablePointer<Float>] = []
+    private var packedCapacity = 0, tmpCapacity = 0
+
+    func reserve(packed floats: Int, tmp perWorker: Int, workers: Int) {
+        if packedCapacity < floats {
+            packed.deallocate()
+            packed = .allocate(capacity: floats)
+            packedCapacity = floats
+        }
+        if tmp.count < workers || tmpCapacity < perWorker {
+            for t in tmp { t.deallocate() }
+            tmpCapacity = max(tmpCapacity, perWorker)
+            tmp = (0..<max(workers, tmp.count)).map { _ in .allocate(capacity: tmpCapacity) }
+        }
+    }
+
+    deinit {
+        packed.deallocate()
+        for t in tmp { t.deallocate() }
     }
 }
