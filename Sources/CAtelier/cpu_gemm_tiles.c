@@ -12,10 +12,10 @@
 
 enum { ROWS = 256 };
 
-// C rows [m0, m1) = A (m x k, lda) B (k x n, ldb), n a multiple of 16.
+// C rows [m0, m1), columns [n0, n1) = A (m x k, lda) B (k x n, ldb); n0 and n1 multiples of 16.
 ATELIER_CLONES
-void atelier_gemm_tiles_nn(long m0, long m1, long n, long k, const float *a, long lda, const float *b, long ldb,
-                           float *c, long ldc) {
+void atelier_gemm_tiles_nn(long m0, long m1, long n0, long n1, long k, const float *a, long lda, const float *b,
+                           long ldb, float *c, long ldc) {
   const float *rows[ROWS];
   float *outs[ROWS];
   for (long r0 = m0; r0 < m1; r0 += ROWS) {
@@ -24,20 +24,20 @@ void atelier_gemm_tiles_nn(long m0, long m1, long n, long k, const float *a, lon
       rows[i] = a + (r0 + i) * lda;
       outs[i] = c + (r0 + i) * ldc;
     }
-    for (long j0 = 0; j0 < n; j0 += PANEL) {
-      const int width = panel_width(n, j0);
+    for (long j0 = n0; j0 < n1; j0 += PANEL) {
+      const int width = panel_width(n1, j0);
       gather_rows(count, 1, k, 1, rows, b + j0, ldb, outs, j0, width, width);
     }
   }
 }
 
-// C rows [m0, m1) = A^T B, A (k x m, lda), B (k x n, ldb), n a multiple of 16.
+// C rows [m0, m1), columns [n0, n1) = A^T B, A (k x m, lda), B (k x n, ldb); n0 and n1 multiples of 16.
 // C is written a block of whole rows at a time (all panels of 24 rows, which
 // the 6-, 8- and 12-row tiles divide), not panel by panel down all rows with
 // a stride of a row between tiles.
 ATELIER_CLONES
-void atelier_gemm_tiles_tn(long m0, long m1, long n, long k, const float *a, long lda, const float *b, long ldb,
-                           float *c, long ldc) {
+void atelier_gemm_tiles_tn(long m0, long m1, long n0, long n1, long k, const float *a, long lda, const float *b,
+                           long ldb, float *c, long ldc) {
   enum { ROW_BLOCK = 24 };
   const float *rows[ROWS];
   for (long p0 = 0; p0 < k; p0 += ROWS) {
@@ -46,13 +46,13 @@ void atelier_gemm_tiles_tn(long m0, long m1, long n, long k, const float *a, lon
     const int first = p0 == 0;
     for (long b0 = m0; b0 < m1; b0 += ROW_BLOCK) {
       const long b1 = min_long(m1, b0 + ROW_BLOCK);
-      for (long j0 = 0; j0 < n; j0 += PANEL) {
+      for (long j0 = n0; j0 < n1; j0 += PANEL) {
         const float *bp = b + p0 * ldb + j0;
         float *out = c + j0;
 #define WEIGHT_ALL(MR, NV)                                                                         \
   for (long r0 = b0; r0 < b1; r0 += MR)                                                            \
     weight_##MR##x##NV((int)min_long(MR, b1 - r0), count, 1, 0, r0, 1, rows, bp, ldb, out + r0 * ldc, ldc, first);
-        switch (panel_width(n, j0) / LANES) {
+        switch (panel_width(n1, j0) / LANES) {
         case 4: WEIGHT_ALL(6, 4) break;
         case 3: WEIGHT_ALL(8, 3) break;
         case 2: WEIGHT_ALL(12, 2) break;

@@ -129,12 +129,12 @@ void atelier_conv_indirect_backward_weights(const AtelierConv *g, int k, const f
 void atelier_conv_indirect_finish_weights(const AtelierConv *g, int k, const float *dwp, float *dw, float beta,
                                           long c_begin, long c_end);
 /// Dense-layer GEMMs on the same register tiles, operands read in place
-/// (cpu_gemm_tiles.c): rows [m0, m1) of C (m x n, n a multiple of 16) are
-/// set to A B (A m x k) or A^T B (A k x m).
-void atelier_gemm_tiles_nn(long m0, long m1, long n, long k, const float *a, long lda, const float *b, long ldb,
-                           float *c, long ldc);
-void atelier_gemm_tiles_tn(long m0, long m1, long n, long k, const float *a, long lda, const float *b, long ldb,
-                           float *c, long ldc);
+/// (cpu_gemm_tiles.c): rows [m0, m1) and columns [n0, n1) (multiples of
+/// 16) of C are set to A B (A m x k) or A^T B (A k x m).
+void atelier_gemm_tiles_nn(long m0, long m1, long n0, long n1, long k, const float *a, long lda, const float *b,
+                           long ldb, float *c, long ldc);
+void atelier_gemm_tiles_tn(long m0, long m1, long n0, long n1, long k, const float *a, long lda, const float *b,
+                           long ldb, float *c, long ldc);
 /// C (m x n) = A (m x k) B^T (B n x k, rows ldb apart), m a multiple of 16:
 /// first A^T packed into panels of 64 columns (panels [p_begin, p_end) per
 /// call, m * k floats in all), then C's columns [n0, n1) with `tmp` holding
