@@ -232,22 +232,9 @@ void atelier_conv_indirect_backward_weights(const AtelierConv *g, int k, const f
       const int first = n0 == n_begin && px0 == 0;
       const float *const *block_rows = rows + px0 * rs;
       for (long t = 0; t < rs; ++t)
-        for (long j0 = 0; j0 < k; j0 += PANEL) {
-          const int width = panel_width(k, j0);
-          float *out = dw + t * c * kp + j0;
-          const float *dyp = dyt + px0 * kp + j0;
-#define WEIGHT_ALL(MR, NV)                                                                         \
-  for (long c0 = 0; c0 < c; c0 += MR)                                                              \
-    weight_##MR##x##NV((int)min_long(MR, c - c0), count, (int)rs, (int)t, c0, plane, block_rows, dyp, kp, out + c0 * kp, kp, \
-                       first);
-          switch (width / LANES) {
-          case 4: WEIGHT_ALL(6, 4) break;
-          case 3: WEIGHT_ALL(8, 3) break;
-          case 2: WEIGHT_ALL(12, 2) break;
-          default: WEIGHT_ALL(12, 1) break;
-          }
-#undef WEIGHT_ALL
-        }
+        for (long j0 = 0; j0 < k; j0 += PANEL)
+          weight_rows(0, c, count, (int)rs, (int)t, plane, block_rows, dyt + px0 * kp + j0, kp, dw + t * c * kp + j0, kp,
+                      panel_width(k, j0), first);
     }
   }
 }

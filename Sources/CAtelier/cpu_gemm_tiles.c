@@ -46,20 +46,8 @@ void atelier_gemm_tiles_tn(long m0, long m1, long n0, long n1, long k, const flo
     const int first = p0 == 0;
     for (long b0 = m0; b0 < m1; b0 += ROW_BLOCK) {
       const long b1 = min_long(m1, b0 + ROW_BLOCK);
-      for (long j0 = n0; j0 < n1; j0 += PANEL) {
-        const float *bp = b + p0 * ldb + j0;
-        float *out = c + j0;
-#define WEIGHT_ALL(MR, NV)                                                                         \
-  for (long r0 = b0; r0 < b1; r0 += MR)                                                            \
-    weight_##MR##x##NV((int)min_long(MR, b1 - r0), count, 1, 0, r0, 1, rows, bp, ldb, out + r0 * ldc, ldc, first);
-        switch (panel_width(n1, j0) / LANES) {
-        case 4: WEIGHT_ALL(6, 4) break;
-        case 3: WEIGHT_ALL(8, 3) break;
-        case 2: WEIGHT_ALL(12, 2) break;
-        default: WEIGHT_ALL(12, 1) break;
-        }
-#undef WEIGHT_ALL
-      }
+      for (long j0 = n0; j0 < n1; j0 += PANEL)
+        weight_rows(b0, b1, count, 1, 0, 1, rows, b + p0 * ldb + j0, ldb, c + j0, ldc, panel_width(n1, j0), first);
     }
   }
 }

@@ -118,4 +118,22 @@ WEIGHT_TILE(8, 3)
 WEIGHT_TILE(12, 2)
 WEIGHT_TILE(12, 1)
 
+// Rows [r_begin, r_end) of dw (ldw apart, from dw's row 0) against one panel
+// of `width` columns of dy.
+ATELIER_HELPER void weight_rows(long r_begin, long r_end, long pixels, int ntaps, int t, long astride,
+                                const float *const *rows, const float *dy, long ldy, float *dw, long ldw, int width,
+                                int first) {
+#define WEIGHT_ALL(MR, NV)                                                                         \
+  for (long r0 = r_begin; r0 < r_end; r0 += MR)                                                    \
+    weight_##MR##x##NV((int)min_long(MR, r_end - r0), pixels, ntaps, t, r0, astride, rows, dy, ldy, dw + r0 * ldw, \
+                       ldw, first);
+  switch (width / LANES) {
+  case 4: WEIGHT_ALL(6, 4) break;
+  case 3: WEIGHT_ALL(8, 3) break;
+  case 2: WEIGHT_ALL(12, 2) break;
+  default: WEIGHT_ALL(12, 1) break;
+  }
+#undef WEIGHT_ALL
+}
+
 #endif
