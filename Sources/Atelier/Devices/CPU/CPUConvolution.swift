@@ -74,13 +74,13 @@ final class CPUConvolution {
         forcedAlgorithm ?? Algorithm.choose(for: g, minChannels: pixelMajorMinChannels, indirect: indirect)
     }
 
-    /// Samples per chunk: as many as fit `chunkBytes`, at least one. The
-    /// indirect algorithm keeps a sample's image and output (and its pointer
-    /// table) instead of its columns.
+    /// Samples per chunk: as many as fit `chunkBytes`, at least one. For the
+    /// indirect algorithm a sample's share is what it touches instead of
+    /// columns: its image (read in place), its output and its pointer table.
     func chunkSamples(_ g: ConvGeometry) -> Int {
         let pixels = g.outHeight * g.outWidth
         let perSample = algorithm(for: g) == .indirect
-            ? g.inChannels * g.height * g.width + pixels * (g.outChannels + 2 * g.kernelHeight * g.kernelWidth)  // what it reads and writes
+            ? g.inChannels * g.height * g.width + pixels * (g.outChannels + 2 * g.kernelHeight * g.kernelWidth)
             : (g.columnRows + g.outChannels) * pixels
         return max(1, min(g.batch, chunkBytes / (perSample * MemoryLayout<Float>.size)))
     }
