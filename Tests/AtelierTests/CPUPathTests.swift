@@ -142,10 +142,10 @@ struct CPUPathTests {
         GemmShape(m: 300, n: 97, k: 80),
         GemmShape(m: 41, n: 530, k: 121, alpha: 0.5, beta: 0.75),
         GemmShape(m: 257, n: 255, k: 33, beta: 1),
-        // Whole vectors of C's columns: on the register tiles where the CPU has them (CPUGemm.onTiles),
-        // with a last panel of 16, 32 and 48 columns.
+        // Whole vectors of C's columns: shapes the register tiles take (CPUGemm.onTiles), with a last
+        // panel of 16, 32 and 48 columns; one that adds to C (beta 1), which stays on OpenBLAS.
         GemmShape(m: 300, n: 96, k: 80), GemmShape(m: 70, n: 160, k: 200, beta: 1),
-        GemmShape(m: 13, n: 1040, k: 160), GemmShape(m: 301, n: 112, k: 70, beta: 1),
+        GemmShape(m: 13, n: 1040, k: 160), GemmShape(m: 301, n: 112, k: 70),
         // Whole vectors of A's rows: with B transposed, C^T = B A^T on the tiles (CPUGemm.forwardOnTiles),
         // with a last panel of 16 rows and outputs that do not fill the 8x8 transposes.
         GemmShape(m: 64, n: 1030, k: 40), GemmShape(m: 144, n: 100, k: 150),
@@ -159,11 +159,12 @@ struct CPUPathTests {
         GemmShape(m: 1, n: 9, k: 3, alpha: -1), GemmShape(m: 1, n: 1, k: 300, beta: 0.5),
     ]
 
+    /// With and without the register tiles (CPUGemm.onTiles, forwardOnTiles), on any CPU.
     @Test("Split GEMM and matrix-vector products equal the triple loop for every transpose",
-          arguments: splitShapes + vectorShapes)
-    func splitGemm(base: GemmShape) throws {
+          arguments: splitShapes + vectorShapes, [false, true])
+    func splitGemm(base: GemmShape, tiles: Bool) throws {
         #expect(base.m * base.n * base.k >= CPUGemm.splitThreshold || Self.vectorShapes.contains(base))
-        let cpu = CPUBackend()
+        let cpu = CPUBackend(tuning: .defaults, convolutionAlgorithm: nil, gemmTiles: tiles)
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             var s = base
             s.transposeA = ta
@@ -181,7 +182,7 @@ struct CPUPathTests {
             }
             let cb = try cpu.upload(c)
             try cpu.gemm(s, a: try cpu.upload(a), b: try cpu.upload(b), c: cb)
-            expectClose(try cpu.read(cb), expected, rtol: 1e-4, atol: 1e-4, "split GEMM \(s)")
+            expectClose(try cpu.read(cb), expected, rtol: 1e-4, atol: 1e-4, "split GEMM \(s), tiles \(tiles)")
         }
     }
 

@@ -12,6 +12,8 @@ public final class CPUBackend: Backend {
     public let pool = BufferPool { HostStorage(capacity: $0) }
     private let convolution: CPUConvolution
     private let gemmScratch = CPUGemmScratch()
+    /// Whether dense products may run on the register tiles (CPUGemm.tiles by default).
+    let gemmTiles: Bool
     public let tuning: CPUTuning
 
     /// With the tuning `atelier-bench --device cpu --tune --save` stored for
@@ -26,9 +28,10 @@ public final class CPUBackend: Backend {
 
     /// A forced column layout applies to one-channel layers too (their
     /// forward pass otherwise runs directly), so tests reach every path.
-    init(tuning: CPUTuning, convolutionAlgorithm: CPUConvolution.Algorithm?) {
+    init(tuning: CPUTuning, convolutionAlgorithm: CPUConvolution.Algorithm?, gemmTiles: Bool = CPUGemm.tiles) {
         _ = Self.singleThreadedBLAS
         self.tuning = tuning
+        self.gemmTiles = gemmTiles
         convolution = CPUConvolution(tuning: tuning, algorithm: convolutionAlgorithm,
                                      singleChannelDirect: convolutionAlgorithm == nil)
     }
@@ -72,7 +75,7 @@ public final class CPUBackend: Backend {
     public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, epilogue: Epilogue?) throws {
         try s.validate(a: a, b: b, c: c)
         try epilogue?.validate(channels: s.n, count: s.cCount, "GEMM \(s)")
-        CPUGemm.run(s, a.host, b.host, c.host, epilogue: CPUEpilogue(epilogue), scratch: gemmScratch)
+        CPUGemm.run(s, a.host, b.host, c.host, epilogue: CPUEpilogue(epilogue), tiles: gemmTiles ? gemmScratch : nil)
     }
 
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,

@@ -11,9 +11,10 @@ enum CPUGemm {
     /// side of 1 (a dense layer with one output, its gradients) does few
     /// multiply-adds but streams megabytes, and memory bandwidth is per core too.
     static let splitFloats = 1 << 20
-    /// Whether products with an untransposed B of whole vectors run on our
-    /// own register tiles (cpu_gemm_tiles.c) instead of OpenBLAS: where the
-    /// tiles are sized for the CPU (AVX-512).
+    /// Whether dense products run on our own register tiles
+    /// (cpu_gemm_tiles.c) where they qualify, instead of OpenBLAS: by
+    /// default where the tiles are sized for the CPU (AVX-512). Tests turn
+    /// them on and off on any CPU (CPUBackend.gemmTiles).
     static let tiles = CPUTuning.cpuHasAVX512
 
     /// Dense data and weight gradients (C = A B, C = A^T B) read both
@@ -26,17 +27,18 @@ enum CPUGemm {
     /// multiply-add step is slower than OpenBLAS (dcgan's 6272 -> 1 data
     /// gradient, 0.05 -> 0.10 ms).
     static func onTiles(_ s: GemmShape) -> Bool {
-        tiles && !s.transposeB && s.alpha == 1 && s.beta == 0 && s.n % 16 == 0 && s.m > 1 && s.k >= 16
+        !s.transposeB && s.alpha == 1 && s.beta == 0 && s.n % 16 == 0 && s.m > 1 && s.k >= 16
     }
 
     /// Each core applies the epilogue to its own block of C right after
-    /// computing it.
+    /// computing it. With `tiles` (the scratch the tiles use), products that
+    /// qualify run on the register tiles.
     static func run(_ s: GemmShape, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>,
-                    _ c: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none, scratch: CPUGemmScratch? = nil) {
+                    _ c: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none, tiles scratch: CPUGemmScratch? = nil) {
         nonisolated(unsafe) let (a, b, c) = (a, b, c)
         let lda = s.transposeA ? s.m : s.k, ldb = s.transposeB ? s.k : s.n
         let cores = Parallel.cores
-        if onTiles(s) {
+        if scratch != nil, onTiles(s) {
             runOnTiles(s, a, b, c, epilogue: epilogue)
             return
         }
@@ -70,7 +72,7 @@ enum CPUGemm {
     /// A dense layer's forward product, C = A B^T, on the tiles as C^T = B A^T:
     /// the weights B are read in place and only A is packed (m * k floats).
     static func forwardOnTiles(_ s: GemmShape) -> Bool {
-        tiles && s.transposeB && !s.transposeA && s.alpha == 1 && s.beta == 0 && s.m % 16 == 0 && s.n > 1 && s.k >= 16
+        s.transposeB && !s.transposeA && s.alpha == 1 && s.beta == 0 && s.m % 16 == 0 && s.n > 1 && s.k >= 16
     }
 
     /// A^T packed by all cores, then one block of C's columns per core.
