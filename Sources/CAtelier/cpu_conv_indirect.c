@@ -1,35 +1,33 @@
 #include "catelier.h"
 #include "cpu_activation.h"
+#include "cpu_tiles.h"
 #include "cpu_transpose.h"
 
 // Convolution as a GEMM whose image operand is read in place through a
-// table of pointers (an "indirection" table), for layers with many input
-// channels. With the image stored (H, W, C), the C floats under one tap of
-// one output pixel are a contiguous run, so a tile of output pixels can
-// broadcast its multiply-add operands straight from the image: no column
-// matrix is written and no BLAS packs it again. Only the weights are
+// table of pointers (an "indirection" table: one per output pixel and tap),
+// for layers with many input channels. A register tile of output pixels
+// broadcasts its multiply-add operands straight from the image, so no
+// column matrix is written and no BLAS packs it again. Only the weights are
 // packed, once per call, into panels of up to 64 output columns that the
-// register tile streams through. Measured on the dcgan's 64 -> 128 layer
-// (one core, AVX-512): 111-115 GFLOP/s forward and 101-111 for the weight
-// gradient against OpenBLAS's 92-101 on columns already built.
+// tile streams through (cpu_tiles.h). Measured on the dcgan's 64 -> 128
+// layer (one core, AVX-512): 111-115 GFLOP/s forward and 101-111 for the
+// weight gradient against OpenBLAS's 92-101 on columns already built.
 //
-//  forward         y (n, p, q, k)  = sum over taps and c of x (n, h, w, c) * W
+//  forward         y (n, p, q, k)  = sum over taps and c of x (n, c, h, w) * W
 //  data gradient   dx (n, h, w, c) = the same GEMM over dy, one stride phase
 //                  of dx at a time: every pixel of a phase receives the same
 //                  taps (2x2 of a 4x4 kernel at stride 2), so no multiply-add
 //                  is spent on taps that miss and no col2im sums are needed.
 //  weight gradient dW (tap, c, k)  = sum over pixels of x (pixel's tap, c) * dy (pixel, k)
 //
-// The image operand is read where it lies, (C, H, W) per sample: the
-// floats a register tile broadcasts for one tap and channel are a few
-// pixels of one row, so they share a cache line or two, and no transpose
-// is needed on the way in (transposing every input cost 4 % of a dcgan
-// step). Taps that fall in the padding point into a region of zeros. The
-// outputs, whose rows the tile stores as vectors, are transposed
-// (HW, C) -> (C, HW) on the way out, and dy to (pixel, k) for the weight
-// gradient, whose tile loads it as vectors.
-
-#include "cpu_tiles.h"
+// The image operand is read where it lies, (C, H, W) per sample, channel i
+// a plane after channel 0: the floats a tile broadcasts for one tap and
+// channel are a few pixels of one row, so they share a cache line or two,
+// and no transpose is needed on the way in (those transposes were about 4 %
+// of a dcgan step's cycles). Taps that fall in the padding point into a
+// region of zeros. The outputs, whose rows the tile stores as vectors, are
+// transposed (HW, C) -> (C, HW) on the way out, and dy to (pixel, k) for
+// the weight gradient, whose tile loads it as vectors.
 
 enum { PIXEL_BLOCK = 256 };
 
