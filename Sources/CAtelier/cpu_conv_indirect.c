@@ -9,9 +9,9 @@
 // broadcasts its multiply-add operands straight from the image, so no
 // column matrix is written and no BLAS packs it again. Only the weights are
 // packed, once per call, into panels of up to 64 output columns that the
-// tile streams through (cpu_tiles.h). Measured on the dcgan's 64 -> 128
-// layer (one core, AVX-512): 111-115 GFLOP/s forward and 101-111 for the
-// weight gradient against OpenBLAS's 92-101 on columns already built.
+// tile streams through (cpu_tiles.h). On the dcgan's 64 -> 128 layer, one
+// core, AVX-512, whole passes: 95-103 GFLOP/s against 83-85 with columns and
+// OpenBLAS (docs/benchmarks.md, ATELIER_CPU_THREADS=1 atelier-bench).
 //
 //  forward         y (n, p, q, k)  = sum over taps and c of x (n, c, h, w) * W
 //  data gradient   dx (n, h, w, c) = the same GEMM over dy, one stride phase

@@ -5,10 +5,11 @@
 // Dense-layer GEMMs on the register tiles of the indirect convolution
 // (cpu_tiles.h), where OpenBLAS packs both operands on every call (a quarter
 // of its time at batch 64: 82-85 against 98-100 GFLOP/s on one core for
-// gan's layers). C = A B (a data gradient, dx = dy W) and C = A^T B (a
-// weight gradient, dW = dy^T x) read both operands in place; C = A B^T (the
-// forward product, y = x W^T) packs only the activations, below. The caller
-// gives each core its own block of C, which is overwritten (CPUGemm).
+// gan's layers, in a standalone probe). C = A B (a data gradient, dx = dy W)
+// and C = A^T B (a weight gradient, dW = dy^T x) read both operands in
+// place; C = A B^T (the forward product, y = x W^T) packs only the
+// activations, below. The caller gives each core its own block of C, which
+// is overwritten (CPUGemm).
 
 enum { ROWS = 256 };
 
