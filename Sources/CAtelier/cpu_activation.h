@@ -42,16 +42,39 @@ ATELIER_HELPER void prefetch_run(const float *run, long inner) {
   for (long j = 0; j < inner; j += 16) __builtin_prefetch(run + j);
 }
 
+// e^x for x <= 0, the only range the activations ask for, in arithmetic the
+// loops vectorise: expf is a library call per element (no vector math
+// library is linked), which made a sigmoid or tanh epilogue cost as much as
+// the GEMM before it (gan's 1024 -> 784 layer at batch 256: 3.1 ms with the
+// sigmoid against 2.1 without). x = n ln2 + r with |r| <= ln2 / 2, e^r by
+// its degree-6 Taylor polynomial (relative error under 2e-7, a few ulp),
+// 2^n built in the exponent bits. Below -87 the result stays at e^-87
+// (1.6e-38) where expf would go subnormal: the activations add it to 1.
+static inline float exp_nonpositive(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  const float n = __builtin_rintf(x * 1.44269504f);
+  const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;  // ln2 in two parts: n * hi is exact
+  float e = 1.0f / 720;
+  e = e * r + 1.0f / 120;
+  e = e * r + 1.0f / 24;
+  e = e * r + 1.0f / 6;
+  e = e * r + 0.5f;
+  e = e * r + 1.0f;
+  e = e * r + 1.0f;
+  union { int i; float f; } scale = {.i = ((int)n + 127) << 23};
+  return e * scale.f;
+}
+
 static inline float act_forward(int act, float p, float y) {
   switch (act) {
   case ATELIER_ACT_RELU: return y > 0.0f ? y : 0.0f;
   case ATELIER_ACT_LEAKY_RELU: return y > 0.0f ? y : p * y;
   case ATELIER_ACT_SIGMOID: {
-    const float e = __builtin_expf(-__builtin_fabsf(y));
+    const float e = exp_nonpositive(-__builtin_fabsf(y));
     return (y >= 0.0f ? 1.0f : e) / (1.0f + e);
   }
   case ATELIER_ACT_TANH: {
-    const float e = __builtin_expf(-2.0f * __builtin_fabsf(y));
+    const float e = exp_nonpositive(-2.0f * __builtin_fabsf(y));
     return __builtin_copysignf((1.0f - e) / (1.0f + e), y);
   }
   default: return y;

@@ -10,6 +10,22 @@
 ATELIER_CLONES
 void atelier_epilogue(long rows, long channels, long inner, long row_stride, float *restrict y,
                       const float *restrict bias, int act, float p, const float *restrict activated) {
+  if (inner == 1) {  // a dense layer's rows: vectorise along the channels, not along runs of 1
+    ACT_LOOP(act, {
+      for (long r = 0; r < rows; ++r) {
+        float *v = y + r * row_stride;
+        if (activated) {
+          const float *z = activated + r * row_stride;
+          for (long c = 0; c < channels; ++c) v[c] = act_backward(a_, p, z[c], v[c]);
+        } else if (bias) {
+          for (long c = 0; c < channels; ++c) v[c] = act_forward(a_, p, v[c] + bias[c]);
+        } else {
+          for (long c = 0; c < channels; ++c) v[c] = act_forward(a_, p, v[c]);
+        }
+      }
+    })
+    return;
+  }
   if (activated) {
     ACT_LOOP(act, {
       for (long r = 0; r < rows; ++r)

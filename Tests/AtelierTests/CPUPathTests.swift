@@ -232,7 +232,7 @@ struct CPUPathTests {
     }
 
     @Test("Convolutions and GEMMs with an epilogue equal the plain op then the elementwise ops",
-          arguments: [Activation.identity, .relu, .leakyRelu(slope: 0.2), .tanh])
+          arguments: [Activation.identity, .relu, .leakyRelu(slope: 0.2), .sigmoid, .tanh])
     func epilogues(activation: Activation) throws {
         for algorithm in CPUConvolution.Algorithm.allCases {
             let cpu = CPUBackend(convolutionChunkBytes: 4096, convolutionAlgorithm: algorithm)
@@ -262,23 +262,28 @@ struct CPUPathTests {
                 expectClose(try cpu.read(dx), try cpu.read(dxRef), atol: 1e-5, "conv data gradient + \(activation) grad \(g) \(algorithm)")
             }
         }
-        let cpu = CPUBackend()
-        for s in Self.splitShapes + [GemmShape(m: 5, n: 7, k: 3), GemmShape(m: 5, n: 48, k: 3),
-                                        GemmShape(m: 32, n: 19, k: 17, transposeB: true)] {
-            let a = try cpu.upload(randomValues(s.aCount, seed: 66)), b = try cpu.upload(randomValues(s.bCount, seed: 67))
-            let start = randomValues(s.cCount, seed: 68), bias = try cpu.upload(randomValues(s.n, seed: 69))
-            let (c, cRef) = (try cpu.upload(start), try cpu.upload(start))
-            try cpu.gemm(s, a: a, b: b, c: c, epilogue: Epilogue(bias: bias, activation: activation))
-            try cpu.gemm(s, a: a, b: b, c: cRef)
-            try reference(cpu, ChannelLayout(outer: s.m, channels: s.n, inner: 1), cRef, bias, activation)
-            expectClose(try cpu.read(c), try cpu.read(cRef), rtol: 1e-5, atol: 1e-5, "GEMM \(s) + bias + \(activation)")
+        // The tiles apply the epilogue inside (a panel at a time; before the transpose of C^T for the
+        // forward product): both paths on any CPU, with the forward products of the tiles' shapes.
+        let forwardProducts = [GemmShape(m: 64, n: 1030, k: 40, transposeB: true), GemmShape(m: 144, n: 100, k: 150, transposeB: true),
+                               GemmShape(m: 32, n: 19, k: 17, transposeB: true)]
+        for tiles in [false, true] {
+            let cpu = CPUBackend(tuning: .defaults, convolutionAlgorithm: nil, gemmTiles: tiles)
+            for s in Self.splitShapes + forwardProducts + [GemmShape(m: 5, n: 7, k: 3), GemmShape(m: 5, n: 48, k: 3)] {
+                let a = try cpu.upload(randomValues(s.aCount, seed: 66)), b = try cpu.upload(randomValues(s.bCount, seed: 67))
+                let start = randomValues(s.cCount, seed: 68), bias = try cpu.upload(randomValues(s.n, seed: 69))
+                let (c, cRef) = (try cpu.upload(start), try cpu.upload(start))
+                try cpu.gemm(s, a: a, b: b, c: c, epilogue: Epilogue(bias: bias, activation: activation))
+                try cpu.gemm(s, a: a, b: b, c: cRef)
+                try reference(cpu, ChannelLayout(outer: s.m, channels: s.n, inner: 1), cRef, bias, activation)
+                expectClose(try cpu.read(c), try cpu.read(cRef), rtol: 1e-5, atol: 1e-5, "GEMM \(s) + bias + \(activation), tiles \(tiles)")
 
-            let activated = try cpu.upload(randomValues(s.cCount, seed: 71, in: -1...1))
-            let (d, dRef) = (try cpu.upload(start), try cpu.upload(start))
-            try cpu.gemm(s, a: a, b: b, c: d, epilogue: .gradient(through: activation, activated: activated))
-            try cpu.gemm(s, a: a, b: b, c: dRef)
-            try cpu.pointwise(.activationGradient(activation), count: s.cCount, operands: [activated, dRef, dRef])
-            expectClose(try cpu.read(d), try cpu.read(dRef), rtol: 1e-5, atol: 1e-5, "GEMM \(s) + \(activation) grad")
+                let activated = try cpu.upload(randomValues(s.cCount, seed: 71, in: -1...1))
+                let (d, dRef) = (try cpu.upload(start), try cpu.upload(start))
+                try cpu.gemm(s, a: a, b: b, c: d, epilogue: .gradient(through: activation, activated: activated))
+                try cpu.gemm(s, a: a, b: b, c: dRef)
+                try cpu.pointwise(.activationGradient(activation), count: s.cCount, operands: [activated, dRef, dRef])
+                expectClose(try cpu.read(d), try cpu.read(dRef), rtol: 1e-5, atol: 1e-5, "GEMM \(s) + \(activation) grad, tiles \(tiles)")
+            }
         }
     }
 }

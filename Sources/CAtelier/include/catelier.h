@@ -130,18 +130,20 @@ void atelier_conv_indirect_finish_weights(const AtelierConv *g, int k, const flo
                                           long c_begin, long c_end);
 /// Dense-layer GEMMs on the same register tiles, operands read in place
 /// (cpu_gemm_tiles.c): rows [m0, m1) and columns [n0, n1) (multiples of
-/// 16) of C are set to A B (A m x k) or A^T B (A k x m).
+/// 16) of C are set to A B (A m x k), then the epilogue (see
+/// atelier_epilogue, `activated` laid out like C), or to A^T B (A k x m).
 void atelier_gemm_tiles_nn(long m0, long m1, long n0, long n1, long k, const float *a, long lda, const float *b,
-                           long ldb, float *c, long ldc);
+                           long ldb, float *c, long ldc, const float *bias, int act, float p,
+                           const float *activated);
 void atelier_gemm_tiles_tn(long m0, long m1, long n0, long n1, long k, const float *a, long lda, const float *b,
                            long ldb, float *c, long ldc);
-/// C (m x n) = A (m x k) B^T (B n x k, rows ldb apart), m a multiple of 16:
-/// first A^T packed into panels of 64 columns (panels [p_begin, p_end) per
-/// call, m * k floats in all), then C's columns [n0, n1) with `tmp` holding
-/// 96 * m floats.
+/// C (m x n) = act(A (m x k) B^T + bias) (B n x k, rows ldb apart, bias
+/// per column of C, may be NULL), m a multiple of 16: first A^T packed into
+/// panels of 64 columns (panels [p_begin, p_end) per call, m * k floats in
+/// all), then C's columns [n0, n1) with `tmp` holding 96 * m floats.
 void atelier_gemm_tiles_pack_columns(long m, long k, const float *a, float *packed, long p_begin, long p_end);
 void atelier_gemm_tiles_nt(long n0, long n1, long m, long k, const float *b, long ldb, const float *packed, float *c,
-                           long ldc, float *tmp);
+                           long ldc, float *tmp, const float *bias, int act, float p);
 /// 1 when the CPU runs AVX-512 (the indirect variant's register tiles are sized for it).
 int atelier_cpu_has_avx512(void);
 /// One input channel (cpu_conv_single.c): y for samples [n_begin, n_end)

@@ -17,6 +17,9 @@ struct CPUEpilogue: @unchecked Sendable {
         activated = e?.activated?.host
     }
 
+    /// The bias from channel `offset` on, for the C loops.
+    func bias(from offset: Int) -> UnsafePointer<Float>? { bias.map { UnsafePointer($0 + offset) } }
+
     var isEmpty: Bool { bias == nil && activation == Int32(ATELIER_ACT_IDENTITY) }
 
     /// Over a (rows, channels, inner) region of y that starts `elementOffset`
@@ -24,7 +27,7 @@ struct CPUEpilogue: @unchecked Sendable {
     func apply(rows: Int, channels: Int, inner: Int, rowStride: Int, _ y: UnsafeMutablePointer<Float>,
                biasOffset: Int, elementOffset: Int) {
         guard !isEmpty else { return }
-        atelier_epilogue(rows, channels, inner, rowStride, y, bias.map { UnsafePointer($0 + biasOffset) }, activation,
+        atelier_epilogue(rows, channels, inner, rowStride, y, bias(from: biasOffset), activation,
                          parameter, activated.map { UnsafePointer($0 + elementOffset) })
     }
 }

@@ -89,9 +89,16 @@ enum CPUGemm {
         Parallel.forEachWorker(workers) { worker in
             let first = s.n * worker / workers, end = s.n * (worker + 1) / workers
             guard end > first else { return }
-            atelier_gemm_tiles_nt(first, end, s.m, s.k, b, s.k, packed, c, s.n, tmp[worker])
-            epilogue.apply(rows: s.m, channels: end - first, inner: 1, rowStride: s.n, c + first, biasOffset: first,
-                           elementOffset: first)
+            // The forward form (bias, activation) is applied inside, before C^T is transposed into C
+            // (the bias from C's column 0: the C loop offsets it).
+            let inside = epilogue.activated == nil
+            atelier_gemm_tiles_nt(first, end, s.m, s.k, b, s.k, packed, c, s.n, tmp[worker],
+                                  inside ? epilogue.bias(from: 0) : nil,
+                                  inside ? epilogue.activation : Int32(ATELIER_ACT_IDENTITY), epilogue.parameter)
+            if !inside {
+                epilogue.apply(rows: s.m, channels: end - first, inner: 1, rowStride: s.n, c + first,
+                               biasOffset: first, elementOffset: first)
+            }
         }
     }
 
@@ -117,11 +124,13 @@ enum CPUGemm {
             guard m1 > m0, n1 > n0 else { return }
             if s.transposeA {
                 atelier_gemm_tiles_tn(m0, m1, n0, n1, s.k, a, lda, b, s.n, c, s.n)
+                epilogue.apply(rows: m1 - m0, channels: n1 - n0, inner: 1, rowStride: s.n, c + m0 * s.n + n0,
+                               biasOffset: n0, elementOffset: m0 * s.n + n0)
             } else {
-                atelier_gemm_tiles_nn(m0, m1, n0, n1, s.k, a, lda, b, s.n, c, s.n)
+                // The epilogue is applied inside, a panel at a time (C's offsets: bias and activated start at C's origin).
+                atelier_gemm_tiles_nn(m0, m1, n0, n1, s.k, a, lda, b, s.n, c, s.n, epilogue.bias(from: 0),
+                                      epilogue.activation, epilogue.parameter, epilogue.activated.map { UnsafePointer($0) })
             }
-            epilogue.apply(rows: m1 - m0, channels: n1 - n0, inner: 1, rowStride: s.n, c + m0 * s.n + n0, biasOffset: n0,
-                           elementOffset: m0 * s.n + n0)
         }
     }
 
