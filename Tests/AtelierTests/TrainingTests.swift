@@ -68,6 +68,9 @@ struct TrainingTests {
         let timing = device == "cpu" ? "wall time" : "OpenCL event profiling"
         Self.expectProfile(result.stdout, timing: timing)
         #expect(result.stdout.contains("profile of 10 steps") && result.stdout.contains("unprofiled"), "\(result.stdout)")
+        #expect(result.stdout.contains("host time per plain step (medians): preparing the batch")
+                && result.stdout.contains("enqueueing the step") && result.stdout.contains("waiting for it"), "\(result.stdout)")
+        #expect((device == "cpu") == result.stdout.contains("the CPU path runs each op as it is enqueued"), "\(result.stdout)")
         let log = try String(contentsOf: RunFiles(out.path).log, encoding: .utf8)
         #expect(log.contains("profile of 10 steps"), "the log lacks the profile")
     }

@@ -12,6 +12,7 @@ final class ProfileSession {
     private let profiler = OpProfiler()
     private var stepsSeen = 0
     private var plainStepTimes: [Double] = []
+    private var plainPhases: [HostPhases] = []
     private(set) var reported = false
 
     private var profiling: Bool {
@@ -23,10 +24,11 @@ final class ProfileSession {
     }
 
     /// The report once the profiled steps are done, else nil.
-    func afterStep(_ trainer: GANTrainer, seconds: Double) throws -> String? {
+    func afterStep(_ trainer: GANTrainer, seconds: Double, phases: HostPhases? = nil) throws -> String? {
         stepsSeen += 1
         if stepsSeen > Self.warmupSteps && trainer.profiler == nil && !reported {
             plainStepTimes.append(seconds * 1000)
+            if let phases { plainPhases.append(phases) }
         }
         guard profiler.steps >= Self.profiledSteps else { return nil }
         return try finish(trainer)
@@ -50,7 +52,31 @@ final class ProfileSession {
         let times = plainStepTimes.sorted()
         let median = times.isEmpty ? nil : times[times.count / 2]
         let peak = try PeakProbe.measure(trainer.backend)
-        return "profile of \(profiler.steps) steps on \(trainer.backend.name):\n"
+        var report = "profile of \(profiler.steps) steps on \(trainer.backend.name):\n"
             + profiler.report(stepMilliseconds: median, peak: peak, timing: OpProfiler.timing(on: trainer.backend))
+        if let host = HostPhases.median(plainPhases) {
+            report += "\n" + host.line(deviceRunsWhileEnqueued: cl == nil)
+        }
+        return report
+    }
+}
+
+/// Where the host's time of a plain (unprofiled) step goes: preparing the
+/// batch (gathering the images, drawing the noise), enqueueing the step's
+/// launches and writes, and waiting for the step (reading its losses back).
+struct HostPhases: Equatable {
+    var prepare: Double, enqueue: Double, wait: Double
+
+    /// Each phase's median over the steps (nil for none).
+    static func median(_ all: [HostPhases]) -> HostPhases? {
+        guard !all.isEmpty else { return nil }
+        func mid(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        return HostPhases(prepare: mid(all.map(\.prepare)), enqueue: mid(all.map(\.enqueue)), wait: mid(all.map(\.wait)))
+    }
+
+    func line(deviceRunsWhileEnqueued: Bool) -> String {
+        String(format: "host time per plain step (medians): preparing the batch %.2f ms, enqueueing the step %.2f ms, waiting for it %.2f ms",
+               prepare * 1000, enqueue * 1000, wait * 1000)
+            + (deviceRunsWhileEnqueued ? " (the CPU path runs each op as it is enqueued)" : "")
     }
 }

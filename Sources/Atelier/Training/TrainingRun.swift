@@ -201,9 +201,12 @@ public final class TrainingRun {
                 let indices = order[start..<min(start + state.batchSize, dataset.count)]
                 let real = dataset.batch(indices, range: config.pixelRange)
                 let noise = state.random.normal(indices.count * config.nz)
+                let prepared = DispatchTime.now().uptimeNanoseconds
                 session?.beforeStep(trainer)
                 try trainer.step(real: real, noise: noise, classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
+                let enqueued = DispatchTime.now().uptimeNanoseconds
                 let stats = try trainer.statistics()
+                let waited = DispatchTime.now().uptimeNanoseconds
                 guard stats.lossD.isFinite, stats.lossG.isFinite else {
                     let saved = FileManager.default.fileExists(atPath: files.checkpoint.path)
                         ? "the last checkpoint, \(files.checkpoint.path), is intact" : "no checkpoint was written yet"
@@ -218,7 +221,9 @@ public final class TrainingRun {
 
                 let now = DispatchTime.now().uptimeNanoseconds
                 elapsed += Double(now - clock) / 1e9
-                if let report = try session?.afterStep(trainer, seconds: Double(now - clock) / 1e9) { write(report) }
+                let phases = HostPhases(prepare: Double(prepared - clock) / 1e9, enqueue: Double(enqueued - prepared) / 1e9,
+                                        wait: Double(waited - enqueued) / 1e9)
+                if let report = try session?.afterStep(trainer, seconds: Double(now - clock) / 1e9, phases: phases) { write(report) }
                 clock = now
                 timedSteps += 1
                 let perStep = elapsed / Double(timedSteps)
