@@ -161,6 +161,21 @@ struct CommandLineTests {
         #expect(tuning.contains("indirect") == (choice == "indirect"), "tuning: \(tuning)")
     }
 
+    @Test("atelier-bench --handoff times a region's hand-off on the worker pool and with GCD")
+    func benchHandoff() throws {
+        let run = try Executables.run("atelier-bench", ["--handoff"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let lines = run.stdout.split(separator: "\n")
+        for name in ["worker pool (cpu_pool.c)", "GCD concurrentPerform"] {
+            let line = lines.first { $0.hasPrefix(name + ": ") }.map(String.init) ?? ""
+            // "<name>: <region> us per region of <cores> items of 66 us ..., the last core started after <join> us"
+            let numbers = line.split(whereSeparator: { !"0123456789.".contains($0) }).compactMap { Double($0) }
+            #expect(numbers.count >= 5, "\(name): \(run.stdout)")
+            // A region lasts at least its item, and no core starts after the region ended.
+            if numbers.count >= 5 { #expect(numbers[0] >= 60 && numbers.last! <= numbers[0], "\(line)") }
+        }
+    }
+
     @Test("atelier-bench --conv computes the convolutions with the forced algorithm, checked against the CPU path",
           .requiresOpenCL, arguments: ["implicit:4:8", "direct:8:4"])
     func benchForcedConvolution(algorithm: String) throws {

@@ -52,6 +52,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "List the cases and exit.")
     var list = false
 
+    @Flag(help: "Time the CPU path's hand-off of a parallel region to its cores (one work item of 66 us per core, 200 regions with 5 us of serial work between them), on its worker pool and with GCD's concurrentPerform, and exit.")
+    var handoff = false
+
     @Flag(help: "Sweep the tunables and print the best setting: on an OpenCL device GEMM blocking, vector widths, and each model layer's convolution algorithm per pass (im2col+GEMM, implicit GEMM or direct, at each of --batches); on the CPU path convolution chunk size and column layout (at the first of --batches).")
     var tune = false
 
@@ -84,6 +87,14 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         if list {
             for c in selectedCases() { print("\(c.group.padding(toLength: 10, withPad: " ", startingAt: 0)) \(c.name)") }
+            return
+        }
+        if handoff {
+            let r = HandoffProbe.measure()
+            for (name, f) in [("worker pool (cpu_pool.c)", r.pool), ("GCD concurrentPerform", r.gcd)] {
+                print(String(format: "%@: %.1f us per region of %d items of %.0f us (median of %d), the last core started after %.1f us",
+                             name, f.region, r.cores, r.itemMicroseconds, r.regions, f.lastJoin))
+            }
             return
         }
         let choice = try DeviceChoice(parsing: device)
