@@ -19,8 +19,11 @@
 #define ATELIER_SQRT(x) __builtin_sqrtf(x)
 #endif
 
-#if defined(__x86_64__) && defined(__clang__)
-#define ATELIER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#if defined(__x86_64__) && defined(__clang__) && defined(ATELIER_NO_AVX512)
+// Built to measure the AVX2 code on an AVX-512 machine (swift build -Xcc -DATELIER_NO_AVX512).
+#define ATELIER_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#elif defined(__x86_64__) && defined(__clang__)
+#define ATELIER_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
 #else
 #define ATELIER_CLONES
 #endif

@@ -265,12 +265,3 @@ void atelier_conv_indirect_finish_weights(const AtelierConv *g, int k, const flo
       }
   }
 }
-
-int atelier_cpu_has_avx512(void) {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f");
-#else
-  return 0;
-#endif
-}

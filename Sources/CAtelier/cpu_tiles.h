@@ -70,6 +70,15 @@ GATHER_TILE(6, 4)
 GATHER_TILE(8, 3)
 GATHER_TILE(12, 2)
 GATHER_TILE(12, 1)
+// For AVX2 (16 registers of 8 floats): 6 rows x 16 columns, 12 registers of sums.
+GATHER_TILE(6, 1)
+
+// Whether the tiles above fit this CPU's registers: 16-float vectors in one
+// register (AVX-512). On AVX2 a vector is two registers, and a 6x4 tile
+// would live on the stack: there every panel runs as 16-column strips of
+// 6x1 tiles (atelier_wide_tiles; tests choose either shape on any CPU, and
+// both give the same sums in the same order).
+ATELIER_HELPER int wide_registers(void) { return atelier_wide_tiles(); }
 
 // All `count` rows against one panel of `width` columns (`valid` of them stored).
 ATELIER_HELPER void gather_rows(long count, int ntaps, long depth, long astride, const float *const *rows,
@@ -78,6 +87,15 @@ ATELIER_HELPER void gather_rows(long count, int ntaps, long depth, long astride,
   for (long i0 = 0; i0 < count; i0 += MR)                                                          \
     gather_##MR##x##NV((int)min_long(MR, count - i0), ntaps, depth, astride, rows + i0 * ntaps, panel, ldb, out + i0, \
                        col, valid);
+  if (!wide_registers()) {
+    for (int j = 0; j < valid; j += LANES, panel += LANES, col += LANES) {
+      const int rest = valid - j < LANES ? valid - j : LANES;
+      for (long i0 = 0; i0 < count; i0 += 6)
+        gather_6x1((int)min_long(6, count - i0), ntaps, depth, astride, rows + i0 * ntaps, panel, ldb, out + i0, col,
+                   rest);
+    }
+    return;
+  }
   switch (width / LANES) {
   case 4: GATHER_ALL(6, 4) break;
   case 3: GATHER_ALL(8, 3) break;
@@ -117,6 +135,7 @@ WEIGHT_TILE(6, 4)
 WEIGHT_TILE(8, 3)
 WEIGHT_TILE(12, 2)
 WEIGHT_TILE(12, 1)
+WEIGHT_TILE(6, 1)
 
 // Rows [r_begin, r_end) of dw (ldw apart, from dw's row 0) against one panel
 // of `width` columns of dy.
@@ -127,6 +146,10 @@ ATELIER_HELPER void weight_rows(long r_begin, long r_end, long pixels, int ntaps
   for (long r0 = r_begin; r0 < r_end; r0 += MR)                                                    \
     weight_##MR##x##NV((int)min_long(MR, r_end - r0), pixels, ntaps, t, r0, astride, rows, dy, ldy, dw + r0 * ldw, \
                        ldw, first);
+  if (!wide_registers()) {  // AVX2: 16-column strips (see gather_rows)
+    for (int j = 0; j < width; j += LANES, dy += LANES, dw += LANES) WEIGHT_ALL(6, 1)
+    return;
+  }
   switch (width / LANES) {
   case 4: WEIGHT_ALL(6, 4) break;
   case 3: WEIGHT_ALL(8, 3) break;

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CAtelier
 @testable import Atelier
 
 /// The CPU path's own parallel versions against simple references: the
@@ -47,6 +48,58 @@ struct CPUPathTests {
                                                             accumulate: accumulate)
                 expectClose(try cpu.read(dw), try cpu.read(dwRef), atol: 1e-4,
                             "backward weights \(g), accumulate \(accumulate), chunks of \(chunkBytes) B")
+            }
+        }
+    }
+
+    /// The register tiles sized for AVX2 (16-column strips of 6x16,
+    /// cpu_tiles.h) run wherever tiles are forced; on any CPU they must give
+    /// the AVX-512 shapes' sums, to the bit: each output is the same chain
+    /// of multiply-adds, only grouped into other tiles.
+    @Test("The AVX2 register tiles give the same sums as the AVX-512 ones, convolutions and GEMMs")
+    func narrowTiles() throws {
+        let cpu = CPUBackend(tuning: .defaults, convolutionAlgorithm: .indirect, gemmTiles: true)
+        func both(_ run: () throws -> [Float]) throws -> (wide: [Float], narrow: [Float]) {
+            atelier_set_wide_tiles(1)
+            let wide = try run()
+            atelier_set_wide_tiles(0)
+            defer { atelier_set_wide_tiles(-1) }
+            return (wide, try run())
+        }
+        for g in Self.geometries {
+            let x = try cpu.upload(randomValues(g.inputCount, seed: 81)), w = try cpu.upload(randomValues(g.weightCount, seed: 82))
+            let dy = try cpu.upload(randomValues(g.outputCount, seed: 83))
+            let y = try both {
+                let y = try cpu.buffer(count: g.outputCount)
+                try cpu.convolutionForward(g, input: x, weight: w, output: y)
+                return try cpu.read(y)
+            }
+            expectClose(y.narrow, y.wide, rtol: 0, atol: 0, "forward \(g)")
+            let dx = try both {
+                let dx = try cpu.buffer(count: g.inputCount)
+                try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dx)
+                return try cpu.read(dx)
+            }
+            expectClose(dx.narrow, dx.wide, rtol: 0, atol: 0, "backward data \(g)")
+            let dw = try both {
+                let dw = try cpu.buffer(count: g.weightCount)
+                try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw, accumulate: false)
+                return try cpu.read(dw)
+            }
+            expectClose(dw.narrow, dw.wide, rtol: 0, atol: 0, "backward weights \(g)")
+        }
+        for base in Self.splitShapes {
+            for (ta, tb) in [(false, false), (true, false), (false, true)] {
+                var s = base
+                (s.transposeA, s.transposeB) = (ta, tb)
+                let a = try cpu.upload(randomValues(s.aCount, seed: 84)), b = try cpu.upload(randomValues(s.bCount, seed: 85))
+                let start = randomValues(s.cCount, seed: 86)
+                let c = try both {
+                    let c = try cpu.upload(start)
+                    try cpu.gemm(s, a: a, b: b, c: c)
+                    return try cpu.read(c)
+                }
+                expectClose(c.narrow, c.wide, rtol: 0, atol: 0, "GEMM \(s)")
             }
         }
     }

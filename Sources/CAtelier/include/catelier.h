@@ -144,8 +144,14 @@ void atelier_gemm_tiles_tn(long m0, long m1, long n0, long n1, long k, const flo
 void atelier_gemm_tiles_pack_columns(long m, long k, const float *a, float *packed, long p_begin, long p_end);
 void atelier_gemm_tiles_nt(long n0, long n1, long m, long k, const float *b, long ldb, const float *packed, float *c,
                            long ldc, float *tmp, const float *bias, int act, float p);
-/// 1 when the CPU runs AVX-512 (the indirect variant's register tiles are sized for it).
+/// 1 when the CPU runs AVX-512 (cpu_features.c; always 0 when built with
+/// -DATELIER_NO_AVX512, which makes the C loops behave as on an AVX2 CPU).
 int atelier_cpu_has_avx512(void);
+/// Which register tiles the CPU path's GEMMs use (cpu_tiles.h): 1 for the
+/// AVX-512 shapes (6x64 and narrower), 0 for 16-column strips of 6x16 that
+/// fit AVX2's registers. Follows the CPU unless set; `wide` < 0 restores that.
+int atelier_wide_tiles(void);
+void atelier_set_wide_tiles(int wide);
 /// One input channel (cpu_conv_single.c): y for samples [n_begin, n_end)
 /// computed directly, then the epilogue; `scratch` holds
 /// atelier_conv_single_scratch floats.

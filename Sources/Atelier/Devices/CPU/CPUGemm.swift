@@ -13,8 +13,10 @@ enum CPUGemm {
     static let splitFloats = 1 << 20
     /// Whether dense products run on our own register tiles
     /// (cpu_gemm_tiles.c) where they qualify, instead of OpenBLAS: by
-    /// default where the tiles are sized for the CPU (AVX-512). Tests turn
-    /// them on and off on any CPU (CPUBackend.gemmTiles).
+    /// default where the tiles are sized for the CPU (AVX-512). On AVX2,
+    /// whose tiles are 6 x 16 floats, OpenBLAS is faster (gan steps 12-15 %
+    /// slower on the tiles, emulated: docs/benchmarks.md). Tests turn them
+    /// on and off on any CPU (CPUBackend.gemmTiles).
     static let tiles = CPUTuning.cpuHasAVX512
 
     /// Dense data and weight gradients (C = A B, C = A^T B) read both

@@ -14,7 +14,12 @@ public struct CPUTuning: Codable, Sendable, Hashable, CustomStringConvertible {
     public var pixelMajorMinChannels = 8
     /// Those layers read the image in place through pointers instead of
     /// building columns (CPUConvolution.Algorithm.indirect). By default on
-    /// CPUs with AVX-512, for which its register tiles are sized.
+    /// CPUs with AVX-512, for which its register tiles are sized. AVX2 CPUs
+    /// get tiles of their own (6 x 16 floats, cpu_tiles.h) but keep columns
+    /// and OpenBLAS by default: emulated on the development machine (a build
+    /// with -DATELIER_NO_AVX512, OPENBLAS_CORETYPE=Haswell), the weight
+    /// gradients ran at 128-129 GFLOP/s on those tiles against 190-191 with
+    /// columns (docs/benchmarks.md); `--tune` measures it on the machine.
     public var indirectConvolutions = CPUTuning.cpuHasAVX512
 
     public static let defaults = CPUTuning()
