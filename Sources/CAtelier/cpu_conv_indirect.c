@@ -17,7 +17,9 @@
 //  data gradient   dx (n, h, w, c) = the same GEMM over dy, one stride phase
 //                  of dx at a time: every pixel of a phase receives the same
 //                  taps (2x2 of a 4x4 kernel at stride 2), so no multiply-add
-//                  is spent on taps that miss and no col2im sums are needed.
+//                  is spent on taps that miss and no col2im sums are needed;
+//                  for fewer than 64 channels of dx, one GEMM into (pixel,
+//                  tap, c) columns and a col2im instead (narrow_data_gradient).
 //  weight gradient dW (tap, c, k)  = sum over pixels of x (pixel's tap, c) * dy (pixel, k)
 //
 // The image operand is read where it lies, (C, H, W) per sample, channel i
