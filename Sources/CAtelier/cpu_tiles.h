@@ -136,6 +136,9 @@ WEIGHT_TILE(8, 3)
 WEIGHT_TILE(12, 2)
 WEIGHT_TILE(12, 1)
 WEIGHT_TILE(6, 1)
+// The last rows of a 6x4 walk when at most 4 are left (64 input channels:
+// 10 tiles of 6 and one of 4, whose 6x4 tile would compute 2 rows for nothing).
+WEIGHT_TILE(4, 4)
 
 // Rows [r_begin, r_end) of dw (ldw apart, from dw's row 0) against one panel
 // of `width` columns of dy.
@@ -151,7 +154,15 @@ ATELIER_HELPER void weight_rows(long r_begin, long r_end, long pixels, int ntaps
     return;
   }
   switch (width / LANES) {
-  case 4: WEIGHT_ALL(6, 4) break;
+  case 4: {
+    const long tail = (r_end - r_begin) % 6;
+    const long split = tail > 0 && tail <= 4 ? r_end - tail : r_end;
+    for (long r0 = r_begin; r0 < split; r0 += 6)
+      weight_6x4((int)min_long(6, split - r0), pixels, ntaps, t, r0, astride, rows, dy, ldy, dw + r0 * ldw, ldw, first);
+    if (split < r_end)
+      weight_4x4((int)(r_end - split), pixels, ntaps, t, split, astride, rows, dy, ldy, dw + split * ldw, ldw, first);
+    break;
+  }
   case 3: WEIGHT_ALL(8, 3) break;
   case 2: WEIGHT_ALL(12, 2) break;
   default: WEIGHT_ALL(12, 1) break;
