@@ -72,6 +72,9 @@ GATHER_TILE(12, 2)
 GATHER_TILE(12, 1)
 // For AVX2 (16 registers of 8 floats): 6 rows x 16 columns, 12 registers of sums.
 GATHER_TILE(6, 1)
+// The last rows of a 6x4 walk when at most 4 are left (a batch of 64: 10
+// tiles of 6 and one of 4, whose 6x4 tile would compute 2 rows for nothing).
+GATHER_TILE(4, 4)
 
 // Whether the tiles above fit this CPU's registers: 16-float vectors in one
 // register (AVX-512). On AVX2 a vector is two registers, and a 6x4 tile
@@ -97,7 +100,14 @@ ATELIER_HELPER void gather_rows(long count, int ntaps, long depth, long astride,
     return;
   }
   switch (width / LANES) {
-  case 4: GATHER_ALL(6, 4) break;
+  case 4: {
+    const long tail = count % 6, split = tail > 0 && tail <= 4 ? count - tail : count;
+    for (long i0 = 0; i0 < split; i0 += 6)
+      gather_6x4((int)min_long(6, split - i0), ntaps, depth, astride, rows + i0 * ntaps, panel, ldb, out + i0, col, valid);
+    if (split < count)
+      gather_4x4((int)(count - split), ntaps, depth, astride, rows + split * ntaps, panel, ldb, out + split, col, valid);
+    break;
+  }
   case 3: GATHER_ALL(8, 3) break;
   case 2: GATHER_ALL(12, 2) break;
   default: GATHER_ALL(12, 1) break;
