@@ -53,6 +53,15 @@ ATELIER_HELPER long most_phase_taps(const AtelierConv *g) {
 // gradient ran at 145-155 GFLOP/s against 180-205 for its forward pass.
 ATELIER_HELPER int narrow_data_gradient(const AtelierConv *g) { return padded(g->c) < PANEL; }
 ATELIER_HELPER long tap_columns(const AtelierConv *g) { return taps_of(g) * g->c; }
+// Samples per GEMM of the narrow data gradient: dcol is taps times the
+// size of dx, so it gets its own budget (about an L2) instead of the chunk's,
+// which would let a large kernel's columns take hundreds of MB.
+ATELIER_HELPER int narrow_chunk(const AtelierConv *g, int chunk) {
+  enum { BUDGET = 1 << 18 };  // floats
+  const long per_sample = pixels_of(g) * padded(tap_columns(g));
+  const long fit = BUDGET / (per_sample > 0 ? per_sample : 1);
+  return (int)(fit < 1 ? 1 : fit < chunk ? fit : chunk);
+}
 
 // Scratch of one worker, in floats: the pointer tables first (8-byte aligned).
 long atelier_conv_indirect_scratch(const AtelierConv *g, int k, int chunk, int pass) {
@@ -61,7 +70,10 @@ long atelier_conv_indirect_scratch(const AtelierConv *g, int k, int chunk, int p
   case ATELIER_CONV_FORWARD:  // rows, outs, yt
     return 2 * (pixels * taps_of(g) + pixels) + pixels * k;
   case ATELIER_CONV_BACKWARD_DATA:  // rows, outs, dxt; or rows, outs, dcol, dxt
-    if (narrow_data_gradient(g)) return 2 * 2 * pixels + pixels * padded(tap_columns(g)) + plane * c;
+    if (narrow_data_gradient(g)) {
+      const long sub = narrow_chunk(g, chunk);
+      return sub * (2 * 2 * pixels_of(g) + pixels_of(g) * padded(tap_columns(g)) + plane_of(g) * c);
+    }
     return 2 * (plane * most_phase_taps(g) + plane) + plane * c;
   default:  // rows, dyt, dw
     return 2 * pixels * taps_of(g) + pixels * padded(k) + taps_of(g) * c * padded(k);
@@ -182,6 +194,7 @@ ATELIER_HELPER void backward_data_columns(const AtelierConv *g, int k, const flo
                                           int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
                                           float p, const float *activated) {
   const long plane = plane_of(g), pq = pixels_of(g), c = g->c, cols = tap_columns(g), ldcol = padded(cols);
+  chunk = narrow_chunk(g, chunk);
   const float **rows = (const float **)scratch;
   float **outs = (float **)(rows + chunk * pq);
   float *dcol = (float *)(outs + chunk * pq), *dxt = dcol + chunk * pq * ldcol;

@@ -18,6 +18,8 @@ struct CPUPathTests {
         ConvGeometry(batch: 3, inChannels: 70, height: 7, width: 6, outChannels: 83, kernel: 3, stride: 2, padding: 1),
         // Stride past the kernel: stride phases of dx that no tap reaches (their gradient is zero).
         ConvGeometry(batch: 4, inChannels: 9, height: 7, width: 8, outChannels: 10, kernel: 1, stride: 2, padding: 0),
+        // A narrow data gradient whose (tap, channel) columns exceed the budget of one GEMM: a sample at a time.
+        ConvGeometry(batch: 20, inChannels: 6, height: 24, width: 24, outChannels: 24, kernel: 7, stride: 1, padding: 3),
     ]
 
     /// 1 byte: one sample per chunk; 4 KB: a few; default: the whole share.
@@ -50,6 +52,19 @@ struct CPUPathTests {
                             "backward weights \(g), accumulate \(accumulate), chunks of \(chunkBytes) B")
             }
         }
+    }
+
+    /// The narrow data gradient's columns are taps times the size of dx: a
+    /// chunk of samples sized for the other passes would make them take
+    /// hundreds of MB for a large kernel, so they get a budget of their own.
+    @Test("The narrow data gradient's scratch stays within its budget whatever the chunk")
+    func narrowScratch() {
+        let g = ConvGeometry(batch: 256, inChannels: 48, height: 28, width: 28, outChannels: 64, kernel: 7, stride: 1, padding: 3)
+        var conv = CPULayout.geometry(g)
+        let one = atelier_conv_indirect_scratch(&conv, 64, 1, Int32(ATELIER_CONV_BACKWARD_DATA))
+        let many = atelier_conv_indirect_scratch(&conv, 64, 256, Int32(ATELIER_CONV_BACKWARD_DATA))
+        // One sample's columns: 784 pixels x (49 taps x 48 channels) = 1.8M floats, over the budget.
+        #expect(one >= 784 * 49 * 48 && many == one, "scratch: \(one) floats for 1 sample, \(many) for 256")
     }
 
     /// The register tiles sized for AVX2 (16-column strips of 6x16,
