@@ -19,7 +19,7 @@ struct CPUPathTests {
         // Stride past the kernel: stride phases of dx that no tap reaches (their gradient is zero).
         ConvGeometry(batch: 4, inChannels: 9, height: 7, width: 8, outChannels: 10, kernel: 1, stride: 2, padding: 0),
         // A narrow data gradient whose (tap, channel) columns exceed the budget of one GEMM: a sample at a time.
-        ConvGeometry(batch: 20, inChannels: 6, height: 24, width: 24, outChannels: 24, kernel: 7, stride: 1, padding: 3),
+        ConvGeometry(batch: 17, inChannels: 8, height: 19, width: 19, outChannels: 24, kernel: 7, stride: 1, padding: 3),
     ]
 
     /// 1 byte: one sample per chunk; 4 KB: a few; default: the whole share.
