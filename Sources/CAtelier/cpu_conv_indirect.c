@@ -189,6 +189,19 @@ void atelier_conv_indirect_forward(const AtelierConv *g, int k, const float *x, 
   }
 }
 
+// Samples [n0, n1) of a data gradient from dxt (their (h, w, c) rows) into
+// dx (n, c, h, w), each followed by the epilogue while it is in L1.
+ATELIER_HELPER void samples_to_dx(const AtelierConv *g, const float *dxt, float *dx, int n0, int n1, const float *bias,
+                                  int act, float p, const float *activated) {
+  const long plane = plane_of(g), c = g->c;
+  for (int n = n0; n < n1; ++n) {
+    transpose(dxt + (n - n0) * plane * c, dx + (long)n * c * plane, plane, c);
+    if (bias || act != ATELIER_ACT_IDENTITY)
+      atelier_epilogue(1, (int)c, plane, c * plane, dx + (long)n * c * plane, bias, act, p,
+                       activated ? activated + (long)n * c * plane : 0);
+  }
+}
+
 // The narrow data gradient (see narrow_data_gradient): dcol by the tiles, then col2im.
 ATELIER_HELPER void backward_data_columns(const AtelierConv *g, int k, const float *dy, const float *packed, float *dx,
                                           int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
@@ -226,12 +239,7 @@ ATELIER_HELPER void backward_data_columns(const AtelierConv *g, int k, const flo
             }
           }
         }
-    for (int n = n0; n < n1; ++n) {
-      transpose(dxt + (n - n0) * plane * c, dx + (long)n * c * plane, plane, c);
-      if (bias || act != ATELIER_ACT_IDENTITY)
-        atelier_epilogue(1, (int)c, plane, c * plane, dx + (long)n * c * plane, bias, act, p,
-                         activated ? activated + (long)n * c * plane : 0);
-    }
+    samples_to_dx(g, dxt, dx, n0, n1, bias, act, p, activated);
   }
 }
 
@@ -284,12 +292,7 @@ void atelier_conv_indirect_backward_data(const AtelierConv *g, int k, const floa
                       panel_width(c, j0), (int)min_long(PANEL, c - j0));
         phase += ntaps * k * padded(c);
       }
-    for (int n = n0; n < n1; ++n) {
-      transpose(dxt + (n - n0) * plane * c, dx + (long)n * c * plane, plane, c);
-      if (bias || act != ATELIER_ACT_IDENTITY)
-        atelier_epilogue(1, (int)c, plane, c * plane, dx + (long)n * c * plane, bias, act, p,
-                         activated ? activated + (long)n * c * plane : 0);
-    }
+    samples_to_dx(g, dxt, dx, n0, n1, bias, act, p, activated);
   }
 }
 
