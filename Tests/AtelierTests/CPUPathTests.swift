@@ -54,6 +54,26 @@ struct CPUPathTests {
         }
     }
 
+    /// The C loops' sigmoid and tanh take e^x from a polynomial
+    /// (cpu_activation.h) instead of expf: against double precision over a
+    /// dense sweep of inputs, including the tails where e^x underflows.
+    @Test("The C loops' sigmoid and tanh stay within 1e-6 of double precision", arguments: [Activation.sigmoid, .tanh])
+    func activationAccuracy(activation: Activation) {
+        let xs = (0...200_000).map { Float(-100 + Double($0) * 1e-3) }
+        var ys = xs
+        ys.withUnsafeMutableBufferPointer { y in
+            atelier_epilogue(1, 1, y.count, y.count, y.baseAddress, nil, activation.cCode, 0, nil)
+        }
+        var worst = 0.0, at: Float = 0
+        for (x, y) in zip(xs, ys) {
+            let exact = activation == .sigmoid ? 1 / (1 + Foundation.exp(-Double(x))) : Foundation.tanh(Double(x))
+            // Relative for sigmoid's tiny values, absolute near tanh's zero crossing.
+            let error = abs(Double(y) - exact) / max(abs(exact), activation == .sigmoid ? 1e-30 : 1)
+            if error > worst { (worst, at) = (error, x) }
+        }
+        #expect(worst <= 1e-6, "\(activation): worst error \(worst) at x = \(at)")
+    }
+
     /// The narrow data gradient's columns are taps times the size of dx: a
     /// chunk of samples sized for the other passes would make them take
     /// hundreds of MB for a large kernel, so they get a budget of their own.
