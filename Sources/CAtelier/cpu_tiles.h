@@ -76,21 +76,19 @@ GATHER_TILE(6, 1)
 // tiles of 6 and one of 4, whose 6x4 tile would compute 2 rows for nothing).
 GATHER_TILE(4, 4)
 
-// Whether the tiles above fit this CPU's registers: 16-float vectors in one
-// register (AVX-512). On AVX2 a vector is two registers, and a 6x4 tile
-// would live on the stack: there every panel runs as 16-column strips of
-// 6x1 tiles (atelier_wide_tiles; tests choose either shape on any CPU, and
-// both give the same sums in the same order).
-ATELIER_HELPER int wide_registers(void) { return atelier_wide_tiles(); }
-
 // All `count` rows against one panel of `width` columns (`valid` of them stored).
+// The tiles above need 16-float vectors in one register (AVX-512). On AVX2
+// a vector is two registers and a 6x4 tile would live on the stack, so
+// unless atelier_wide_tiles() says so, every panel runs as 16-column strips
+// of 6x1 tiles (tests choose either shape on any CPU; both give the same
+// sums in the same order).
 ATELIER_HELPER void gather_rows(long count, int ntaps, long depth, long astride, const float *const *rows,
                                 const float *panel, long ldb, float *const *out, long col, int width, int valid) {
 #define GATHER_ALL(MR, NV)                                                                         \
   for (long i0 = 0; i0 < count; i0 += MR)                                                          \
     gather_##MR##x##NV((int)min_long(MR, count - i0), ntaps, depth, astride, rows + i0 * ntaps, panel, ldb, out + i0, \
                        col, valid);
-  if (!wide_registers()) {
+  if (!atelier_wide_tiles()) {
     for (int j = 0; j < valid; j += LANES, panel += LANES, col += LANES) {
       const int rest = valid - j < LANES ? valid - j : LANES;
       for (long i0 = 0; i0 < count; i0 += 6)
@@ -159,7 +157,7 @@ ATELIER_HELPER void weight_rows(long r_begin, long r_end, long pixels, int ntaps
   for (long r0 = r_begin; r0 < r_end; r0 += MR)                                                    \
     weight_##MR##x##NV((int)min_long(MR, r_end - r0), pixels, ntaps, t, r0, astride, rows, dy, ldy, dw + r0 * ldw, \
                        ldw, first);
-  if (!wide_registers()) {  // AVX2: 16-column strips (see gather_rows)
+  if (!atelier_wide_tiles()) {  // AVX2: 16-column strips (see gather_rows)
     for (int j = 0; j < width; j += LANES, dy += LANES, dw += LANES) WEIGHT_ALL(6, 1)
     return;
   }

@@ -16,10 +16,10 @@ struct CPUPathTests {
                      strideH: 1, strideW: 2, padH: 1, padW: 0),
         // More than one 64-wide weight panel both ways, the last one partial.
         ConvGeometry(batch: 3, inChannels: 70, height: 7, width: 6, outChannels: 83, kernel: 3, stride: 2, padding: 1),
-        // Stride past the kernel: stride phases of dx that no tap reaches (their gradient is zero).
-        ConvGeometry(batch: 4, inChannels: 9, height: 7, width: 8, outChannels: 10, kernel: 1, stride: 2, padding: 0),
         // A narrow data gradient whose (tap, channel) columns exceed the budget of one GEMM: a sample at a time.
         ConvGeometry(batch: 17, inChannels: 8, height: 19, width: 19, outChannels: 24, kernel: 7, stride: 1, padding: 3),
+        // Stride past the kernel: stride phases of dx that no tap reaches (their gradient is zero).
+        ConvGeometry(batch: 4, inChannels: 9, height: 7, width: 8, outChannels: 10, kernel: 1, stride: 2, padding: 0),
     ]
 
     /// 1 byte: one sample per chunk; 4 KB: a few; default: the whole share.
