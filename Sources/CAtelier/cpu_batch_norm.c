@@ -1,5 +1,6 @@
 #include "catelier.h"
 #include "cpu_activation.h"
+#include "cpu_lanes.h"
 
 // BatchNorm in training mode, fused with the activation that follows it,
 // channel by channel: a channel's values (N x inner floats, 50 KB for a
@@ -13,52 +14,27 @@
 
 enum { BLOCK = 256 };
 
-// Sums over a run in 16 independent lanes: a strict left-to-right float sum
-// cannot be vectorised (the compiler may not reorder it), this can.
-enum { LANES = 16 };
-
-ATELIER_HELPER float sum_run(const float *restrict x, long n) {
-  float acc[LANES] = {0};
-  long j = 0;
-  for (; j + LANES <= n; j += LANES)
-    for (int l = 0; l < LANES; ++l) acc[l] += x[j + l];
-  float total = 0.0f;
-  for (; j < n; ++j) total += x[j];
-  for (int l = 0; l < LANES; ++l) total += acc[l];
-  return total;
-}
-
-ATELIER_HELPER float squares_run(const float *restrict x, float mu, long n) {
-  float acc[LANES] = {0};
-  long j = 0;
-  for (; j + LANES <= n; j += LANES)
-    for (int l = 0; l < LANES; ++l) { const float d = x[j + l] - mu; acc[l] += d * d; }
-  float total = 0.0f;
-  for (; j < n; ++j) { const float d = x[j] - mu; total += d * d; }
-  for (int l = 0; l < LANES; ++l) total += acc[l];
-  return total;
-}
-
 // Sum of dy and of dy * xhat over a run, dy through the activation.
 ATELIER_HELPER void gradient_sums_run(int act, float p, const float *restrict x, const float *restrict z,
-                                     const float *restrict dz, float mu, float is, long n, float *sb, float *sg) {
-  float ab[LANES] = {0}, ag[LANES] = {0};
+                                     const float *restrict dz, float mu, float is, long n, double *restrict sb,
+                                     double *restrict sg) {
+  float ab[SUM_LANES] = {0}, ag[SUM_LANES] = {0}, tb = 0.0f, tg = 0.0f;
   long j = 0;
-  for (; j + LANES <= n; j += LANES)
-    for (int l = 0; l < LANES; ++l) {
+  for (; j + SUM_LANES <= n; j += SUM_LANES)
+    for (int l = 0; l < SUM_LANES; ++l) {
       const float dy = act_backward(act, p, z[j + l], dz[j + l]);
       ab[l] += dy;
       ag[l] += dy * (x[j + l] - mu) * is;
     }
-  float tb = 0.0f, tg = 0.0f;
   for (; j < n; ++j) {
     const float dy = act_backward(act, p, z[j], dz[j]);
     tb += dy;
     tg += dy * (x[j] - mu) * is;
   }
-  for (int l = 0; l < LANES; ++l) { tb += ab[l]; tg += ag[l]; }
-  *sb = tb;
-  *sg = tg;
+  add_lanes(sb, ab);
+  add_lanes(sg, ag);
+  sb[SUM_LANES] += tb;
+  sg[SUM_LANES] += tg;
 }
 
 ATELIER_HELPER void statistics(float sum, float squares, float inv_m, float unbias, float momentum, float eps, long c,
@@ -104,15 +80,19 @@ void atelier_batch_norm_train(long n, long channels, long inner, const float *re
     return;
   }
   for (long c = c_begin; c < c_end; ++c) {
-    double total = 0.0;
+    double lanes[LANE_COUNT] = {0};
     for (long i = 0; i < n; ++i) {
       if (i + RUN_AHEAD < n) prefetch_run(x + ((i + RUN_AHEAD) * channels + c) * inner, inner);
-      total += sum_run(x + (i * channels + c) * inner, inner);
+      const float *run = x + (i * channels + c) * inner;
+      SUM_RUN(lanes, inner, run[j]);
     }
-    const float mu = (float)total * inv_m;
-    total = 0.0;
-    for (long i = 0; i < n; ++i) total += squares_run(x + (i * channels + c) * inner, mu, inner);
-    statistics(mu, (float)total, inv_m, unbias, momentum, eps, c, mean, invstd, rmean, rvar);
+    const float mu = (float)lanes_total(lanes) * inv_m;
+    clear_lanes(lanes);
+    for (long i = 0; i < n; ++i) {
+      const float *run = x + (i * channels + c) * inner;
+      SUM_RUN(lanes, inner, (run[j] - mu) * (run[j] - mu));
+    }
+    statistics(mu, (float)lanes_total(lanes), inv_m, unbias, momentum, eps, c, mean, invstd, rmean, rvar);
     const float scale = gamma[c] * invstd[c], shift = beta[c];
     ACT_LOOP(act, {
       for (long i = 0; i < n; ++i) {
@@ -166,7 +146,7 @@ void atelier_batch_norm_backward(long n, long channels, long inner, const float 
   }
   for (long c = c_begin; c < c_end; ++c) {
     const float mu = mean[c], is = invstd[c];
-    double tb = 0.0, tg = 0.0;
+    double lb[LANE_COUNT] = {0}, lg[LANE_COUNT] = {0};
     ACT_LOOP(act, {
       for (long i = 0; i < n; ++i) {
         const long base = (i * channels + c) * inner;
@@ -176,13 +156,10 @@ void atelier_batch_norm_backward(long n, long channels, long inner, const float 
           prefetch_run(z + ahead, inner);
           prefetch_run(dz + ahead, inner);
         }
-        float rb, rg;
-        gradient_sums_run(a_, p, x + base, z + base, dz + base, mu, is, inner, &rb, &rg);
-        tb += rb;
-        tg += rg;
+        gradient_sums_run(a_, p, x + base, z + base, dz + base, mu, is, inner, lb, lg);
       }
     })
-    const float db = (float)tb, dg = (float)tg, k = gamma[c] * is;
+    const float db = (float)lanes_total(lb), dg = (float)lanes_total(lg), k = gamma[c] * is;
     dbeta[c] = db;
     dgamma[c] = dg;
     ACT_LOOP(act, {

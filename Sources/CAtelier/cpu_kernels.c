@@ -1,5 +1,6 @@
 #include "catelier.h"
 #include "cpu_activation.h"
+#include "cpu_lanes.h"
 
 // Hot elementwise and layout loops of the CPU path.
 
@@ -30,8 +31,7 @@ void atelier_swap_axes(long a_count, long b_count, long inner, const float *rest
 
 // out[c] = scale * sum over (n, j) of term(a, b, u[c], v[c]) for channels
 // [c_begin, c_end) of a (N, C, inner) layout. op: 0 a, 1 (a-u)^2,
-// 2 b*(a-u)*v. Float sums within each contiguous run (vectorised), double
-// across runs.
+// 2 b*(a-u)*v, in lanes (cpu_lanes.h).
 ATELIER_CLONES
 void atelier_channel_reduce(int op, long n, long channels, long inner, float scale, const float *restrict a,
                             const float *restrict b, const float *restrict u, const float *restrict v,
@@ -65,33 +65,17 @@ void atelier_channel_reduce(int op, long n, long channels, long inner, float sca
   }
   for (long c = c_begin; c < c_end; ++c) {
     const float uc = u ? u[c] : 0.0f, vc = v ? v[c] : 0.0f;
-    double total = 0.0;
+    double lanes[LANE_COUNT] = {0};
     for (long i = 0; i < n; ++i) {
       const float *x = a + (i * channels + c) * inner;
       const float *y = b + (i * channels + c) * inner;
-      // 16 lanes: a strict left-to-right float sum cannot be vectorised.
-      float acc[16] = {0}, run = 0.0f;
-      long j = 0;
       switch (op) {
-      case 0:
-        for (; j + 16 <= inner; j += 16)
-          for (int l = 0; l < 16; ++l) acc[l] += x[j + l];
-        for (; j < inner; ++j) run += x[j];
-        break;
-      case 1:
-        for (; j + 16 <= inner; j += 16)
-          for (int l = 0; l < 16; ++l) { const float d = x[j + l] - uc; acc[l] += d * d; }
-        for (; j < inner; ++j) { const float d = x[j] - uc; run += d * d; }
-        break;
-      default:
-        for (; j + 16 <= inner; j += 16)
-          for (int l = 0; l < 16; ++l) acc[l] += y[j + l] * (x[j + l] - uc) * vc;
-        for (; j < inner; ++j) run += y[j] * (x[j] - uc) * vc;
-        break;
+      case 0: SUM_RUN(lanes, inner, x[j]); break;
+      case 1: SUM_RUN(lanes, inner, (x[j] - uc) * (x[j] - uc)); break;
+      default: SUM_RUN(lanes, inner, y[j] * (x[j] - uc) * vc); break;
       }
-      for (int l = 0; l < 16; ++l) run += acc[l];
-      total += run;
     }
+    const double total = lanes_total(lanes);
     out[c] = (float)total * scale;
   }
 }

@@ -38,7 +38,10 @@ enum BenchCatalogue {
         var cases = squareGemms()
         for b in batches { cases += ganLayers(batch: b) + dcganLayers(batch: b) }
         cases += elementwise(count: 1 << 20)
-        for b in batches { cases += dcganNormalisation(batch: b) }
+        for b in batches {
+            cases += dcganNormalisation(batch: b, channels: 64, side: 14)  // G's second
+            cases += dcganNormalisation(batch: b, channels: 128, side: 7)  // D's
+        }
         return cases
     }
 
@@ -164,26 +167,28 @@ enum BenchCatalogue {
         return cases
     }
 
-    /// BatchNorm on DCGAN's largest normalised activation, (b, 64, 14, 14).
-    static func dcganNormalisation(batch b: Int) -> [BenchCase] {
-        let layout = ChannelLayout(outer: b, channels: 64, inner: 196)
+    /// BatchNorm on one of DCGAN's normalised activations, (b, channels, side, side): G's second
+    /// (64 x 14 x 14, the largest) and D's (128 x 7 x 7, runs of 49 floats).
+    static func dcganNormalisation(batch b: Int, channels: Int, side: Int) -> [BenchCase] {
+        let layout = ChannelLayout(outer: b, channels: channels, inner: side * side)
+        let shape = "\(channels)x\(side)x\(side) b\(b)"
         let bytes = Double(layout.count * 4)
-        let forward = BenchCase(name: "dcgan BN 64x14x14 b\(b) fwd", group: "batchnorm", work: .bytes(4 * bytes)) { be in
+        let forward = BenchCase(name: "dcgan BN \(shape) fwd", group: "batchnorm", work: .bytes(4 * bytes)) { be in
             let x = try be.buffer(benchValues(layout.count, seed: 30))
-            let state = BatchNormState(gamma: try be.buffer(benchValues(64, seed: 31, range: 0.5...1.5)),
-                                       beta: try be.buffer(benchValues(64, seed: 32)),
-                                       runningMean: try be.buffer([Float](repeating: 0, count: 64)),
-                                       runningVar: try be.buffer([Float](repeating: 1, count: 64)))
+            let state = BatchNormState(gamma: try be.buffer(benchValues(channels, seed: 31, range: 0.5...1.5)),
+                                       beta: try be.buffer(benchValues(channels, seed: 32)),
+                                       runningMean: try be.buffer([Float](repeating: 0, count: channels)),
+                                       runningVar: try be.buffer([Float](repeating: 1, count: channels)))
             let y = try be.buffer(count: layout.count)
             return .init(run: { _ = try be.batchNormForwardTraining(layout: layout, input: x, state: state, output: y) }, outputs: [y])
         }
-        let backward = BenchCase(name: "dcgan BN 64x14x14 b\(b) bwd", group: "batchnorm", work: .bytes(5 * bytes)) { be in
+        let backward = BenchCase(name: "dcgan BN \(shape) bwd", group: "batchnorm", work: .bytes(5 * bytes)) { be in
             let x = try be.buffer(benchValues(layout.count, seed: 30))
             let dy = try be.buffer(benchValues(layout.count, seed: 33))
-            let gamma = try be.buffer(benchValues(64, seed: 31, range: 0.5...1.5))
-            let saved = BatchNormSaved(mean: try be.buffer(benchValues(64, seed: 34, range: -0.1...0.1)),
-                                       invStd: try be.buffer(benchValues(64, seed: 35, range: 0.5...2)))
-            let dx = try be.buffer(count: layout.count), dg = try be.buffer(count: 64), db = try be.buffer(count: 64)
+            let gamma = try be.buffer(benchValues(channels, seed: 31, range: 0.5...1.5))
+            let saved = BatchNormSaved(mean: try be.buffer(benchValues(channels, seed: 34, range: -0.1...0.1)),
+                                       invStd: try be.buffer(benchValues(channels, seed: 35, range: 0.5...2)))
+            let dx = try be.buffer(count: layout.count), dg = try be.buffer(count: channels), db = try be.buffer(count: channels)
             return .init(run: {
                 try be.batchNormBackward(layout: layout, input: x, outputGradient: dy, gamma: gamma, saved: saved,
                                          inputGradient: dx, gammaGradient: dg, betaGradient: db)
