@@ -32,16 +32,23 @@ ATELIER_HELPER void transpose8x8(const float *restrict in, long ldi, float *rest
   for (int k = 0; k < 8; ++k) *(v8 *)(out + order[k] * ldo) = t[k];
 }
 
-ATELIER_HELPER void transpose(const float *restrict in, float *restrict out, long rows, long cols) {
-  // out[j][i] = in[i][j]: whole 8x8 tiles in registers, the edges element by element.
+// out[j * ldo + i] = in[i * ldi + j] for i < rows, j < cols: whole 8x8
+// tiles in registers, the edges element by element.
+ATELIER_HELPER void transpose_ld(const float *restrict in, long ldi, float *restrict out, long ldo, long rows,
+                                 long cols) {
   const long rows8 = rows & ~7L, cols8 = cols & ~7L;
   for (long i0 = 0; i0 < rows8; i0 += 8) {
-    for (long j0 = 0; j0 < cols8; j0 += 8) transpose8x8(in + i0 * cols + j0, cols, out + j0 * rows + i0, rows);
+    for (long j0 = 0; j0 < cols8; j0 += 8) transpose8x8(in + i0 * ldi + j0, ldi, out + j0 * ldo + i0, ldo);
     for (long j = cols8; j < cols; ++j)
-      for (int i = 0; i < 8; ++i) out[j * rows + i0 + i] = in[(i0 + i) * cols + j];
+      for (int i = 0; i < 8; ++i) out[j * ldo + i0 + i] = in[(i0 + i) * ldi + j];
   }
   for (long i = rows8; i < rows; ++i)
-    for (long j = 0; j < cols; ++j) out[j * rows + i] = in[i * cols + j];
+    for (long j = 0; j < cols; ++j) out[j * ldo + i] = in[i * ldi + j];
+}
+
+// A whole (rows, cols) matrix to (cols, rows).
+ATELIER_HELPER void transpose(const float *restrict in, float *restrict out, long rows, long cols) {
+  transpose_ld(in, cols, out, rows, rows, cols);
 }
 
 #endif

@@ -106,8 +106,9 @@ void atelier_conv_pixels_finish_weights(const AtelierConv *g, const float *dwp, 
 /// The indirect variant (cpu_conv_indirect.c): a GEMM that reads the image
 /// through a table of pointers instead of columns. The weights are packed
 /// once per call for the forward pass or the data gradient
-/// (atelier_conv_indirect_packed_size floats) from the permutation
-/// atelier_conv_pixels_weights makes for the same pass; weight gradients are
+/// (atelier_conv_indirect_packed_size floats), the cores taking shares of
+/// atelier_conv_indirect_pack_units units, each with
+/// atelier_conv_indirect_pack_scratch floats of its own; weight gradients are
 /// left in each worker's scratch at atelier_conv_indirect_weight_offset as
 /// (R, S, C, K rounded up to 16), finished into (K, C, R, S) by input channel.
 enum { ATELIER_CONV_FORWARD = 0, ATELIER_CONV_BACKWARD_DATA = 1, ATELIER_CONV_BACKWARD_WEIGHTS = 2 };
@@ -116,7 +117,10 @@ long atelier_conv_indirect_scratch(const AtelierConv *g, int k, int chunk, int p
 long atelier_conv_indirect_zeros(const AtelierConv *g, int k);
 long atelier_conv_indirect_weight_offset(const AtelierConv *g, int k, int chunk);
 long atelier_conv_indirect_packed_size(const AtelierConv *g, int k);
-void atelier_conv_indirect_pack(const AtelierConv *g, int k, const float *wp, float *packed, int pass);
+long atelier_conv_indirect_pack_units(const AtelierConv *g, int k, int pass);
+long atelier_conv_indirect_pack_scratch(const AtelierConv *g);
+void atelier_conv_indirect_pack(const AtelierConv *g, int k, const float *w, float *packed, int pass, long begin,
+                                long end, float *tmp);
 void atelier_conv_indirect_forward(const AtelierConv *g, int k, const float *x, const float *packed, float *y,
                                    int n_begin, int n_end, int chunk, float *scratch, const float *zeros,
                                    const float *bias, int act, float p, const float *activated);

@@ -221,14 +221,22 @@ final class CPUConvolution {
     }
 
     /// The indirect algorithm's weight panels for `pass`, into the shared
-    /// weight scratch, after them the permuted weights they are copied from.
+    /// weight scratch, packed by every core (after the panels, each core's
+    /// room for its transposes).
     private func packedWeights(_ g: ConvGeometry, _ w: UnsafeMutablePointer<Float>, pass: Int) -> UnsafeMutablePointer<Float> {
         var conv = CPULayout.geometry(g)
         let k = Int32(g.outChannels), packed = atelier_conv_indirect_packed_size(&conv, k)
-        reserveWeights(packed + 2 * g.weightCount)
-        let permuted = weights + packed
-        atelier_conv_pixels_weights(&conv, k, w, permuted, permuted + g.weightCount, pass == ATELIER_CONV_FORWARD ? 1 : 0)
-        atelier_conv_indirect_pack(&conv, k, permuted, weights, Int32(pass))
+        let units = atelier_conv_indirect_pack_units(&conv, k, Int32(pass)), tmp = atelier_conv_indirect_pack_scratch(&conv)
+        let workers = min(Parallel.cores, units)
+        reserveWeights(packed + workers * tmp)
+        nonisolated(unsafe) let (w, weights) = (w, weights)
+        withUnsafePointer(to: &conv) { conv in
+            nonisolated(unsafe) let conv = conv
+            Parallel.forEachWorker(workers) { worker in
+                atelier_conv_indirect_pack(conv, k, w, weights, Int32(pass), units * worker / workers,
+                                           units * (worker + 1) / workers, weights + packed + worker * tmp)
+            }
+        }
         return weights
     }
 
