@@ -149,10 +149,13 @@ struct CPUPathTests {
         ConvGeometry(batch: 1, inChannels: 1, height: 4, width: 4, outChannels: 17, kernel: 4, stride: 1, padding: 0),
     ]
 
-    @Test("One-channel forward passes run directly and equal the im2col composite, with every epilogue")
+    @Test("One-channel convolutions equal the im2col composites: forward and data gradient with every epilogue, weight gradient")
     func singleChannelDirect() throws {
         let cpu = CPUBackend()
-        for g in Self.singleChannelGeometries {
+        defer { atelier_set_wide_tiles(-1) }
+        // The gradients' register tiles have an AVX-512 and an AVX2 shape; either runs on any CPU.
+        for (g, wide) in Self.singleChannelGeometries.flatMap({ g in [(g, Int32(1)), (g, Int32(0))] }) {
+            atelier_set_wide_tiles(wide)
             let x = try cpu.upload(randomValues(g.inputCount, seed: 41))
             let w = try cpu.upload(randomValues(g.weightCount, seed: 42))
             let bias = try cpu.upload(randomValues(g.outChannels, seed: 43))
@@ -165,6 +168,28 @@ struct CPUPathTests {
                 try cpu.convolutionForwardByColumns(g, input: x, weight: w, output: yRef)
                 try cpu.applyEpilogue(epilogue, layout: g.outputLayout, to: yRef)
                 expectClose(try cpu.read(y), try cpu.read(yRef), atol: 1e-5, "one-channel forward \(g), epilogue \(name)")
+            }
+
+            // The data gradient is one channel: its epilogues have one bias and an activation output shaped like x.
+            let dy = try cpu.upload(randomValues(g.outputCount, seed: 45))
+            let xBias = try cpu.upload([0.3]), xActivated = try cpu.upload(randomValues(g.inputCount, seed: 46, in: -0.9...0.9))
+            let dataEpilogues: [(String, Epilogue?)] = [("none", nil), ("bias + tanh", Epilogue(bias: xBias, activation: .tanh)),
+                                                        ("tanh gradient", .gradient(through: .tanh, activated: xActivated))]
+            for (name, epilogue) in dataEpilogues {
+                let (dx, dxRef) = (try cpu.buffer(count: g.inputCount), try cpu.buffer(count: g.inputCount))
+                try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dx, epilogue: epilogue)
+                try cpu.convolutionBackwardDataByColumns(g, outputGradient: dy, weight: w, inputGradient: dxRef)
+                try cpu.applyEpilogue(epilogue, layout: g.inputLayout, to: dxRef)
+                expectClose(try cpu.read(dx), try cpu.read(dxRef), atol: 1e-5, "one-channel data gradient \(g), epilogue \(name), wide tiles \(wide)")
+            }
+
+            // A start that is not zero, and NaN where the gradient overwrites: beta 0 must not read dw.
+            for accumulate in [false, true] {
+                let start = accumulate ? randomValues(g.weightCount, seed: 47) : [Float](repeating: .nan, count: g.weightCount)
+                let (dw, dwRef) = (try cpu.upload(start), try cpu.upload(start.map { $0.isNaN ? 0 : $0 }))
+                try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw, accumulate: accumulate)
+                try cpu.convolutionBackwardWeightsByColumns(g, input: x, outputGradient: dy, weightGradient: dwRef, accumulate: accumulate)
+                expectClose(try cpu.read(dw), try cpu.read(dwRef), atol: 1e-4, "one-channel weight gradient \(g), accumulate \(accumulate), wide tiles \(wide)")
             }
         }
     }

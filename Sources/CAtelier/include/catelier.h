@@ -163,6 +163,12 @@ long atelier_conv_single_scratch(const AtelierConv *g);
 void atelier_conv_single_forward(const AtelierConv *g, int k, const float *x, const float *w, float *y, int n_begin,
                                  int n_end, float *scratch, const float *bias, int act, float p,
                                  const float *activated);
+/// Its weight gradient, with atelier_conv_single_gradient_scratch floats of
+/// scratch: dw = beta * dw + the gradient of samples [n_begin, n_end) (beta
+/// 0 does not read dw).
+long atelier_conv_single_gradient_scratch(const AtelierConv *g, int k);
+void atelier_conv_single_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy, float *dw,
+                                          float beta, int n_begin, int n_end, float *scratch);
 /// Runs task(context, w) for w in [0, workers): worker 0 on the calling
 /// thread, the others on the CPU path's pool threads (cpu_pool.c); returns
 /// when all are done. Nested calls run in order on the caller.

@@ -3,8 +3,8 @@ import CAtelier
 /// The CPU path's convolutions: each core takes a contiguous share of the
 /// batch and works through it a few samples at a time, with columns that fit
 /// its L2 cache and a one-thread GEMM (Sources/CAtelier/cpu_conv*.c); the
-/// forward pass of a one-channel image runs directly instead
-/// (cpu_conv_single.c). Same results as the im2col composites in
+/// forward pass and the weight gradient of a one-channel image run directly
+/// instead (cpu_conv_single.c). Same results as the im2col composites in
 /// Ops/Convolution.swift, which the tests compare it with.
 final class CPUConvolution {
     /// How the image operand of the GEMMs is laid out; chosen per layer.
@@ -40,9 +40,9 @@ final class CPUConvolution {
     let indirect: Bool
     /// Forces one algorithm for every layer (tests); nil chooses per layer.
     let forcedAlgorithm: Algorithm?
-    /// Forward passes over one input channel run directly
-    /// (cpu_conv_single.c) instead of through columns; off in tests that
-    /// check the column paths on such layers.
+    /// Forward passes and weight gradients over one input channel run
+    /// directly (cpu_conv_single.c) instead of through columns; off in tests
+    /// that check the column paths on such layers.
     let singleChannelDirect: Bool
 
     /// Per-worker scratch and the permuted weights (with room for the
@@ -149,6 +149,15 @@ final class CPUConvolution {
         let k = Int32(g.outChannels)
         var conv = CPULayout.geometry(g)
         let chunk = Int32(chunkSamples(g))
+        if singleChannelDirect && g.inChannels == 1 {
+            let partial = Int(atelier_conv_single_gradient_scratch(&conv, k))
+            let workers = run(g, scratchFloats: partial + g.weightCount, sharing: false) { conv, n0, n1, _, scratch, worker in
+                atelier_conv_single_backward_weights(conv, k, x, dy, worker == 0 ? dw : scratch + partial,
+                                                     worker == 0 && accumulate ? 1 : 0, n0, n1, scratch)
+            }
+            combine(g, workers: workers, partial: partial, into: dw)
+            return
+        }
         switch algorithm(for: g) {
         case .channelMajor:
             let partial = (g.columnRows + g.outChannels) * Int(chunk) * g.outHeight * g.outWidth
