@@ -307,7 +307,8 @@ struct CPUPathTests {
         for layout in [ChannelLayout(outer: 5, channels: 7, inner: 33), ChannelLayout(outer: 9, channels: 300, inner: 1)] {
             let x = randomValues(layout.count, seed: 51, in: -2...3), dz = randomValues(layout.count, seed: 52)
             let gamma = randomValues(layout.channels, seed: 53, in: 0.5...1.5), beta = randomValues(layout.channels, seed: 54)
-            func run(fused: Bool) throws -> [[Float]] {
+            // withBeta: the backward pass may take a ReLU-type mask from x and beta instead of z.
+            func run(fused: Bool, withBeta: Bool = false) throws -> [[Float]] {
                 let c = layout.channels
                 let state = BatchNormState(gamma: try cpu.upload(gamma), beta: try cpu.upload(beta),
                                            runningMean: try cpu.upload(randomValues(c, seed: 55)),
@@ -319,6 +320,7 @@ struct CPUPathTests {
                     try cpu.fusedBatchNormForward(layout: layout, input: input, state: state, activation: activation, output: z, saved: saved)
                     try cpu.fusedBatchNormBackward(layout: layout, input: input, outputGradient: try cpu.upload(dz), gamma: state.gamma,
                                                    saved: saved, activation: activation, activated: z,
+                                                   beta: withBeta ? state.beta : nil,
                                                    inputGradient: dx, gammaGradient: dg, betaGradient: db)
                 } else {
                     try cpu.batchNormForwardByPrimitives(layout: layout, input: input, state: state, activation: activation,
@@ -333,6 +335,9 @@ struct CPUPathTests {
             for (i, name) in ["z", "mean", "invstd", "running mean", "running var", "dx", "dgamma", "dbeta"].enumerated() {
                 expectClose(fused[i], separate[i], rtol: 1e-5, atol: 1e-5, "BatchNorm + \(activation) \(name) over \(layout)")
             }
+            // The mask recomputed from x has z's sign exactly (the forward pass's expression), so the gradients are the same bits.
+            let fromX = try run(fused: true, withBeta: true)
+            #expect(fromX == fused, "BatchNorm + \(activation) gradients with the mask from x over \(layout)")
         }
     }
 

@@ -46,7 +46,7 @@ public protocol Backend: AnyObject {
                                activation: Activation, output: DeviceBuffer, saved: BatchNormSaved) throws
     func fusedBatchNormBackward(layout: ChannelLayout, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                 gamma: DeviceBuffer, saved: BatchNormSaved, activation: Activation,
-                                activated: DeviceBuffer?, inputGradient: DeviceBuffer,
+                                activated: DeviceBuffer?, beta: DeviceBuffer?, inputGradient: DeviceBuffer,
                                 gammaGradient: DeviceBuffer, betaGradient: DeviceBuffer) throws
     /// Strided block copy (concatenation and slicing along channels).
     func copyBlocks(_ copy: BlockCopy, from source: DeviceBuffer, to destination: DeviceBuffer) throws

@@ -98,7 +98,7 @@ extension Graph {
             case .batchNorm(_, _, let training, let act):
                 guard training else { throw ShapeError("BatchNorm in eval mode has no gradient here; train in training mode") }
                 let g = try dyTensor()
-                let activated = act == .identity ? [] : [tensor(node.outputs[0])]
+                let activated = act == .identity ? [] : [tensor(node.outputs[0]), x[2]]
                 let out = try apply(.batchNormBackward(activation: act),
                                     [x[0], g, x[1], tensor(node.outputs[1]), tensor(node.outputs[2])] + activated)
                 try accumulate(x[0].id, .tensor(out[0].id))

@@ -170,8 +170,10 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
             guard let layout = inputs[0].channelLayout else { throw fail("needs [N, C, ...]") }
             return [[layout.channels]]
         case .batchNormBackward(let act):
-            // x, dz, gamma, mean, invstd, and the activation's output z unless identity.
-            try expectCount(act == .identity ? 5 : 6)
+            // x, dz, gamma, mean, invstd, and unless identity the activation's
+            // output z and beta (a ReLU-type gradient may take its mask from x
+            // and beta instead of reading z).
+            try expectCount(act == .identity ? 5 : 7)
             let c = inputs[2]
             return [inputs[0], c, c]
         }

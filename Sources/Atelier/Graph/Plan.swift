@@ -322,7 +322,7 @@ public final class Plan {
             return {
                 try b.batchNormBackward(layout: layout, input: x[0], outputGradient: x[1], gamma: x[2],
                                         saved: BatchNormSaved(mean: x[3], invStd: x[4]), activation: act,
-                                        activated: act == .identity ? nil : x[5],
+                                        activated: act == .identity ? nil : x[5], beta: act == .identity ? nil : x[6],
                                         inputGradient: y[0], gammaGradient: y[1], betaGradient: y[2])
             }
         case .reshape:

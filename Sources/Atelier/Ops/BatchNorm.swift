@@ -84,10 +84,12 @@ extension Backend {
 
     /// dx, dgamma and dbeta of the training-mode forward pass; with an
     /// activation, `outputGradient` is the gradient of its output
-    /// `activated`.
+    /// `activated`. `beta`, the forward pass's, lets a backend take a
+    /// ReLU-type activation's mask from the input instead of reading
+    /// `activated` (the CPU path does).
     public func batchNormBackward(layout: ChannelLayout, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                   gamma: DeviceBuffer, saved: BatchNormSaved, activation: Activation = .identity,
-                                  activated: DeviceBuffer? = nil, inputGradient: DeviceBuffer,
+                                  activated: DeviceBuffer? = nil, beta: DeviceBuffer? = nil, inputGradient: DeviceBuffer,
                                   gammaGradient: DeviceBuffer, betaGradient: DeviceBuffer) throws {
         guard activation == .identity || activated != nil else {
             throw ShapeError("the BatchNorm + \(activation) gradient needs the activation's output")
@@ -100,14 +102,15 @@ extension Backend {
                                (gammaGradient, "gamma gradient"), (betaGradient, "beta gradient")] {
             try ShapeError.expect(buffer, count: layout.channels, "BatchNorm \(what)")
         }
+        if let beta { try ShapeError.expect(beta, count: layout.channels, "BatchNorm beta") }
         try fusedBatchNormBackward(layout: layout, input: input, outputGradient: outputGradient, gamma: gamma, saved: saved,
-                                   activation: activation, activated: activated, inputGradient: inputGradient,
+                                   activation: activation, activated: activated, beta: beta, inputGradient: inputGradient,
                                    gammaGradient: gammaGradient, betaGradient: betaGradient)
     }
 
     public func fusedBatchNormBackward(layout: ChannelLayout, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                        gamma: DeviceBuffer, saved: BatchNormSaved, activation: Activation,
-                                       activated: DeviceBuffer?, inputGradient: DeviceBuffer,
+                                       activated: DeviceBuffer?, beta: DeviceBuffer?, inputGradient: DeviceBuffer,
                                        gammaGradient: DeviceBuffer, betaGradient: DeviceBuffer) throws {
         try batchNormBackwardByPrimitives(layout: layout, input: input, outputGradient: outputGradient, gamma: gamma,
                                           saved: saved, activation: activation, activated: activated,

@@ -207,10 +207,11 @@ void atelier_epilogue(long rows, long channels, long inner, long row_stride, flo
 void atelier_batch_norm_train(long n, long channels, long inner, const float *x, const float *gamma, const float *beta,
                               float *rmean, float *rvar, float momentum, float eps, int act, float p, float *z,
                               float *mean, float *invstd, long c_begin, long c_end);
-/// Its gradient: dx, dgamma, dbeta from x, dz and (unless identity) z.
+/// Its gradient: dx, dgamma, dbeta from x, dz and (unless identity) z; for
+/// ReLU and LeakyReLU, given beta (else NULL), from x and beta instead of z.
 void atelier_batch_norm_backward(long n, long channels, long inner, const float *x, const float *z, const float *dz,
-                                 const float *gamma, const float *mean, const float *invstd, int act, float p,
-                                 float *dx, float *dgamma, float *dbeta, long c_begin, long c_end);
+                                 const float *gamma, const float *beta, const float *mean, const float *invstd,
+                                 int act, float p, float *dx, float *dgamma, float *dbeta, long c_begin, long c_end);
 
 /// One Adam step over n floats (see PointwiseOp.adam), vectorised for the
 /// CPU it runs on.

@@ -113,14 +113,14 @@ public final class CPUBackend: Backend {
 
     public func fusedBatchNormBackward(layout: ChannelLayout, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                        gamma: DeviceBuffer, saved: BatchNormSaved, activation: Activation,
-                                       activated: DeviceBuffer?, inputGradient: DeviceBuffer,
+                                       activated: DeviceBuffer?, beta: DeviceBuffer?, inputGradient: DeviceBuffer,
                                        gammaGradient: DeviceBuffer, betaGradient: DeviceBuffer) throws {
-        nonisolated(unsafe) let (x, z, dz, g) = (input.host, activated?.host, outputGradient.host, gamma.host)
+        nonisolated(unsafe) let (x, z, dz, g, b) = (input.host, activated?.host, outputGradient.host, gamma.host, beta?.host)
         nonisolated(unsafe) let (mean, invstd) = (saved.mean.host, saved.invStd.host)
         nonisolated(unsafe) let (dx, dg, db) = (inputGradient.host, gammaGradient.host, betaGradient.host)
         let (act, p) = (activation.cCode, activation.parameter)
         Parallel.forEachSlice(layout.channels, minimumSlice: max(1, (1 << 14) / layout.perChannel)) { r in
-            atelier_batch_norm_backward(layout.outer, layout.channels, layout.inner, x, z, dz, g, mean, invstd, act, p,
+            atelier_batch_norm_backward(layout.outer, layout.channels, layout.inner, x, z, dz, g, b, mean, invstd, act, p,
                                         dx, dg, db, r.lowerBound, r.upperBound)
         }
     }
