@@ -92,8 +92,8 @@ void atelier_conv_single_forward(const AtelierConv *g, int k, const float *x, co
 // with the taps (16 for a 4x4 kernel) on one side, the K output channels on
 // the other and the pixels inner, whose operands are the taps the forward
 // pass builds and dy as it lies, so no columns are built and nothing is
-// transposed (dcgan's D.conv1 at batch 256: 1.4-2.3 -> 1.3-1.4 ms through
-// im2col + OpenBLAS; it is bound by reading dy, 12.8 MB). Each sample's dy
+// transposed (dcgan's D.conv1 at batch 256: 1.3-1.4 ms, against 1.7-2.3
+// through im2col + OpenBLAS; it is bound by reading dy, 12.8 MB). Each sample's dy
 // is first copied to rows of a whole number of vectors, zero past the
 // plane: a plane's last vector would otherwise read the next channel, and
 // past the end of the buffer for the last one.

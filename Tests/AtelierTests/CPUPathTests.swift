@@ -153,7 +153,7 @@ struct CPUPathTests {
     func singleChannelDirect() throws {
         let cpu = CPUBackend()
         defer { atelier_set_wide_tiles(-1) }
-        // The gradients' register tiles have an AVX-512 and an AVX2 shape; either runs on any CPU.
+        // The weight gradient's register tiles have an AVX-512 and an AVX2 shape; either runs on any CPU.
         for (g, wide) in Self.singleChannelGeometries.flatMap({ g in [(g, Int32(1)), (g, Int32(0))] }) {
             atelier_set_wide_tiles(wide)
             let x = try cpu.upload(randomValues(g.inputCount, seed: 41))
