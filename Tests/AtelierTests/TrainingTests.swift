@@ -94,6 +94,21 @@ struct TrainingTests {
         Self.expectProfile(result.stdout.replacingOccurrences(of: "\n    ", with: "\n"), timing: "wall time")
     }
 
+    @Test("atelier-bench --breakdown --by-node gives each node of the step's graph a line of its own")
+    func benchBreakdownByNode() throws {
+        let result = try Executables.run("atelier-bench", ["--device", "cpu", "--model", "gan", "--batches", "8",
+                                                           "--repeats", "2", "--breakdown", "--by-node"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        // gan's step runs D's forward pass three times: six lines of its two convolutions, each node once, with one launch.
+        let lines = result.stdout.split(separator: "\n").filter { $0.contains("conv2d + bias + relu #") }
+        let nodes = Set(lines.compactMap { $0.split(separator: "#").last?.split(separator: " ").first })
+        #expect(lines.count == 6 && nodes.count == 6, "\(result.stdout)")
+        #expect(lines.allSatisfy { $0.split(separator: " ").contains("1") }, "\(result.stdout)")
+        let misuse = try Executables.run("atelier-bench", ["--device", "cpu", "--model", "gan", "--by-node"])
+        #expect(misuse.status != 0 && misuse.stderr.contains("--by-node only applies with --model and --breakdown"),
+                "stderr: \(misuse.stderr)")
+    }
+
     func losses(_ files: RunFiles) throws -> [String] {
         try String(contentsOf: files.losses, encoding: .utf8).split(separator: "\n").map(String.init)
     }

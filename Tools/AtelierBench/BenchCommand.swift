@@ -40,8 +40,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time OpenCL cases by wall clock (enqueue to completion, launch overhead included) instead of event profiling.")
     var wallClock = false
 
-    @Flag(help: "Show each OpenCL case's kernels and their device time.")
+    @Flag(help: "Show each OpenCL case's kernels and their device time; with --model, the step's profile per op kind.")
     var breakdown = false
+
+    @Flag(help: "With --model --breakdown: one line per node of the step's graph (its op and its index there) instead of per op kind.")
+    var byNode = false
 
     @Option(help: "Time whole training steps of this model (gan, dcgan, cdcgan) at each of --batches instead of kernels.")
     var model: ModelKind?
@@ -70,6 +73,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--batches takes positive integers separated by commas, e.g. 64,256")
         }
         if save && !tune { throw ValidationError("--save only applies with --tune") }
+        if byNode && (model == nil || !breakdown) { throw ValidationError("--by-node only applies with --model and --breakdown") }
         if let conv, ConvAlgorithm(parsing: conv) == nil, Self.cpuConvolutions[conv] == nil {
             throw ValidationError("--conv takes 'columns', 'implicit:BLOCK:LOCAL' (e.g. implicit:8:64) or 'direct:WIDTH:PIXELS' (e.g. direct:16:8) on OpenCL, 'pixel-major' or 'indirect' on the CPU path, got '\(conv)'")
         }
@@ -152,7 +156,7 @@ struct BenchCommand: ParsableCommand {
         for batch in parsedBatches {
             Log.status("timing \(kind) steps at batch \(batch) on \(backend.name)...")
             results.append(try StepBenchmark.run(kind, batch: batch, backend: backend, profiled: breakdown ? profiled : nil,
-                                                 warmup: max(warmup, 2), repeats: repeats, peak: peak))
+                                                 byNode: byNode, warmup: max(warmup, 2), repeats: repeats, peak: peak))
         }
         Log.clear()
         if json {

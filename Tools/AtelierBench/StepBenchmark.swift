@@ -19,8 +19,8 @@ enum StepBenchmark {
     }
 
     /// Times steps on `backend`; with `profiled`, then profiles as many on it.
-    static func run(_ kind: ModelKind, batch: Int, backend: Backend, profiled: Backend?, warmup: Int, repeats: Int,
-                    peak: DevicePeak?) throws -> Result {
+    static func run(_ kind: ModelKind, batch: Int, backend: Backend, profiled: Backend?, byNode: Bool = false, warmup: Int,
+                    repeats: Int, peak: DevicePeak?) throws -> Result {
         var rng = RandomGenerator(seed: 1)
         let classes = kind == .cdcgan ? FashionMNIST.classNames : []
         let config = ModelConfig(kind: kind, classNames: classes)
@@ -47,6 +47,7 @@ enum StepBenchmark {
                 for _ in 0..<warmup { try step() }
             }
             let profiler = OpProfiler()
+            profiler.byNode = byNode
             trainer.profiler = profiler
             for _ in 0..<repeats { try step() }
             trainer.profiler = nil

@@ -65,7 +65,8 @@ public final class Plan {
         }
         for index in range {
             guard let step = steps[index] else { continue }
-            try profiler.measure(names[index], cost: costs[index], on: backend, step)
+            try profiler.measure(profiler.byNode ? "\(names[index]) #\(index)" : names[index], cost: costs[index],
+                                 on: backend, step)
         }
     }
 

@@ -31,6 +31,10 @@ public final class OpProfiler {
     public private(set) var totals: [String: Entry] = [:]
     /// Training steps profiled, to report per-step figures.
     public var steps = 0
+    /// One line per node of the step's graph (its op, "#" and its index
+    /// there) instead of one per op kind: which of a model's layers an op
+    /// kind's time goes to.
+    public var byNode = false
 
     public init() {}
 
