@@ -153,6 +153,17 @@ struct CPUPathTests {
     func singleChannelDirect() throws {
         let cpu = CPUBackend()
         defer { atelier_set_wide_tiles(-1) }
+        /// `fused` (the op with each epilogue) against `plain` (its composite) followed by the epilogue.
+        func expectEpilogues(_ epilogues: [(String, Epilogue?)], count: Int, layout: ChannelLayout, _ what: String,
+                             fused: (DeviceBuffer, Epilogue?) throws -> Void, plain: (DeviceBuffer) throws -> Void) throws {
+            for (name, epilogue) in epilogues {
+                let (out, ref) = (try cpu.buffer(count: count), try cpu.buffer(count: count))
+                try fused(out, epilogue)
+                try plain(ref)
+                try cpu.applyEpilogue(epilogue, layout: layout, to: ref)
+                expectClose(try cpu.read(out), try cpu.read(ref), atol: 1e-5, "\(what), epilogue \(name)")
+            }
+        }
         // The weight gradient's register tiles have an AVX-512 and an AVX2 shape; either runs on any CPU.
         for (g, wide) in Self.singleChannelGeometries.flatMap({ g in [(g, Int32(1)), (g, Int32(0))] }) {
             atelier_set_wide_tiles(wide)
@@ -162,26 +173,18 @@ struct CPUPathTests {
             let activated = try cpu.upload(randomValues(g.outputCount, seed: 44, in: -0.9...0.9))
             let epilogues: [(String, Epilogue?)] = [("none", nil), ("bias + leaky_relu", Epilogue(bias: bias, activation: .leakyRelu(slope: 0.2))),
                                                     ("tanh gradient", .gradient(through: .tanh, activated: activated))]
-            for (name, epilogue) in epilogues {
-                let (y, yRef) = (try cpu.buffer(count: g.outputCount), try cpu.buffer(count: g.outputCount))
-                try cpu.convolutionForward(g, input: x, weight: w, output: y, epilogue: epilogue)
-                try cpu.convolutionForwardByColumns(g, input: x, weight: w, output: yRef)
-                try cpu.applyEpilogue(epilogue, layout: g.outputLayout, to: yRef)
-                expectClose(try cpu.read(y), try cpu.read(yRef), atol: 1e-5, "one-channel forward \(g), epilogue \(name)")
-            }
+            try expectEpilogues(epilogues, count: g.outputCount, layout: g.outputLayout, "one-channel forward \(g)",
+                                fused: { try cpu.convolutionForward(g, input: x, weight: w, output: $0, epilogue: $1) },
+                                plain: { try cpu.convolutionForwardByColumns(g, input: x, weight: w, output: $0) })
 
             // The data gradient is one channel: its epilogues have one bias and an activation output shaped like x.
             let dy = try cpu.upload(randomValues(g.outputCount, seed: 45))
             let xBias = try cpu.upload([0.3]), xActivated = try cpu.upload(randomValues(g.inputCount, seed: 46, in: -0.9...0.9))
             let dataEpilogues: [(String, Epilogue?)] = [("none", nil), ("bias + tanh", Epilogue(bias: xBias, activation: .tanh)),
                                                         ("tanh gradient", .gradient(through: .tanh, activated: xActivated))]
-            for (name, epilogue) in dataEpilogues {
-                let (dx, dxRef) = (try cpu.buffer(count: g.inputCount), try cpu.buffer(count: g.inputCount))
-                try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dx, epilogue: epilogue)
-                try cpu.convolutionBackwardDataByColumns(g, outputGradient: dy, weight: w, inputGradient: dxRef)
-                try cpu.applyEpilogue(epilogue, layout: g.inputLayout, to: dxRef)
-                expectClose(try cpu.read(dx), try cpu.read(dxRef), atol: 1e-5, "one-channel data gradient \(g), epilogue \(name), wide tiles \(wide)")
-            }
+            try expectEpilogues(dataEpilogues, count: g.inputCount, layout: g.inputLayout, "one-channel data gradient \(g)",
+                                fused: { try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: $0, epilogue: $1) },
+                                plain: { try cpu.convolutionBackwardDataByColumns(g, outputGradient: dy, weight: w, inputGradient: $0) })
 
             // A start that is not zero, and NaN where the gradient overwrites: beta 0 must not read dw.
             for accumulate in [false, true] {
