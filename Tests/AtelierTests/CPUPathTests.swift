@@ -215,9 +215,14 @@ struct CPUPathTests {
                 base.initialize(repeating: 0, count: 8)
                 Parallel.forEachWorker(count) { worker in
                     base[worker] += 1
-                    // A nested region runs on this thread, in order.
+                    // A region inside a region runs on this thread, in order; inside a
+                    // one-worker call, which is no region, it runs on the pool, so its
+                    // workers count with an atomic add (a plain += lost one now and then).
                     var inner = 0
-                    Parallel.forEachWorker(3) { _ in inner += 1 }
+                    withUnsafeMutablePointer(to: &inner) { counter in
+                        nonisolated(unsafe) let counter = counter
+                        Parallel.forEachWorker(3) { _ in _ = atelier_take_next(counter) }
+                    }
                     if inner != 3 { base[worker] += 100 }
                 }
                 if (0..<8).contains(where: { base[$0] != ($0 < count ? 1 : 0) }) { f[caller] += 1 }
