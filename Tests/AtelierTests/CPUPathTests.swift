@@ -164,9 +164,7 @@ struct CPUPathTests {
                 expectClose(try cpu.read(out), try cpu.read(ref), atol: 1e-5, "\(what), epilogue \(name)")
             }
         }
-        // The weight gradient's register tiles have an AVX-512 and an AVX2 shape; either runs on any CPU.
-        for (g, wide) in Self.singleChannelGeometries.flatMap({ g in [(g, Int32(1)), (g, Int32(0))] }) {
-            atelier_set_wide_tiles(wide)
+        for g in Self.singleChannelGeometries {
             let x = try cpu.upload(randomValues(g.inputCount, seed: 41))
             let w = try cpu.upload(randomValues(g.weightCount, seed: 42))
             let bias = try cpu.upload(randomValues(g.outChannels, seed: 43))
@@ -187,7 +185,9 @@ struct CPUPathTests {
                                 plain: { try cpu.convolutionBackwardDataByColumns(g, outputGradient: dy, weight: w, inputGradient: $0) })
 
             // A start that is not zero, and NaN where the gradient overwrites: beta 0 must not read dw.
-            for accumulate in [false, true] {
+            // Its register tiles have an AVX-512 and an AVX2 shape; either runs on any CPU.
+            for (accumulate, wide) in [(false, Int32(1)), (true, 1), (false, 0), (true, 0)] {
+                atelier_set_wide_tiles(wide)
                 let start = accumulate ? randomValues(g.weightCount, seed: 47) : [Float](repeating: .nan, count: g.weightCount)
                 let (dw, dwRef) = (try cpu.upload(start), try cpu.upload(start.map { $0.isNaN ? 0 : $0 }))
                 try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw, accumulate: accumulate)
