@@ -69,6 +69,11 @@ void atelier_channel_reduce(int op, long n, long channels, long inner, float sca
     for (long i = 0; i < n; ++i) {
       const float *x = a + (i * channels + c) * inner;
       const float *y = b + (i * channels + c) * inner;
+      if (i + RUN_AHEAD < n) {  // runs a sample apart (cpu_activation.h)
+        const long ahead = RUN_AHEAD * channels * inner;
+        prefetch_run(x + ahead, inner);
+        if (op == 2) prefetch_run(y + ahead, inner);
+      }
       switch (op) {
       case 0: SUM_RUN(lanes, inner, x[j]); break;
       case 1: SUM_RUN(lanes, inner, (x[j] - uc) * (x[j] - uc)); break;

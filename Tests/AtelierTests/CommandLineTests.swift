@@ -203,5 +203,6 @@ struct CommandLineTests {
         #expect(CPUTuner.chunkSizes.contains(saved.convolutionChunkBytes))
         #expect(CPUTuner.pixelMajorThresholds.contains(saved.pixelMajorMinChannels))
         #expect(run.stderr.contains("indirect [1/2]") && run.stderr.contains("indirect [2/2]"), "stderr: \(run.stderr)")
+        #expect(run.stderr.contains("winograd [1/2]") && run.stderr.contains("winograd [2/2]"), "stderr: \(run.stderr)")
     }
 }

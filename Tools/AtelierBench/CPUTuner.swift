@@ -3,8 +3,9 @@ import Foundation
 
 /// `--tune` on the CPU path: the convolution chunk size, then the channel
 /// count from which pixel-major columns are used, then whether those layers
-/// run indirect (no columns), each ranked by the total time of the model
-/// layers' convolutions (all three passes) at `batch`.
+/// run indirect (no columns), then whether 4x4 stride-2 forward passes run
+/// by Winograd, each ranked by the total time of the model layers'
+/// convolutions (all three passes) at `batch`.
 enum CPUTuner {
     static let chunkSizes = [512 << 10, 1 << 20, 2 << 20, 4 << 20, 8 << 20]
     static let pixelMajorThresholds = [2, 4, 8, 16, 64]
@@ -25,9 +26,16 @@ enum CPUTuner {
         guard let bestThreshold = byThreshold.first?.0 else { return [] }
         let layouts = [false, true].map {
             CPUTuning(convolutionChunkBytes: bestThreshold.convolutionChunkBytes,
-                      pixelMajorMinChannels: bestThreshold.pixelMajorMinChannels, indirectConvolutions: $0)
+                      pixelMajorMinChannels: bestThreshold.pixelMajorMinChannels, indirectConvolutions: $0,
+                      winogradConvolutions: bestThreshold.winogradConvolutions)
         }
-        return try rank(layouts, cases, repeats: repeats, label: "indirect", log: log)
+        let byLayout = try rank(layouts, cases, repeats: repeats, label: "indirect", log: log)
+        guard let bestLayout = byLayout.first?.0 else { return [] }
+        let winograd = [false, true].map {
+            CPUTuning(convolutionChunkBytes: bestLayout.convolutionChunkBytes, pixelMajorMinChannels: bestLayout.pixelMajorMinChannels,
+                      indirectConvolutions: bestLayout.indirectConvolutions, winogradConvolutions: $0)
+        }
+        return try rank(winograd, cases, repeats: repeats, label: "winograd", log: log)
     }
 
     static func rank(_ candidates: [CPUTuning], _ cases: [BenchCase], repeats: Int, label: String,

@@ -10,7 +10,7 @@ import Foundation
 public final class CPUBackend: Backend {
     public let name = "cpu"
     public let pool = BufferPool { HostStorage(capacity: $0) }
-    private let convolution: CPUConvolution
+    let convolution: CPUConvolution
     private let gemmScratch = CPUGemmScratch()
     /// Whether dense products may run on the register tiles (CPUGemm.tiles by default).
     let gemmTiles: Bool

@@ -4,8 +4,10 @@ import CAtelier
 /// batch and works through it a few samples at a time, with columns that fit
 /// its L2 cache and a one-thread GEMM (Sources/CAtelier/cpu_conv*.c); the
 /// forward pass and the weight gradient of a one-channel image run directly
-/// instead (cpu_conv_single.c). Same results as the im2col composites in
-/// Ops/Convolution.swift, which the tests compare it with.
+/// instead (cpu_conv_single.c), and the forward pass of a 4x4 kernel at
+/// stride 2 by Winograd's F(2x2, 2x2) (cpu_conv_winograd.c). Same results
+/// as the im2col composites in Ops/Convolution.swift, which the tests
+/// compare it with (Winograd's within a float sum's rounding).
 final class CPUConvolution {
     /// How the image operand of the GEMMs is laid out; chosen per layer.
     enum Algorithm: Sendable, CaseIterable {
@@ -44,6 +46,9 @@ final class CPUConvolution {
     /// directly (cpu_conv_single.c) instead of through columns; off in tests
     /// that check the column paths on such layers.
     let singleChannelDirect: Bool
+    /// Forward passes of 4x4 kernels at stride 2 run by Winograd's
+    /// F(2x2, 2x2) (CPUTuning.winogradConvolutions) where `winogradForward` allows.
+    let winograd: Bool
 
     /// Per-worker scratch and the permuted weights (with room for the
     /// intermediate step of the permutation), kept between calls so a
@@ -62,6 +67,7 @@ final class CPUConvolution {
         indirect = tuning.indirectConvolutions
         forcedAlgorithm = algorithm
         self.singleChannelDirect = singleChannelDirect
+        winograd = tuning.winogradConvolutions
     }
 
     deinit {
@@ -85,6 +91,14 @@ final class CPUConvolution {
         return max(1, min(g.batch, chunkBytes / (perSample * MemoryLayout<Float>.size)))
     }
 
+    /// Whether the forward pass of `g` runs by Winograd: a 4x4 kernel at
+    /// stride 2 over at least 16 input channels (fewer would leave the
+    /// GEMMs' depth, four phases of 16-channel vectors, mostly padding).
+    func winogradForward(_ g: ConvGeometry) -> Bool {
+        var conv = CPULayout.geometry(g)
+        return winograd && forcedAlgorithm == nil && g.inChannels >= 16 && atelier_conv_winograd_supported(&conv) != 0
+    }
+
     /// Each worker applies the epilogue to its samples right after computing them.
     func forward(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
                  y: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none) {
@@ -95,6 +109,15 @@ final class CPUConvolution {
             var conv = CPULayout.geometry(g)
             run(g, scratchFloats: Int(atelier_conv_single_scratch(&conv))) { conv, n0, n1, _, scratch, _ in
                 atelier_conv_single_forward(conv, k, x, w, y, n0, n1, scratch, e.bias, e.activation, e.parameter, e.activated)
+            }
+            return
+        }
+        if winogradForward(g) {
+            nonisolated(unsafe) let packed = winogradWeights(g, w)
+            var conv = CPULayout.geometry(g)
+            let floats = atelier_conv_winograd_scratch(&conv, k, Int32(chunkSamples(g)))
+            run(g, scratchFloats: Int(floats)) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_winograd_forward(conv, k, x, packed, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
             }
             return
         }
@@ -244,6 +267,26 @@ final class CPUConvolution {
             Parallel.forEachWorker(workers) { worker in
                 atelier_conv_indirect_pack(conv, k, w, weights, Int32(pass), units * worker / workers,
                                            units * (worker + 1) / workers, weights + packed + worker * tmp)
+            }
+        }
+        return weights
+    }
+
+    /// The Winograd forward pass's transformed weights, into the shared
+    /// weight scratch, packed by every core (a share of the input channels
+    /// each; after the weights, each core's room for its transposes).
+    private func winogradWeights(_ g: ConvGeometry, _ w: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        var conv = CPULayout.geometry(g)
+        let k = Int32(g.outChannels), packed = atelier_conv_winograd_packed_size(&conv, k)
+        let units = atelier_conv_winograd_pack_units(&conv), tmp = atelier_conv_winograd_pack_scratch(&conv, k)
+        let workers = min(Parallel.cores, units)
+        reserveWeights(packed + workers * tmp)
+        nonisolated(unsafe) let (w, weights) = (w, weights)
+        withUnsafePointer(to: &conv) { conv in
+            nonisolated(unsafe) let conv = conv
+            Parallel.forEachWorker(workers) { worker in
+                atelier_conv_winograd_pack(conv, k, w, weights, units * worker / workers, units * (worker + 1) / workers,
+                                           weights + packed + worker * tmp)
             }
         }
         return weights

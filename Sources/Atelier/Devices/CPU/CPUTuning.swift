@@ -21,30 +21,40 @@ public struct CPUTuning: Codable, Sendable, Hashable, CustomStringConvertible {
     /// gradients ran at 128-129 GFLOP/s on those tiles against 190-191 with
     /// columns (docs/benchmarks.md); `--tune` measures it on the machine.
     public var indirectConvolutions = CPUTuning.cpuHasAVX512
+    /// Forward passes of 4x4 convolutions at stride 2 with at least 16
+    /// input channels run by Winograd's F(2x2, 2x2) over the kernel's
+    /// stride phases (cpu_conv_winograd.c), 0.73 of the multiply-adds. On
+    /// the register tiles, so by default where those are sized (AVX-512).
+    public var winogradConvolutions = CPUTuning.cpuHasAVX512
 
     public static let defaults = CPUTuning()
     /// Whether this CPU runs AVX-512.
     public static let cpuHasAVX512 = atelier_cpu_has_avx512() != 0
 
     public init(convolutionChunkBytes: Int = 2 << 20, pixelMajorMinChannels: Int = 8,
-                indirectConvolutions: Bool = CPUTuning.cpuHasAVX512) {
+                indirectConvolutions: Bool = CPUTuning.cpuHasAVX512,
+                winogradConvolutions: Bool = CPUTuning.cpuHasAVX512) {
         self.convolutionChunkBytes = convolutionChunkBytes
         self.pixelMajorMinChannels = pixelMajorMinChannels
         self.indirectConvolutions = indirectConvolutions
+        self.winogradConvolutions = winogradConvolutions
     }
 
-    /// Files saved before `indirectConvolutions` existed still load, with its default.
+    /// Files saved before `indirectConvolutions` or `winogradConvolutions`
+    /// existed still load, with their defaults.
     public init(from decoder: Decoder) throws {
         let values = try decoder.container(keyedBy: CodingKeys.self)
         self.init(convolutionChunkBytes: try values.decode(Int.self, forKey: .convolutionChunkBytes),
                   pixelMajorMinChannels: try values.decode(Int.self, forKey: .pixelMajorMinChannels),
                   indirectConvolutions: try values.decodeIfPresent(Bool.self, forKey: .indirectConvolutions)
+                      ?? CPUTuning.cpuHasAVX512,
+                  winogradConvolutions: try values.decodeIfPresent(Bool.self, forKey: .winogradConvolutions)
                       ?? CPUTuning.cpuHasAVX512)
     }
 
     public var description: String {
         "conv-chunk=\(convolutionChunkBytes >> 10)KB pixel-major-from=\(pixelMajorMinChannels)ch"
-            + (indirectConvolutions ? " indirect" : "")
+            + (indirectConvolutions ? " indirect" : "") + (winogradConvolutions ? " winograd" : "")
     }
 
     func validate() throws {
