@@ -3,9 +3,10 @@
 #include "cpu_tiles.h"
 #include "cpu_transpose.h"
 
-// The forward pass of a 4x4 convolution at stride 2 (every layer of a
-// DCGAN) with a quarter fewer multiply-adds: Winograd's F(2x2, 2x2) on the
-// kernel's four stride phases.
+// The forward pass and the data gradient of a 4x4 convolution at stride 2
+// (every layer of a DCGAN; the data gradient is also a transposed
+// convolution's forward pass) with a quarter fewer multiply-adds:
+// Winograd's F(2x2, 2x2) on the kernel's four stride phases.
 //
 // Phases. Write the taps r = 2u + a, s = 2v + b (u, v, a, b in {0, 1}).
 // Tap (r, s) of output pixel (p, q) reads x[2(p + u) + a - pad_h][2(q + v)
@@ -30,6 +31,14 @@
 // transposed to (h, w, c) per sample, the blocks' outputs gathered as
 // (pixel, k) rows and transposed back as the direct forward pass does.
 //
+// The data gradient is the same per phase of dx: pixel h = 2m + alpha -
+// pad_h of dx (alpha its phase) receives dy rows m - 1 and m through taps
+// alpha + 2 and alpha, so each phase of dx is a 2x2 correlation of dy (K
+// channels) with the kernel w[2(1 - u) + alpha][2(1 - v) + beta]: four
+// sets of nine GEMMs of depth K, one per phase, each phase's blocks
+// written to its pixels of dx. (The direct data gradient also works by
+// phases: cpu_conv_indirect.c.)
+//
 // Memory. The nine GEMMs of a chunk of samples run one after the other,
 // each right after its V_xi is computed from the chunk's transposed images,
 // so V_xi (64 KB at dcgan's layer) is written to L1/L2 and read back from
@@ -39,159 +48,235 @@
 
 enum { TRANSFORM = 9, PHASES = 4 };
 
-ATELIER_HELPER long blocks_h(const AtelierConv *g) { return (g->p + 1) / 2; }
-ATELIER_HELPER long blocks_w(const AtelierConv *g) { return (g->q + 1) / 2; }
-ATELIER_HELPER long blocks_of(const AtelierConv *g) { return blocks_h(g) * blocks_w(g); }
-// Depth of the GEMMs: the four phases' channels, each rounded up to whole vectors.
+// 2x2 blocks of outputs along one axis: `count` outputs, block b's outputs
+// u < 2 (2b + u < count) at position first + step * (2b + u) of the output
+// image; element i < 3 of its patch at position origin + block * b +
+// element * i of the input image (zero outside it).
+typedef struct {
+  long count, blocks, first, step, origin, block, element;
+} Axis;
+
+// The forward pass, kernel phase a along an axis of `outputs` outputs:
+// patch element i of block b reads x at 2(2b + i) + a - pad.
+ATELIER_HELPER Axis forward_axis(long outputs, int pad, int a) {
+  return (Axis){outputs, (outputs + 1) / 2, 0, 1, a - pad, 4, 2};
+}
+
+ATELIER_HELPER long floor_half(long v) { return v >= 0 ? v / 2 : -((1 - v) / 2); }
+
+// The data gradient's phase alpha along an axis of `size` pixels: pixels h
+// = 2m + alpha - pad for m in [m_lo, m_hi], patch element i of block b
+// reading dy at m_lo - 1 + 2b + i.
+ATELIER_HELPER Axis data_axis(long size, int pad, int alpha) {
+  const long m_lo = -floor_half(alpha - pad), m_hi = floor_half(size - 1 + pad - alpha);
+  const long count = m_hi >= m_lo ? m_hi - m_lo + 1 : 0;
+  return (Axis){count, (count + 1) / 2, 2 * m_lo + alpha - pad, 2, m_lo - 1, 2, 1};
+}
+
+// Depth of a forward GEMM: the four phases' channels, each rounded up to whole vectors.
 ATELIER_HELPER long phase_channels(const AtelierConv *g) { return padded(g->c); }
-ATELIER_HELPER long depth_of(const AtelierConv *g) { return PHASES * phase_channels(g); }
+ATELIER_HELPER long forward_depth(const AtelierConv *g) { return PHASES * phase_channels(g); }
+ATELIER_HELPER long forward_blocks(const AtelierConv *g) { return ((g->p + 1) / 2) * ((g->q + 1) / 2); }
+// The most blocks of a data gradient phase (phase 0 and 1 differ by at most one output).
+ATELIER_HELPER long data_blocks(const AtelierConv *g) { return ((g->h / 2 + 2) / 2) * ((g->w / 2 + 2) / 2); }
 
 int atelier_conv_winograd_supported(const AtelierConv *g) {
   return g->r == 4 && g->s == 4 && g->stride_h == 2 && g->stride_w == 2;
 }
 
 // Samples per chunk: their transposed images, one V_xi and the nine M_xi
-// stay within about half an L2 (dcgan's 64 -> 128 layer: 4 samples, 64
+// stay within about half an L2 (dcgan's 64 -> 128 layer: 3 samples, 48
 // blocks). Rounded so the blocks fill the 6-row register tiles: a chunk
 // whose blocks leave 1 or 2 rows over would run a 4-row tile for them.
-ATELIER_HELPER int winograd_chunk(const AtelierConv *g, int k, int chunk) {
+ATELIER_HELPER int fit_chunk(long per_sample, long blocks, int chunk) {
   enum { BUDGET = 1 << 17 };  // floats
-  const long per = blocks_of(g);
-  const long per_sample = (long)g->h * g->w * phase_channels(g) + per * (depth_of(g) + TRANSFORM * padded(k));
   long fit = BUDGET / per_sample;
   fit = fit < 1 ? 1 : fit < chunk ? fit : chunk;
   for (long n = fit; n > fit / 2 && n > 1; --n) {
-    const long tail = n * per % 6;
+    const long tail = n * blocks % 6;
     if (tail == 0 || tail >= 3) return (int)n;
   }
   return (int)fit;
 }
 
-long atelier_conv_winograd_packed_size(const AtelierConv *g, int k) { return TRANSFORM * depth_of(g) * padded(k); }
-
-// Scratch of one worker, in floats: the row and output pointer tables, the
-// chunk's images as (h, w, c'), one V_xi, the nine M_xi, one sample's
-// output as (pixel, k).
-long atelier_conv_winograd_scratch(const AtelierConv *g, int k, int chunk) {
-  const long samples = winograd_chunk(g, k, chunk), blocks = samples * blocks_of(g);
-  const long image = (long)g->h * g->w * phase_channels(g), output = (long)g->p * g->q * padded(k);
-  return 2 * 2 * blocks + samples * image + blocks * (depth_of(g) + TRANSFORM * padded(k)) + output;
+// Per sample, in floats, and the chunk for each pass: the transposed input
+// image, its outputs as (pixel, channel) rows, one V_xi and nine M_xi.
+ATELIER_HELPER long forward_per_sample(const AtelierConv *g, int k) {
+  return (long)g->h * g->w * phase_channels(g) + (long)g->p * g->q * padded(k)
+         + forward_blocks(g) * (forward_depth(g) + TRANSFORM * padded(k));
+}
+ATELIER_HELPER long data_per_sample(const AtelierConv *g, int k) {
+  return (long)g->p * g->q * padded(k) + (long)g->h * g->w * phase_channels(g)
+         + data_blocks(g) * (padded(k) + TRANSFORM * phase_channels(g));
+}
+ATELIER_HELPER int pass_chunk(const AtelierConv *g, int k, int chunk, int pass) {
+  return pass == ATELIER_CONV_FORWARD ? fit_chunk(forward_per_sample(g, k), forward_blocks(g), chunk)
+                                      : fit_chunk(data_per_sample(g, k), data_blocks(g), chunk);
 }
 
-long atelier_conv_winograd_pack_units(const AtelierConv *g) { return phase_channels(g); }
-
-long atelier_conv_winograd_pack_scratch(const AtelierConv *g, int k) { return phase_channels(g) * 16 * padded(k); }
-
-// U_xi for the input channels [begin, end) of phase_channels: U = G w_ab G^T
-// with G = (1 0; 1 1; 0 1), into the panels the tiles stream (panel j0 of
-// xi at xi * depth * KP + j0 * depth, row d = phase * C' + c of panel_width
-// floats; padding rows and columns zero). The channels' weights are first
-// transposed to rows (c, tap) of K floats in `tmp`, so the transform runs
-// on vectors of 16 output channels: element by element it scattered a
-// float per cache line (8 % of the pass).
-ATELIER_CLONES
-void atelier_conv_winograd_pack(const AtelierConv *g, int k, const float *restrict w, float *restrict packed,
-                                long begin, long end, float *restrict tmp) {
-  const long c = g->c, cp = phase_channels(g), depth = depth_of(g), kp = padded(k);
-  const long real_end = end < c ? end : c, real = real_end > begin ? real_end - begin : 0;
-  // tmp row (ci - begin) * 16 + tap: w[kk][ci][tap] for kk < k, zero up to kp.
-  if (real > 0) transpose_ld(w + begin * 16, c * 16, tmp, kp, k, real * 16);
-  for (long row = 0; row < real * 16; ++row)
-    for (long kk = k; kk < kp; ++kk) tmp[row * kp + kk] = 0.0f;
-  const v16 zero = {0};
-  for (long ci = begin; ci < end; ++ci)
-    for (int phase = 0; phase < PHASES; ++phase) {
-      const int a = phase / 2, b = phase % 2;
-      const long d = phase * cp + ci;
-      const float *taps = tmp + (ci - begin) * 16 * kp;
-      for (long j0 = 0; j0 < kp; j0 += PANEL) {
-        const long width = panel_width(k, j0);
-        float *dst = packed + j0 * depth + d * width;
-        for (long col = 0; col < width; col += LANES) {
-          v16 u[TRANSFORM];
-          if (ci < c) {
-            const long kk = j0 + col;
-            const v16 g00 = *(const v16 *)(taps + (a * 4 + b) * kp + kk);
-            const v16 g01 = *(const v16 *)(taps + (a * 4 + 2 + b) * kp + kk);
-            const v16 g10 = *(const v16 *)(taps + ((2 + a) * 4 + b) * kp + kk);
-            const v16 g11 = *(const v16 *)(taps + ((2 + a) * 4 + 2 + b) * kp + kk);
-            const v16 rows[3][2] = {{g00, g01}, {g00 + g10, g01 + g11}, {g10, g11}};
-            for (int i = 0; i < 3; ++i) {
-              u[i * 3 + 0] = rows[i][0];
-              u[i * 3 + 1] = rows[i][0] + rows[i][1];
-              u[i * 3 + 2] = rows[i][1];
-            }
-          } else {
-            for (int xi = 0; xi < TRANSFORM; ++xi) u[xi] = zero;
-          }
-          for (int xi = 0; xi < TRANSFORM; ++xi) *(v16 *)(dst + xi * depth * kp + col) = u[xi];
-        }
-      }
-    }
+int atelier_conv_winograd_chunk(const AtelierConv *g, int k, int chunk, int pass) {
+  return pass_chunk(g, k, chunk, pass);
 }
 
-// V_xi, xi = (ti, tj), for the blocks of `samples` transposed images xt
-// (h, w, c' each): position (ti, tj) of B^T d B, B^T = (1 -1 0; 0 1 0;
-// 0 -1 1), d each phase's 3x3 patch under a block (along each axis,
-// position 0 is d0 - d1, 1 is d1, 2 is d2 - d1), 16 channels at a time,
-// into row `block` of v (`depth` floats). Inlined with constant (ti, tj)
-// (transform_input), so only the 1, 2 or 4 patch elements it needs are
-// loaded: a generic one loaded all nine for each of the nine.
-ATELIER_HELPER void transform_input_at(const AtelierConv *g, const float *restrict xt, int samples, const int ti,
-                                       const int tj, float *restrict v) {
-  const long cp = phase_channels(g), depth = depth_of(g), bw = blocks_w(g), image = (long)g->h * g->w * cp;
-  const v16 zero = {0};
-  float *row = v;
-  for (int n = 0; n < samples; ++n)
-    for (long bi = 0; bi < blocks_h(g); ++bi)
-      for (long bj = 0; bj < bw; ++bj, row += depth)
-        for (int phase = 0; phase < PHASES; ++phase) {
-          const int a = phase / 2, b = phase % 2;
-          // Patch element (i, j): phase pixel (2bi + i, 2bj + j), image pixel (2(2bi + i) + a - pad, ...).
-          const float *at[3][3];
-          for (int i = 0; i < 3; ++i) {
-            const long h = 2 * (2 * bi + i) + a - g->pad_h;
-            for (int j = 0; j < 3; ++j) {
-              const long wc = 2 * (2 * bj + j) + b - g->pad_w;
-              at[i][j] = h >= 0 && h < g->h && wc >= 0 && wc < g->w ? xt + n * image + (h * g->w + wc) * cp : 0;
-            }
-          }
-          for (long c0 = 0; c0 < cp; c0 += LANES) {
-#define PATCH(i, j) (at[i][j] ? *(const v16 *)(at[i][j] + c0) : zero)
-#define ROW(i, j) (ti == 1 ? PATCH(1, j) : PATCH(ti, j) - PATCH(1, j))
-            *(v16 *)(row + phase * cp + c0) = tj == 1 ? ROW(ti, 1) : ROW(ti, tj) - ROW(ti, 1);
-#undef ROW
-#undef PATCH
-          }
-        }
+long atelier_conv_winograd_packed_size(const AtelierConv *g, int k, int pass) {
+  return pass == ATELIER_CONV_FORWARD ? TRANSFORM * forward_depth(g) * padded(k)
+                                      : PHASES * TRANSFORM * padded(k) * phase_channels(g);
 }
 
-ATELIER_HELPER void transform_input(const AtelierConv *g, const float *restrict xt, int samples, int xi,
-                                    float *restrict v) {
-  switch (xi) {
-  case 0: transform_input_at(g, xt, samples, 0, 0, v); break;
-  case 1: transform_input_at(g, xt, samples, 0, 1, v); break;
-  case 2: transform_input_at(g, xt, samples, 0, 2, v); break;
-  case 3: transform_input_at(g, xt, samples, 1, 0, v); break;
-  case 4: transform_input_at(g, xt, samples, 1, 1, v); break;
-  case 5: transform_input_at(g, xt, samples, 1, 2, v); break;
-  case 6: transform_input_at(g, xt, samples, 2, 0, v); break;
-  case 7: transform_input_at(g, xt, samples, 2, 1, v); break;
-  default: transform_input_at(g, xt, samples, 2, 2, v); break;
+// Scratch of one worker, in floats: the row and output pointer tables, then
+// a chunk's samples.
+long atelier_conv_winograd_scratch(const AtelierConv *g, int k, int chunk, int pass) {
+  const int samples = pass_chunk(g, k, chunk, pass);
+  const long blocks = samples * (pass == ATELIER_CONV_FORWARD ? forward_blocks(g) : data_blocks(g));
+  return 2 * 2 * blocks + samples * (pass == ATELIER_CONV_FORWARD ? forward_per_sample(g, k) : data_per_sample(g, k));
+}
+
+long atelier_conv_winograd_pack_units(const AtelierConv *g, int k, int pass) {
+  return pass == ATELIER_CONV_FORWARD ? phase_channels(g) : padded(k);
+}
+
+long atelier_conv_winograd_pack_scratch(const AtelierConv *g, int k, int pass) {
+  return pass == ATELIER_CONV_FORWARD ? phase_channels(g) * 16 * padded(k) : 16 * phase_channels(g);
+}
+
+// U = G g G^T, G = (1 0; 1 1; 0 1), for a 2x2 kernel g of 16-float vectors
+// (g00, g01, g10, g11 point at them): U_xi stored at dst + xi * stride.
+ATELIER_HELPER void transform_kernel(const float *g00, const float *g01, const float *g10, const float *g11,
+                                     float *dst, long stride) {
+  const v16 a0 = *(const v16 *)g00, a1 = *(const v16 *)g01, b0 = *(const v16 *)g10, b1 = *(const v16 *)g11;
+  const v16 rows[3][2] = {{a0, a1}, {a0 + b0, a1 + b1}, {b0, b1}};
+  for (int i = 0; i < 3; ++i) {
+    *(v16 *)(dst + (i * 3 + 0) * stride) = rows[i][0];
+    *(v16 *)(dst + (i * 3 + 1) * stride) = rows[i][0] + rows[i][1];
+    *(v16 *)(dst + (i * 3 + 2) * stride) = rows[i][1];
   }
 }
 
+// The transformed kernels, into the panels the tiles stream: U_xi (depth,
+// n) of a GEMM at xi * depth * padded(n), panel j0 at j0 * depth of it,
+// row d of panel_width floats; padding rows and columns zero. The weights
+// are first transposed in `tmp` so the transform runs on vectors of 16
+// GEMM columns: element by element it scattered a float per cache line (8
+// % of a forward pass).
+//   forward, units [begin, end) of the input channels c': row d = phase *
+//     C' + c of the kernel w[k][c][2u + a][2v + b], columns k;
+//   data gradient, units of the output channels k': per phase of dx (alpha,
+//     beta) four times nine GEMMs, row k of w[k][c][2(1 - u) + alpha][2(1 -
+//     v) + beta], columns c.
+ATELIER_CLONES
+void atelier_conv_winograd_pack(const AtelierConv *g, int k, const float *restrict w, float *restrict packed,
+                                int pass, long begin, long end, float *restrict tmp) {
+  const long c = g->c, cp = phase_channels(g), kp = padded(k);
+  const v16 zero = {0};
+  if (pass == ATELIER_CONV_FORWARD) {
+    const long depth = forward_depth(g), real_end = end < c ? end : c, real = real_end > begin ? real_end - begin : 0;
+    // tmp row (ci - begin) * 16 + tap: w[kk][ci][tap] for kk < k, zero up to kp.
+    if (real > 0) transpose_ld(w + begin * 16, c * 16, tmp, kp, k, real * 16);
+    for (long row = 0; row < real * 16; ++row)
+      for (long kk = k; kk < kp; ++kk) tmp[row * kp + kk] = 0.0f;
+    for (long ci = begin; ci < end; ++ci)
+      for (int phase = 0; phase < PHASES; ++phase) {
+        const int a = phase / 2, b = phase % 2;
+        const float *taps = tmp + (ci - begin) * 16 * kp;
+        for (long j0 = 0; j0 < kp; j0 += PANEL) {
+          const long width = panel_width(k, j0);
+          float *dst = packed + j0 * depth + (phase * cp + ci) * width;
+          for (long col = 0; col < width; col += LANES) {
+            if (ci < c) {
+              const float *at = taps + j0 + col;
+              transform_kernel(at + (a * 4 + b) * kp, at + (a * 4 + 2 + b) * kp, at + ((2 + a) * 4 + b) * kp,
+                               at + ((2 + a) * 4 + 2 + b) * kp, dst + col, depth * kp);
+            } else {
+              for (int xi = 0; xi < TRANSFORM; ++xi) *(v16 *)(dst + xi * depth * kp + col) = zero;
+            }
+          }
+        }
+      }
+    return;
+  }
+  for (long kk = begin; kk < end; ++kk) {
+    // tmp row tap: w[kk][c][tap] for c < C, zero up to C'.
+    if (kk < k) transpose_ld(w + kk * c * 16, 16, tmp, cp, c, 16);
+    for (long t = 0; t < 16; ++t)
+      for (long ci = kk < k ? c : 0; ci < cp; ++ci) tmp[t * cp + ci] = 0.0f;
+    for (int phase = 0; phase < PHASES; ++phase) {
+      const int alpha = phase / 2, beta = phase % 2;
+      float *base = packed + (long)phase * TRANSFORM * kp * cp;
+      for (long j0 = 0; j0 < cp; j0 += PANEL) {
+        const long width = panel_width(c, j0);
+        float *dst = base + j0 * kp + kk * width;
+        for (long col = 0; col < width; col += LANES) {
+          // g[u][v] = w[2(1 - u) + alpha][2(1 - v) + beta]
+          const float *at = tmp + j0 + col;
+          transform_kernel(at + ((2 + alpha) * 4 + 2 + beta) * cp, at + ((2 + alpha) * 4 + beta) * cp,
+                           at + (alpha * 4 + 2 + beta) * cp, at + (alpha * 4 + beta) * cp, dst + col, kp * cp);
+        }
+      }
+    }
+  }
+}
+
+// V_xi, xi = (ti, tj), for the blocks of `samples` images xt (ih x iw
+// pixels of cp floats each, transposed): position (ti, tj) of B^T d B, B^T
+// = (1 -1 0; 0 1 0; 0 -1 1), d the 3x3 patch under a block (along each
+// axis, position 0 is d0 - d1, 1 is d1, 2 is d2 - d1), 16 channels at a
+// time, into row `block` of v (`depth` floats) at `offset`. Inlined with
+// constant (ti, tj) (transform_input), so only the 1, 2 or 4 patch
+// elements it needs are loaded: a generic one loaded all nine for each of
+// the nine.
+ATELIER_HELPER void transform_input_at(const float *restrict xt, long ih, long iw, long cp, int samples, Axis ah,
+                                       Axis aw, long depth, long offset, const int ti, const int tj,
+                                       float *restrict v) {
+  const v16 zero = {0};
+  float *row = v + offset;
+  for (int n = 0; n < samples; ++n)
+    for (long bi = 0; bi < ah.blocks; ++bi)
+      for (long bj = 0; bj < aw.blocks; ++bj, row += depth) {
+        const float *at[3][3];
+        for (int i = 0; i < 3; ++i) {
+          const long h = ah.origin + ah.block * bi + ah.element * i;
+          for (int j = 0; j < 3; ++j) {
+            const long wc = aw.origin + aw.block * bj + aw.element * j;
+            at[i][j] = h >= 0 && h < ih && wc >= 0 && wc < iw ? xt + ((n * ih + h) * iw + wc) * cp : 0;
+          }
+        }
+        for (long c0 = 0; c0 < cp; c0 += LANES) {
+#define PATCH(i, j) (at[i][j] ? *(const v16 *)(at[i][j] + c0) : zero)
+#define ROW(i, j) (ti == 1 ? PATCH(1, j) : PATCH(ti, j) - PATCH(1, j))
+          *(v16 *)(row + c0) = tj == 1 ? ROW(ti, 1) : ROW(ti, tj) - ROW(ti, 1);
+#undef ROW
+#undef PATCH
+        }
+      }
+}
+
+ATELIER_HELPER void transform_input(const float *restrict xt, long ih, long iw, long cp, int samples, Axis ah, Axis aw,
+                                    long depth, long offset, int xi, float *restrict v) {
+#define AT(ti, tj) transform_input_at(xt, ih, iw, cp, samples, ah, aw, depth, offset, ti, tj, v)
+  switch (xi) {
+  case 0: AT(0, 0); break;
+  case 1: AT(0, 1); break;
+  case 2: AT(0, 2); break;
+  case 3: AT(1, 0); break;
+  case 4: AT(1, 1); break;
+  case 5: AT(1, 2); break;
+  case 6: AT(2, 0); break;
+  case 7: AT(2, 1); break;
+  default: AT(2, 2); break;
+  }
+#undef AT
+}
+
 // One sample's outputs from its blocks' M_xi rows (`stride` floats apart,
-// rows kp floats): A^T M A with A^T = (1 1 0; 0 1 1), into yt (pixel, kp).
-ATELIER_HELPER void transform_output(const AtelierConv *g, const float *restrict m, long stride, long kp,
-                                     float *restrict yt) {
-  const long bw = blocks_w(g);
-  for (long bi = 0; bi < blocks_h(g); ++bi)
-    for (long bj = 0; bj < bw; ++bj) {
-      const float *src = m + (bi * bw + bj) * kp;
-      const long p0 = 2 * bi, q0 = 2 * bj;
-      const int rows = p0 + 1 < g->p ? 2 : 1, cols = q0 + 1 < g->q ? 2 : 1;
-      for (long k0 = 0; k0 < kp; k0 += LANES) {
+// rows np floats): A^T M A with A^T = (1 1 0; 0 1 1), into out (pixels of
+// an image ow wide, np floats each).
+ATELIER_HELPER void transform_output(const float *restrict m, long stride, long np, Axis ah, Axis aw, long ow,
+                                     float *restrict out) {
+  for (long bi = 0; bi < ah.blocks; ++bi)
+    for (long bj = 0; bj < aw.blocks; ++bj) {
+      const float *src = m + (bi * aw.blocks + bj) * np;
+      const int rows = 2 * bi + 1 < ah.count ? 2 : 1, cols = 2 * bj + 1 < aw.count ? 2 : 1;
+      for (long k0 = 0; k0 < np; k0 += LANES) {
         v16 s[2][3];
         for (int j = 0; j < 3; ++j) {
           const v16 m0 = *(const v16 *)(src + (0 * 3 + j) * stride + k0);
@@ -201,46 +286,98 @@ ATELIER_HELPER void transform_output(const AtelierConv *g, const float *restrict
           s[1][j] = m1 + m2;
         }
         for (int u = 0; u < rows; ++u)
-          for (int t = 0; t < cols; ++t)
-            *(v16 *)(yt + ((p0 + u) * g->q + q0 + t) * kp + k0) = s[u][t] + s[u][t + 1];
+          for (int t = 0; t < cols; ++t) {
+            const long h = ah.first + ah.step * (2 * bi + u), w = aw.first + aw.step * (2 * bj + t);
+            *(v16 *)(out + (h * ow + w) * np + k0) = s[u][t] + s[u][t + 1];
+          }
       }
     }
 }
+
+// Samples [n0, n1) of an (N, C, plane) tensor into rows (plane, cp), zero past c.
+ATELIER_HELPER void to_rows(const float *src, long c, long plane, long cp, int n0, int n1, float *restrict rows) {
+  for (int n = n0; n < n1; ++n) {
+    float *dst = rows + (n - n0) * plane * cp;
+    transpose_ld(src + (long)n * c * plane, plane, dst, cp, c, plane);
+    for (long i = 0; i < plane; ++i)
+      for (long ci = c; ci < cp; ++ci) dst[i * cp + ci] = 0.0f;
+  }
+}
+
+// Samples [n0, n1) of rows (plane, cp) back into (N, C, plane), each followed by the epilogue.
+ATELIER_HELPER void from_rows(const float *restrict rows, long c, long plane, long cp, int n0, int n1, float *dst,
+                              const float *bias, int act, float p, const float *activated) {
+  for (int n = n0; n < n1; ++n) {
+    float *out = dst + (long)n * c * plane;
+    transpose_ld(rows + (n - n0) * plane * cp, cp, out, plane, plane, c);
+    if (bias || act != ATELIER_ACT_IDENTITY)
+      atelier_epilogue(1, c, plane, c * plane, out, bias, act, p, activated ? activated + (long)n * c * plane : 0);
+  }
+}
+
+// The nine GEMMs of one set: for each xi, V_xi (count rows of `depth`) from
+// `fill`, then M_xi = V_xi U_xi (rows np floats, `np` columns of which `n`
+// are real).
+#define NINE_GEMMS(count, depth, n, np, u, fill)                                                   \
+  for (long i = 0; i < (count); ++i) rows[i] = v + i * (depth);                                    \
+  for (int xi = 0; xi < TRANSFORM; ++xi) {                                                         \
+    fill;                                                                                          \
+    for (long i = 0; i < (count); ++i) outs[i] = m + (xi * (count) + i) * (np);                    \
+    for (long j0 = 0; j0 < (n); j0 += PANEL)                                                       \
+      gather_rows((count), 1, (depth), 1, rows, (u) + xi * (depth) * (np) + j0 * (depth), panel_width(n, j0), outs, \
+                  j0, panel_width(n, j0), panel_width(n, j0));                                     \
+  }
 
 ATELIER_CLONES
 void atelier_conv_winograd_forward(const AtelierConv *g, int k, const float *x, const float *packed, float *y,
                                    int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
                                    float p, const float *activated) {
-  chunk = winograd_chunk(g, k, chunk);
-  const long plane = (long)g->h * g->w, pq = (long)g->p * g->q, c = g->c, cp = phase_channels(g);
-  const long depth = depth_of(g), kp = padded(k), per = blocks_of(g), blocks = chunk * per;
+  chunk = pass_chunk(g, k, chunk, ATELIER_CONV_FORWARD);
+  const long plane = (long)g->h * g->w, pq = (long)g->p * g->q, cp = phase_channels(g), kp = padded(k);
+  const long depth = forward_depth(g), per = forward_blocks(g), blocks = chunk * per;
   const float **rows = (const float **)scratch;
   float **outs = (float **)(rows + blocks);
-  float *xt = (float *)(outs + blocks), *v = xt + chunk * plane * cp, *m = v + blocks * depth;
-  float *yt = m + TRANSFORM * blocks * kp;
+  float *xt = (float *)(outs + blocks), *yt = xt + chunk * plane * cp, *v = yt + chunk * pq * kp;
+  float *m = v + blocks * depth;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
     const long count = (n1 - n0) * per;
-    for (int n = n0; n < n1; ++n) {
-      float *xn = xt + (n - n0) * plane * cp;
-      transpose_ld(x + (long)n * c * plane, plane, xn, cp, c, plane);
-      for (long i = 0; i < plane; ++i)
-        for (long ci = c; ci < cp; ++ci) xn[i * cp + ci] = 0.0f;
+    to_rows(x, g->c, plane, cp, n0, n1, xt);
+    NINE_GEMMS(count, depth, k, kp, packed, {
+      for (int phase = 0; phase < PHASES; ++phase)
+        transform_input(xt, g->h, g->w, cp, n1 - n0, forward_axis(g->p, g->pad_h, phase / 2),
+                        forward_axis(g->q, g->pad_w, phase % 2), depth, phase * cp, xi, v);
+    })
+    for (int n = 0; n < n1 - n0; ++n)
+      transform_output(m + n * per * kp, count * kp, kp, forward_axis(g->p, g->pad_h, 0), forward_axis(g->q, g->pad_w, 0),
+                       g->q, yt + n * pq * kp);
+    from_rows(yt, k, pq, kp, n0, n1, y, bias, act, p, activated);
+  }
+}
+
+ATELIER_CLONES
+void atelier_conv_winograd_backward_data(const AtelierConv *g, int k, const float *dy, const float *packed, float *dx,
+                                         int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
+                                         float p, const float *activated) {
+  chunk = pass_chunk(g, k, chunk, ATELIER_CONV_BACKWARD_DATA);
+  const long plane = (long)g->h * g->w, pq = (long)g->p * g->q, c = g->c, cp = phase_channels(g), kp = padded(k);
+  const long blocks = chunk * data_blocks(g);
+  const float **rows = (const float **)scratch;
+  float **outs = (float **)(rows + blocks);
+  float *dyt = (float *)(outs + blocks), *dxt = dyt + chunk * pq * kp, *v = dxt + chunk * plane * cp;
+  float *m = v + blocks * kp;
+  for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
+    const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
+    to_rows(dy, k, pq, kp, n0, n1, dyt);
+    for (int phase = 0; phase < PHASES; ++phase) {
+      const Axis ah = data_axis(g->h, g->pad_h, phase / 2), aw = data_axis(g->w, g->pad_w, phase % 2);
+      const long per = ah.blocks * aw.blocks, count = (n1 - n0) * per;
+      if (per == 0) continue;
+      NINE_GEMMS(count, kp, c, cp, packed + (long)phase * TRANSFORM * kp * cp,
+                 transform_input(dyt, g->p, g->q, kp, n1 - n0, ah, aw, kp, 0, xi, v))
+      for (int n = 0; n < n1 - n0; ++n)
+        transform_output(m + n * per * cp, count * cp, cp, ah, aw, g->w, dxt + n * plane * cp);
     }
-    for (long i = 0; i < count; ++i) rows[i] = v + i * depth;
-    for (int xi = 0; xi < TRANSFORM; ++xi) {
-      transform_input(g, xt, n1 - n0, xi, v);
-      for (long i = 0; i < count; ++i) outs[i] = m + (xi * blocks + i) * kp;
-      for (long j0 = 0; j0 < k; j0 += PANEL)
-        gather_rows(count, 1, depth, 1, rows, packed + xi * depth * kp + j0 * depth, panel_width(k, j0), outs, j0,
-                    panel_width(k, j0), panel_width(k, j0));
-    }
-    for (int n = n0; n < n1; ++n) {
-      transform_output(g, m + (n - n0) * per * kp, blocks * kp, kp, yt);
-      float *yn = y + (long)n * k * pq;
-      transpose_ld(yt, kp, yn, pq, pq, k);
-      if (bias || act != ATELIER_ACT_IDENTITY)
-        atelier_epilogue(1, k, pq, k * pq, yn, bias, act, p, activated ? activated + (long)n * k * pq : 0);
-    }
+    from_rows(dxt, c, plane, cp, n0, n1, dx, bias, act, p, activated);
   }
 }

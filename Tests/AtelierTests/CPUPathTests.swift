@@ -197,27 +197,31 @@ struct CPUPathTests {
         }
     }
 
-    /// 4x4 kernels at stride 2 over 16 or more input channels: odd and
-    /// even outputs (2x2 blocks that end past the last row or column),
-    /// paddings 0 to 2, input channels that are not whole vectors (padded
-    /// in the phases), output channels over more than one 64-wide panel and
-    /// not whole vectors.
+    /// 4x4 kernels at stride 2 with 16 or more channels both ways: odd and
+    /// even outputs (2x2 blocks that end past the last row or column; data
+    /// gradient phases of different sizes), paddings 0 to 2, channels that
+    /// are not whole vectors (padded), more than one 64-wide panel of
+    /// outputs either way, the last partial.
     static let winogradGeometries: [ConvGeometry] = [
         ConvGeometry(batch: 3, inChannels: 64, height: 14, width: 14, outChannels: 128, kernel: 4, stride: 2, padding: 1),
-        ConvGeometry(batch: 7, inChannels: 17, height: 11, width: 9, outChannels: 5, kernel: 4, stride: 2, padding: 1),
+        ConvGeometry(batch: 7, inChannels: 17, height: 11, width: 9, outChannels: 21, kernel: 4, stride: 2, padding: 1),
         ConvGeometry(batch: 3, inChannels: 33, height: 10, width: 13, outChannels: 83, kernel: 4, stride: 2, padding: 0),
         ConvGeometry(batch: 4, inChannels: 16, height: 6, width: 7, outChannels: 70, kernel: 4, stride: 2, padding: 2),
+        ConvGeometry(batch: 2, inChannels: 70, height: 9, width: 8, outChannels: 16, kernel: 4, stride: 2, padding: 1),
     ]
 
-    /// y (N, K, P, Q) in double precision, and for each output the sum of
-    /// its terms' magnitudes (what bounds a float sum's rounding error).
-    static func exactConvolution(_ g: ConvGeometry, x: [Float], w: [Float]) -> (y: [Double], magnitude: [Double]) {
-        var y = [Double](repeating: 0, count: g.outputCount), magnitude = y
+    /// In double precision, with each value's sum of its terms' magnitudes
+    /// (what bounds a float sum's rounding error): y (N, K, P, Q) of the
+    /// forward pass and dx (N, C, H, W) of the data gradient.
+    static func exactConvolution(_ g: ConvGeometry, x: [Float], w: [Float], dy: [Float])
+        -> (y: [Double], yMagnitude: [Double], dx: [Double], dxMagnitude: [Double]) {
+        var y = [Double](repeating: 0, count: g.outputCount), yMagnitude = y
+        var dx = [Double](repeating: 0, count: g.inputCount), dxMagnitude = dx
         for n in 0..<g.batch {
             for k in 0..<g.outChannels {
                 for p in 0..<g.outHeight {
                     for q in 0..<g.outWidth {
-                        var sum = 0.0, size = 0.0
+                        let o = ((n * g.outChannels + k) * g.outHeight + p) * g.outWidth + q
                         for c in 0..<g.inChannels {
                             for r in 0..<g.kernelHeight {
                                 let h = p * g.strideH - g.padH + r
@@ -225,72 +229,88 @@ struct CPUPathTests {
                                 for t in 0..<g.kernelWidth {
                                     let wc = q * g.strideW - g.padW + t
                                     guard wc >= 0, wc < g.width else { continue }
-                                    let term = Double(x[((n * g.inChannels + c) * g.height + h) * g.width + wc])
-                                        * Double(w[((k * g.inChannels + c) * g.kernelHeight + r) * g.kernelWidth + t])
-                                    sum += term
-                                    size += abs(term)
+                                    let i = ((n * g.inChannels + c) * g.height + h) * g.width + wc
+                                    let weight = Double(w[((k * g.inChannels + c) * g.kernelHeight + r) * g.kernelWidth + t])
+                                    y[o] += Double(x[i]) * weight
+                                    yMagnitude[o] += abs(Double(x[i]) * weight)
+                                    dx[i] += Double(dy[o]) * weight
+                                    dxMagnitude[i] += abs(Double(dy[o]) * weight)
                                 }
                             }
                         }
-                        let i = ((n * g.outChannels + k) * g.outHeight + p) * g.outWidth + q
-                        (y[i], magnitude[i]) = (sum, size)
                     }
                 }
             }
         }
-        return (y, magnitude)
+        return (y, yMagnitude, dx, dxMagnitude)
     }
 
-    /// Against double precision: every output within a float sum's error
+    /// Against double precision: every value within a float sum's error
     /// bound, and the largest error at most 4 times that of the im2col
     /// composite (the transforms add up to four values per operand, so their
     /// roundings weigh a little more). With each epilogue, against the
     /// composite followed by it. Chunks of one sample and of the whole share,
     /// on both tile shapes.
-    @Test("Winograd forward convolutions match double precision, with every epilogue",
+    @Test("Winograd forward passes and data gradients match double precision, with every epilogue",
           arguments: [1, CPUConvolution.defaultChunkBytes])
-    func winogradForward(chunkBytes: Int) throws {
+    func winograd(chunkBytes: Int) throws {
         let cpu = CPUBackend(tuning: CPUTuning(convolutionChunkBytes: chunkBytes, winogradConvolutions: true))
         defer { atelier_set_wide_tiles(-1) }
         for g in Self.winogradGeometries {
-            #expect(cpu.convolution.winogradForward(g), "\(g) runs by Winograd")
-            let (xs, ws) = (randomValues(g.inputCount, seed: 51), randomValues(g.weightCount, seed: 52))
-            let (x, w) = (try cpu.upload(xs), try cpu.upload(ws))
-            let exact = Self.exactConvolution(g, x: xs, w: ws)
-            let columns = try cpu.buffer(count: g.outputCount)
-            try cpu.convolutionForwardByColumns(g, input: x, weight: w, output: columns)
-            let columnsError = zip(try cpu.read(columns), exact.y).map { abs(Double($0) - $1) }.max()!
-            let bias = try cpu.upload(randomValues(g.outChannels, seed: 53))
-            let activated = try cpu.upload(randomValues(g.outputCount, seed: 54, in: -0.9...0.9))
-            let epilogues: [(String, Epilogue)] = [("bias + leaky_relu", Epilogue(bias: bias, activation: .leakyRelu(slope: 0.2))),
-                                                   ("tanh gradient", .gradient(through: .tanh, activated: activated))]
-            for wide in [Int32(1), 0] {
-                atelier_set_wide_tiles(wide)
-                let what = "Winograd forward \(g), chunks of \(chunkBytes) B, wide tiles \(wide)"
-                // NaN where the pass writes: every output must be written.
-                let y = try cpu.upload([Float](repeating: .nan, count: g.outputCount))
-                try cpu.convolutionForward(g, input: x, weight: w, output: y)
-                let errors = zip(try cpu.read(y), exact.y).map { abs(Double($0) - $1) }
-                let outside = zip(errors, exact.magnitude).filter { !($0 <= 1e-6 * $1 + 1e-6) }.count
-                #expect(outside == 0, "\(what): \(outside) outputs beyond the error bound")
-                #expect(errors.max()! <= 4 * columnsError + 1e-6, "\(what): largest error \(errors.max()!), columns \(columnsError)")
-                for (name, epilogue) in epilogues {
-                    let (fused, ref) = (try cpu.upload([Float](repeating: .nan, count: g.outputCount)), try cpu.buffer(count: g.outputCount))
-                    try cpu.convolutionForward(g, input: x, weight: w, output: fused, epilogue: epilogue)
-                    try cpu.copy(columns, to: ref)
-                    try cpu.applyEpilogue(epilogue, layout: g.outputLayout, to: ref)
-                    expectClose(try cpu.read(fused), try cpu.read(ref), atol: 1e-4, "\(what), epilogue \(name)")
+            #expect(cpu.convolution.winogradApplies(g), "\(g) runs by Winograd")
+            let (xs, ws, dys) = (randomValues(g.inputCount, seed: 51), randomValues(g.weightCount, seed: 52),
+                                 randomValues(g.outputCount, seed: 53))
+            let (x, w, dy) = (try cpu.upload(xs), try cpu.upload(ws), try cpu.upload(dys))
+            let exact = Self.exactConvolution(g, x: xs, w: ws, dy: dys)
+            let (yColumns, dxColumns) = (try cpu.buffer(count: g.outputCount), try cpu.buffer(count: g.inputCount))
+            try cpu.convolutionForwardByColumns(g, input: x, weight: w, output: yColumns)
+            try cpu.convolutionBackwardDataByColumns(g, outputGradient: dy, weight: w, inputGradient: dxColumns)
+            let outputBias = try cpu.upload(randomValues(g.outChannels, seed: 54))
+            let inputBias = try cpu.upload(randomValues(g.inChannels, seed: 55))
+            let yActivated = try cpu.upload(randomValues(g.outputCount, seed: 56, in: -0.9...0.9))
+            let dxActivated = try cpu.upload(randomValues(g.inputCount, seed: 57, in: -0.9...0.9))
+            /// The pass, its composite, its exact values, the layout and epilogues of its output.
+            let passes: [(String, (DeviceBuffer, Epilogue?) throws -> Void, DeviceBuffer, [Double], [Double], ChannelLayout, [(String, Epilogue)])] = [
+                ("forward", { try cpu.convolutionForward(g, input: x, weight: w, output: $0, epilogue: $1) },
+                 yColumns, exact.y, exact.yMagnitude, g.outputLayout,
+                 [("bias + leaky_relu", Epilogue(bias: outputBias, activation: .leakyRelu(slope: 0.2))),
+                  ("tanh gradient", .gradient(through: .tanh, activated: yActivated))]),
+                ("data gradient", { try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: $0, epilogue: $1) },
+                 dxColumns, exact.dx, exact.dxMagnitude, g.inputLayout,
+                 [("bias + tanh", Epilogue(bias: inputBias, activation: .tanh)),
+                  ("leaky_relu gradient", .gradient(through: .leakyRelu(slope: 0.2), activated: dxActivated))]),
+            ]
+            for (pass, run, columns, values, magnitudes, layout, epilogues) in passes {
+                let count = values.count
+                let columnsError = zip(try cpu.read(columns), values).map { abs(Double($0) - $1) }.max()!
+                for wide in [Int32(1), 0] {
+                    atelier_set_wide_tiles(wide)
+                    let what = "Winograd \(pass) \(g), chunks of \(chunkBytes) B, wide tiles \(wide)"
+                    // NaN where the pass writes: every value must be written.
+                    let out = try cpu.upload([Float](repeating: .nan, count: count))
+                    try run(out, nil)
+                    let errors = zip(try cpu.read(out), values).map { abs(Double($0) - $1) }
+                    let outside = zip(errors, magnitudes).filter { !($0 <= 1e-6 * $1 + 1e-6) }.count
+                    #expect(outside == 0, "\(what): \(outside) values beyond the error bound")
+                    #expect(errors.max()! <= 4 * columnsError + 1e-6, "\(what): largest error \(errors.max()!), columns \(columnsError)")
+                    for (name, epilogue) in epilogues {
+                        let (fused, ref) = (try cpu.upload([Float](repeating: .nan, count: count)), try cpu.buffer(count: count))
+                        try run(fused, epilogue)
+                        try cpu.copy(columns, to: ref)
+                        try cpu.applyEpilogue(epilogue, layout: layout, to: ref)
+                        expectClose(try cpu.read(fused), try cpu.read(ref), atol: 1e-4, "\(what), epilogue \(name)")
+                    }
                 }
             }
         }
-        // Not taken: 3x3 kernels, stride 1, fewer than 16 channels, or turned off.
+        // Not taken: 3x3 kernels, stride 1, fewer than 16 channels either way, or turned off.
         let off = CPUBackend(tuning: CPUTuning(winogradConvolutions: false))
-        let g = Self.winogradGeometries[0]
-        #expect(!off.convolution.winogradForward(g))
-        for other in [ConvGeometry(batch: 2, inChannels: 32, height: 8, width: 8, outChannels: 8, kernel: 3, stride: 2, padding: 1),
-                      ConvGeometry(batch: 2, inChannels: 32, height: 8, width: 8, outChannels: 8, kernel: 4, stride: 1, padding: 1),
-                      ConvGeometry(batch: 2, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: 4, stride: 2, padding: 1)] {
-            #expect(!cpu.convolution.winogradForward(other), "\(other) runs directly")
+        #expect(!off.convolution.winogradApplies(Self.winogradGeometries[0]))
+        for other in [ConvGeometry(batch: 2, inChannels: 32, height: 8, width: 8, outChannels: 32, kernel: 3, stride: 2, padding: 1),
+                      ConvGeometry(batch: 2, inChannels: 32, height: 8, width: 8, outChannels: 32, kernel: 4, stride: 1, padding: 1),
+                      ConvGeometry(batch: 2, inChannels: 8, height: 8, width: 8, outChannels: 32, kernel: 4, stride: 2, padding: 1),
+                      ConvGeometry(batch: 2, inChannels: 32, height: 8, width: 8, outChannels: 8, kernel: 4, stride: 2, padding: 1)] {
+            #expect(!cpu.convolution.winogradApplies(other), "\(other) runs directly")
         }
     }
 

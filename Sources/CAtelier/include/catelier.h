@@ -132,21 +132,29 @@ void atelier_conv_indirect_backward_weights(const AtelierConv *g, int k, const f
                                             int n_begin, int n_end, int chunk, float *scratch, const float *zeros);
 void atelier_conv_indirect_finish_weights(const AtelierConv *g, int k, const float *dwp, float *dw, float beta,
                                           long c_begin, long c_end);
-/// The forward pass of 4x4 convolutions at stride 2 by Winograd's F(2x2, 2x2)
-/// over the kernel's stride phases (cpu_conv_winograd.c). The transformed
-/// weights (atelier_conv_winograd_packed_size floats) are packed once per
-/// call, the cores taking shares of atelier_conv_winograd_pack_units input
-/// channels, each with atelier_conv_winograd_pack_scratch floats of its own.
+/// The forward pass and data gradient of 4x4 convolutions at stride 2 by
+/// Winograd's F(2x2, 2x2) over the kernel's stride phases
+/// (cpu_conv_winograd.c); `pass` is ATELIER_CONV_FORWARD or
+/// ATELIER_CONV_BACKWARD_DATA. The transformed weights
+/// (atelier_conv_winograd_packed_size floats) are packed once per call, the
+/// cores taking shares of atelier_conv_winograd_pack_units units, each with
+/// atelier_conv_winograd_pack_scratch floats of its own.
 int atelier_conv_winograd_supported(const AtelierConv *g);
-long atelier_conv_winograd_packed_size(const AtelierConv *g, int k);
-long atelier_conv_winograd_scratch(const AtelierConv *g, int k, int chunk);
-long atelier_conv_winograd_pack_units(const AtelierConv *g);
-long atelier_conv_winograd_pack_scratch(const AtelierConv *g, int k);
-void atelier_conv_winograd_pack(const AtelierConv *g, int k, const float *w, float *packed, long begin, long end,
-                                float *tmp);
+/// Samples per chunk of a pass given at most `chunk`: pieces of work this
+/// size keep its GEMMs whole.
+int atelier_conv_winograd_chunk(const AtelierConv *g, int k, int chunk, int pass);
+long atelier_conv_winograd_packed_size(const AtelierConv *g, int k, int pass);
+long atelier_conv_winograd_scratch(const AtelierConv *g, int k, int chunk, int pass);
+long atelier_conv_winograd_pack_units(const AtelierConv *g, int k, int pass);
+long atelier_conv_winograd_pack_scratch(const AtelierConv *g, int k, int pass);
+void atelier_conv_winograd_pack(const AtelierConv *g, int k, const float *w, float *packed, int pass, long begin,
+                                long end, float *tmp);
 void atelier_conv_winograd_forward(const AtelierConv *g, int k, const float *x, const float *packed, float *y,
                                    int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
                                    float p, const float *activated);
+void atelier_conv_winograd_backward_data(const AtelierConv *g, int k, const float *dy, const float *packed, float *dx,
+                                         int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
+                                         float p, const float *activated);
 /// Dense-layer GEMMs on the same register tiles, operands read in place
 /// (cpu_gemm_tiles.c): rows [m0, m1) and columns [n0, n1) (multiples of
 /// 16) of C are set to A B (A m x k), then the epilogue (see

@@ -4,8 +4,8 @@ import CAtelier
 /// batch and works through it a few samples at a time, with columns that fit
 /// its L2 cache and a one-thread GEMM (Sources/CAtelier/cpu_conv*.c); the
 /// forward pass and the weight gradient of a one-channel image run directly
-/// instead (cpu_conv_single.c), and the forward pass of a 4x4 kernel at
-/// stride 2 by Winograd's F(2x2, 2x2) (cpu_conv_winograd.c). Same results
+/// instead (cpu_conv_single.c), and the forward pass and data gradient of
+/// a 4x4 kernel at stride 2 by Winograd's F(2x2, 2x2) (cpu_conv_winograd.c). Same results
 /// as the im2col composites in Ops/Convolution.swift, which the tests
 /// compare it with (Winograd's within a float sum's rounding).
 final class CPUConvolution {
@@ -46,8 +46,9 @@ final class CPUConvolution {
     /// directly (cpu_conv_single.c) instead of through columns; off in tests
     /// that check the column paths on such layers.
     let singleChannelDirect: Bool
-    /// Forward passes of 4x4 kernels at stride 2 run by Winograd's
-    /// F(2x2, 2x2) (CPUTuning.winogradConvolutions) where `winogradForward` allows.
+    /// Forward passes and data gradients of 4x4 kernels at stride 2 run by
+    /// Winograd's F(2x2, 2x2) (CPUTuning.winogradConvolutions) where
+    /// `winogradApplies`.
     let winograd: Bool
 
     /// Per-worker scratch and the permuted weights (with room for the
@@ -91,12 +92,14 @@ final class CPUConvolution {
         return max(1, min(g.batch, chunkBytes / (perSample * MemoryLayout<Float>.size)))
     }
 
-    /// Whether the forward pass of `g` runs by Winograd: a 4x4 kernel at
-    /// stride 2 over at least 16 input channels (fewer would leave the
-    /// GEMMs' depth, four phases of 16-channel vectors, mostly padding).
-    func winogradForward(_ g: ConvGeometry) -> Bool {
+    /// Whether the forward pass and data gradient of `g` run by Winograd:
+    /// a 4x4 kernel at stride 2 with at least 16 channels on either side
+    /// (fewer would leave the GEMMs' depth or width, whole 16-float
+    /// vectors, mostly padding).
+    func winogradApplies(_ g: ConvGeometry) -> Bool {
         var conv = CPULayout.geometry(g)
-        return winograd && forcedAlgorithm == nil && g.inChannels >= 16 && atelier_conv_winograd_supported(&conv) != 0
+        return winograd && forcedAlgorithm == nil && min(g.inChannels, g.outChannels) >= 16
+            && atelier_conv_winograd_supported(&conv) != 0
     }
 
     /// Each worker applies the epilogue to its samples right after computing them.
@@ -112,11 +115,9 @@ final class CPUConvolution {
             }
             return
         }
-        if winogradForward(g) {
-            nonisolated(unsafe) let packed = winogradWeights(g, w)
-            var conv = CPULayout.geometry(g)
-            let floats = atelier_conv_winograd_scratch(&conv, k, Int32(chunkSamples(g)))
-            run(g, scratchFloats: Int(floats)) { conv, n0, n1, chunk, scratch, _ in
+        if winogradApplies(g) {
+            nonisolated(unsafe) let packed = winogradWeights(g, w, pass: ATELIER_CONV_FORWARD)
+            run(g, winogradPass: ATELIER_CONV_FORWARD) { conv, n0, n1, chunk, scratch, _ in
                 atelier_conv_winograd_forward(conv, k, x, packed, y, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
             }
             return
@@ -144,6 +145,13 @@ final class CPUConvolution {
                       dx: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none) {
         nonisolated(unsafe) let (dy, dx) = (dy, dx)
         let k = Int32(g.outChannels), e = epilogue
+        if winogradApplies(g) {
+            nonisolated(unsafe) let packed = winogradWeights(g, w, pass: ATELIER_CONV_BACKWARD_DATA)
+            run(g, winogradPass: ATELIER_CONV_BACKWARD_DATA) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_winograd_backward_data(conv, k, dy, packed, dx, n0, n1, chunk, scratch, e.bias, e.activation, e.parameter, e.activated)
+            }
+            return
+        }
         switch algorithm(for: g) {
         case .channelMajor:
             nonisolated(unsafe) let w = w
@@ -272,20 +280,20 @@ final class CPUConvolution {
         return weights
     }
 
-    /// The Winograd forward pass's transformed weights, into the shared
-    /// weight scratch, packed by every core (a share of the input channels
-    /// each; after the weights, each core's room for its transposes).
-    private func winogradWeights(_ g: ConvGeometry, _ w: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+    /// The Winograd pass's transformed weights, into the shared weight
+    /// scratch, packed by every core (a share of the units each; after the
+    /// weights, each core's room for its transposes).
+    private func winogradWeights(_ g: ConvGeometry, _ w: UnsafeMutablePointer<Float>, pass: Int) -> UnsafeMutablePointer<Float> {
         var conv = CPULayout.geometry(g)
-        let k = Int32(g.outChannels), packed = atelier_conv_winograd_packed_size(&conv, k)
-        let units = atelier_conv_winograd_pack_units(&conv), tmp = atelier_conv_winograd_pack_scratch(&conv, k)
+        let k = Int32(g.outChannels), pass = Int32(pass), packed = atelier_conv_winograd_packed_size(&conv, k, pass)
+        let units = atelier_conv_winograd_pack_units(&conv, k, pass), tmp = atelier_conv_winograd_pack_scratch(&conv, k, pass)
         let workers = min(Parallel.cores, units)
         reserveWeights(packed + workers * tmp)
         nonisolated(unsafe) let (w, weights) = (w, weights)
         withUnsafePointer(to: &conv) { conv in
             nonisolated(unsafe) let conv = conv
             Parallel.forEachWorker(workers) { worker in
-                atelier_conv_winograd_pack(conv, k, w, weights, units * worker / workers, units * (worker + 1) / workers,
+                atelier_conv_winograd_pack(conv, k, w, weights, pass, units * worker / workers, units * (worker + 1) / workers,
                                            weights + packed + worker * tmp)
             }
         }
@@ -309,6 +317,18 @@ final class CPUConvolution {
         weights.deallocate()
         weights = .allocate(capacity: floats)
         weightsCapacity = floats
+    }
+
+    /// `run` with the Winograd algorithm's scratch for `pass`, in pieces of
+    /// its chunk: a piece that ends mid-chunk leaves a GEMM of a few rows
+    /// (the last of 8 samples in chunks of 3: 6 % of the GEMM time in a
+    /// 4-row tile computing 2).
+    private func run(_ g: ConvGeometry, winogradPass pass: Int,
+                     _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) {
+        var conv = CPULayout.geometry(g)
+        let k = Int32(g.outChannels), most = Int32(chunkSamples(g))
+        let floats = atelier_conv_winograd_scratch(&conv, k, most, Int32(pass))
+        run(g, scratchFloats: Int(floats), chunk: Int(atelier_conv_winograd_chunk(&conv, k, most, Int32(pass))), body)
     }
 
     /// `run` with the indirect algorithm's scratch for `pass`.
@@ -335,12 +355,13 @@ final class CPUConvolution {
         return run(g, scratchFloats: Int(floats), sharing: sharing, body)
     }
 
-    /// The same with `scratchFloats` of scratch per worker.
+    /// The same with `scratchFloats` of scratch per worker and chunks of
+    /// `chunk` samples (default chunkSamples).
     @discardableResult
-    private func run(_ g: ConvGeometry, scratchFloats floats: Int, sharing: Bool = true,
+    private func run(_ g: ConvGeometry, scratchFloats floats: Int, sharing: Bool = true, chunk: Int? = nil,
                      _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
         let workers = min(Parallel.cores, g.batch)
-        let chunk = chunkSamples(g)
+        let chunk = chunk ?? chunkSamples(g)
         var conv = CPULayout.geometry(g)
         reserve(workers: workers, floats: floats)
         nonisolated(unsafe) let scratch = scratch
