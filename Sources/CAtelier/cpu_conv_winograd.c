@@ -39,6 +39,14 @@
 // written to its pixels of dx. (The direct data gradient also works by
 // phases: cpu_conv_indirect.c.)
 //
+// The weight gradient of a phase, dW_ab[u][v] = sum over pixels (p, q) of
+// dy[p][q] x_ab[p + u][q + v], is F(2x2, 2x2) with the roles turned: over
+// each 2x2 block of dy pixels, dy is the kernel (transformed by G) and the
+// 3x3 patch of x_ab under it the data (by B^T, as in the forward pass).
+// The nine products are summed over blocks and samples by nine GEMMs
+// M_xi ((phase, c), k) = V_xi^T Gy_xi, and A^T M A once at the end gives
+// the 2x2 taps of each phase.
+//
 // Memory. The nine GEMMs of a chunk of samples run one after the other,
 // each right after its V_xi is computed from the chunk's transposed images,
 // so V_xi (64 KB at dcgan's layer) is written to L1/L2 and read back from
@@ -109,10 +117,27 @@ ATELIER_HELPER long data_per_sample(const AtelierConv *g, int k) {
   return (long)g->p * g->q * padded(k) + (long)g->h * g->w * phase_channels(g)
          + data_blocks(g) * (padded(k) + TRANSFORM * phase_channels(g));
 }
-ATELIER_HELPER int pass_chunk(const AtelierConv *g, int k, int chunk, int pass) {
-  return pass == ATELIER_CONV_FORWARD ? fit_chunk(forward_per_sample(g, k), forward_blocks(g), chunk)
-                                      : fit_chunk(data_per_sample(g, k), data_blocks(g), chunk);
+// The weight gradient's GEMMs sum over the blocks (no tile rows to fill),
+// and each chunk adds into all nine M_xi (1.2 MB at dcgan's layer): larger
+// chunks, fewer passes over them.
+ATELIER_HELPER long weight_per_sample(const AtelierConv *g, int k) {
+  return (long)g->h * g->w * phase_channels(g) + (long)g->p * g->q * padded(k)
+         + forward_blocks(g) * (forward_depth(g) + padded(k));
 }
+ATELIER_HELPER int weight_chunk(const AtelierConv *g, int k, int chunk) {
+  enum { BUDGET = 1 << 18 };  // floats (1 MB; 512 KB and 2 MB measured the same)
+  const long fit = BUDGET / weight_per_sample(g, k);
+  return (int)(fit < 1 ? 1 : fit < chunk ? fit : chunk);
+}
+ATELIER_HELPER int pass_chunk(const AtelierConv *g, int k, int chunk, int pass) {
+  switch (pass) {
+  case ATELIER_CONV_FORWARD: return fit_chunk(forward_per_sample(g, k), forward_blocks(g), chunk);
+  case ATELIER_CONV_BACKWARD_DATA: return fit_chunk(data_per_sample(g, k), data_blocks(g), chunk);
+  default: return weight_chunk(g, k, chunk);
+  }
+}
+// Floats of the nine M_xi of the weight gradient.
+ATELIER_HELPER long weight_sums(const AtelierConv *g, int k) { return TRANSFORM * forward_depth(g) * padded(k); }
 
 int atelier_conv_winograd_chunk(const AtelierConv *g, int k, int chunk, int pass) {
   return pass_chunk(g, k, chunk, pass);
@@ -124,12 +149,22 @@ long atelier_conv_winograd_packed_size(const AtelierConv *g, int k, int pass) {
 }
 
 // Scratch of one worker, in floats: the row and output pointer tables, then
-// a chunk's samples.
+// a chunk's samples; for the weight gradient then its sums (at
+// atelier_conv_winograd_weight_offset).
 long atelier_conv_winograd_scratch(const AtelierConv *g, int k, int chunk, int pass) {
   const int samples = pass_chunk(g, k, chunk, pass);
-  const long blocks = samples * (pass == ATELIER_CONV_FORWARD ? forward_blocks(g) : data_blocks(g));
-  return 2 * 2 * blocks + samples * (pass == ATELIER_CONV_FORWARD ? forward_per_sample(g, k) : data_per_sample(g, k));
+  switch (pass) {
+  case ATELIER_CONV_FORWARD: return 2 * 2 * samples * forward_blocks(g) + samples * forward_per_sample(g, k);
+  case ATELIER_CONV_BACKWARD_DATA: return 2 * 2 * samples * data_blocks(g) + samples * data_per_sample(g, k);
+  default: return 2 * samples * forward_blocks(g) + samples * weight_per_sample(g, k) + weight_sums(g, k);
+  }
 }
+
+long atelier_conv_winograd_weight_offset(const AtelierConv *g, int k, int chunk) {
+  return atelier_conv_winograd_scratch(g, k, chunk, ATELIER_CONV_BACKWARD_WEIGHTS) - weight_sums(g, k);
+}
+
+long atelier_conv_winograd_weight_rows(const AtelierConv *g) { return TRANSFORM * forward_depth(g); }
 
 long atelier_conv_winograd_pack_units(const AtelierConv *g, int k, int pass) {
   return pass == ATELIER_CONV_FORWARD ? phase_channels(g) : padded(k);
@@ -380,4 +415,114 @@ void atelier_conv_winograd_backward_data(const AtelierConv *g, int k, const floa
     }
     from_rows(dxt, c, plane, cp, n0, n1, dx, bias, act, p, activated);
   }
+}
+
+// Gy_xi for the 2x2 blocks of dy of `samples` samples (dyt: pq rows of kp
+// floats each): position (ti, tj) of G g G^T, g the block's 2x2 pixels
+// (zero past the edge), G = (1 0; 1 1; 0 1): along each axis, position 0
+// is g0, 1 is g0 + g1, 2 is g1. Inlined with constant (ti, tj).
+ATELIER_HELPER void transform_gradient_at(const AtelierConv *g, const float *restrict dyt, long kp, int samples,
+                                          const int ti, const int tj, float *restrict gt) {
+  const v16 zero = {0};
+  const long bh = (g->p + 1) / 2, bw = (g->q + 1) / 2;
+  float *row = gt;
+  for (int n = 0; n < samples; ++n)
+    for (long bi = 0; bi < bh; ++bi)
+      for (long bj = 0; bj < bw; ++bj, row += kp) {
+        const float *at[2][2];
+        for (int i = 0; i < 2; ++i)
+          for (int j = 0; j < 2; ++j) {
+            const long p = 2 * bi + i, q = 2 * bj + j;
+            at[i][j] = p < g->p && q < g->q ? dyt + ((n * (long)g->p + p) * g->q + q) * kp : 0;
+          }
+        for (long k0 = 0; k0 < kp; k0 += LANES) {
+#define PIXEL(i, j) (at[i][j] ? *(const v16 *)(at[i][j] + k0) : zero)
+#define ROW(i, j) (ti == 1 ? PIXEL(0, j) + PIXEL(1, j) : PIXEL(ti / 2, j))
+          *(v16 *)(row + k0) = tj == 1 ? ROW(ti, 0) + ROW(ti, 1) : ROW(ti, tj / 2);
+#undef ROW
+#undef PIXEL
+        }
+      }
+}
+
+ATELIER_HELPER void transform_gradient(const AtelierConv *g, const float *restrict dyt, long kp, int samples, int xi,
+                                       float *restrict gt) {
+#define AT(ti, tj) transform_gradient_at(g, dyt, kp, samples, ti, tj, gt)
+  switch (xi) {
+  case 0: AT(0, 0); break;
+  case 1: AT(0, 1); break;
+  case 2: AT(0, 2); break;
+  case 3: AT(1, 0); break;
+  case 4: AT(1, 1); break;
+  case 5: AT(1, 2); break;
+  case 6: AT(2, 0); break;
+  case 7: AT(2, 1); break;
+  default: AT(2, 2); break;
+  }
+#undef AT
+}
+
+// The nine sums M_xi ((phase, c'), k') of samples [n_begin, n_end), into
+// the end of `scratch` (overwritten; atelier_conv_winograd_weight_offset).
+ATELIER_CLONES
+void atelier_conv_winograd_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy, int n_begin,
+                                            int n_end, int chunk, float *scratch) {
+  chunk = pass_chunk(g, k, chunk, ATELIER_CONV_BACKWARD_WEIGHTS);
+  const long plane = (long)g->h * g->w, pq = (long)g->p * g->q, cp = phase_channels(g), kp = padded(k);
+  const long depth = forward_depth(g), per = forward_blocks(g), blocks = chunk * per;
+  const float **rows = (const float **)scratch;
+  float *xt = (float *)(rows + blocks), *dyt = xt + chunk * plane * cp, *v = dyt + chunk * pq * kp;
+  float *gt = v + blocks * depth, *m = gt + blocks * kp;
+  for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
+    const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
+    const long count = (n1 - n0) * per;
+    to_rows(x, g->c, plane, cp, n0, n1, xt);
+    to_rows(dy, k, pq, kp, n0, n1, dyt);
+    for (long i = 0; i < count; ++i) rows[i] = v + i * depth;
+    for (int xi = 0; xi < TRANSFORM; ++xi) {
+      for (int phase = 0; phase < PHASES; ++phase)
+        transform_input(xt, g->h, g->w, cp, n1 - n0, forward_axis(g->p, g->pad_h, phase / 2),
+                        forward_axis(g->q, g->pad_w, phase % 2), depth, phase * cp, xi, v);
+      transform_gradient(g, dyt, kp, n1 - n0, xi, gt);
+      for (long j0 = 0; j0 < k; j0 += PANEL)
+        weight_rows(0, depth, count, 1, 0, 1, rows, gt + j0, kp, m + xi * depth * kp + j0, kp, panel_width(k, j0),
+                    n0 == n_begin);
+    }
+  }
+}
+
+// dw (K, C, 4, 4) = beta * dw + A^T M A of the sums m, input channels
+// [c_begin, c_end): phase (a, b)'s 2x2 block of each (k, c) from its nine
+// M_xi, A^T = (1 1 0; 0 1 1), into taps (2u + a, 2v + b).
+ATELIER_CLONES
+void atelier_conv_winograd_finish_weights(const AtelierConv *g, int k, const float *restrict m, float *restrict dw,
+                                          float beta, long c_begin, long c_end) {
+  const long cp = phase_channels(g), kp = padded(k), depth = forward_depth(g), c = g->c;
+  float taps[2][2][LANES];
+  for (long ci = c_begin; ci < c_end; ++ci)
+    for (int phase = 0; phase < PHASES; ++phase) {
+      const int a = phase / 2, b = phase % 2;
+      const float *src = m + (phase * cp + ci) * kp;
+      for (long k0 = 0; k0 < k; k0 += LANES) {
+        v16 s[2][3];
+        for (int j = 0; j < 3; ++j) {
+          const v16 m0 = *(const v16 *)(src + (0 * 3 + j) * depth * kp + k0);
+          const v16 m1 = *(const v16 *)(src + (1 * 3 + j) * depth * kp + k0);
+          const v16 m2 = *(const v16 *)(src + (2 * 3 + j) * depth * kp + k0);
+          s[0][j] = m0 + m1;
+          s[1][j] = m1 + m2;
+        }
+        for (int u = 0; u < 2; ++u)
+          for (int t = 0; t < 2; ++t) *(v16 *)taps[u][t] = s[u][t] + s[u][t + 1];
+        const long kn = k - k0 < LANES ? k - k0 : LANES;
+        for (long l = 0; l < kn; ++l) {
+          float *out = dw + ((k0 + l) * c + ci) * 16;
+          for (int u = 0; u < 2; ++u)
+            for (int t = 0; t < 2; ++t) {
+              float *dst = out + (2 * u + a) * 4 + 2 * t + b;
+              *dst = beta == 0.0f ? taps[u][t][l] : beta * *dst + taps[u][t][l];
+            }
+        }
+      }
+    }
 }

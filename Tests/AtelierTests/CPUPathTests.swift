@@ -212,11 +212,13 @@ struct CPUPathTests {
 
     /// In double precision, with each value's sum of its terms' magnitudes
     /// (what bounds a float sum's rounding error): y (N, K, P, Q) of the
-    /// forward pass and dx (N, C, H, W) of the data gradient.
+    /// forward pass, dx (N, C, H, W) of the data gradient and dw (K, C, R, S)
+    /// of the weight gradient.
     static func exactConvolution(_ g: ConvGeometry, x: [Float], w: [Float], dy: [Float])
-        -> (y: [Double], yMagnitude: [Double], dx: [Double], dxMagnitude: [Double]) {
+        -> (y: [Double], yMagnitude: [Double], dx: [Double], dxMagnitude: [Double], dw: [Double], dwMagnitude: [Double]) {
         var y = [Double](repeating: 0, count: g.outputCount), yMagnitude = y
         var dx = [Double](repeating: 0, count: g.inputCount), dxMagnitude = dx
+        var dw = [Double](repeating: 0, count: g.weightCount), dwMagnitude = dw
         for n in 0..<g.batch {
             for k in 0..<g.outChannels {
                 for p in 0..<g.outHeight {
@@ -230,7 +232,10 @@ struct CPUPathTests {
                                     let wc = q * g.strideW - g.padW + t
                                     guard wc >= 0, wc < g.width else { continue }
                                     let i = ((n * g.inChannels + c) * g.height + h) * g.width + wc
-                                    let weight = Double(w[((k * g.inChannels + c) * g.kernelHeight + r) * g.kernelWidth + t])
+                                    let j = ((k * g.inChannels + c) * g.kernelHeight + r) * g.kernelWidth + t
+                                    let weight = Double(w[j])
+                                    dw[j] += Double(dy[o]) * Double(x[i])
+                                    dwMagnitude[j] += abs(Double(dy[o]) * Double(x[i]))
                                     y[o] += Double(x[i]) * weight
                                     yMagnitude[o] += abs(Double(x[i]) * weight)
                                     dx[i] += Double(dy[o]) * weight
@@ -242,16 +247,17 @@ struct CPUPathTests {
                 }
             }
         }
-        return (y, yMagnitude, dx, dxMagnitude)
+        return (y, yMagnitude, dx, dxMagnitude, dw, dwMagnitude)
     }
 
     /// Against double precision: every value within a float sum's error
     /// bound, and the largest error at most 4 times that of the im2col
     /// composite (the transforms add up to four values per operand, so their
     /// roundings weigh a little more). With each epilogue, against the
-    /// composite followed by it. Chunks of one sample and of the whole share,
+    /// composite followed by it; the weight gradient also added to a start
+    /// (and written over NaN). Chunks of one sample and of the whole share,
     /// on both tile shapes.
-    @Test("Winograd forward passes and data gradients match double precision, with every epilogue",
+    @Test("Winograd convolutions, all three passes, match double precision, with every epilogue",
           arguments: [1, CPUConvolution.defaultChunkBytes])
     func winograd(chunkBytes: Int) throws {
         let cpu = CPUBackend(tuning: CPUTuning(convolutionChunkBytes: chunkBytes, winogradConvolutions: true))
@@ -300,6 +306,24 @@ struct CPUPathTests {
                         try cpu.applyEpilogue(epilogue, layout: layout, to: ref)
                         expectClose(try cpu.read(fused), try cpu.read(ref), atol: 1e-4, "\(what), epilogue \(name)")
                     }
+                }
+            }
+            let dwColumns = try cpu.buffer(count: g.weightCount)
+            try cpu.convolutionBackwardWeightsByColumns(g, input: x, outputGradient: dy, weightGradient: dwColumns)
+            let dwColumnsError = zip(try cpu.read(dwColumns), exact.dw).map { abs(Double($0) - $1) }.max()!
+            let start = randomValues(g.weightCount, seed: 58)
+            for wide in [Int32(1), 0] {
+                atelier_set_wide_tiles(wide)
+                for accumulate in [false, true] {
+                    let what = "Winograd weight gradient \(g), accumulate \(accumulate), chunks of \(chunkBytes) B, wide tiles \(wide)"
+                    let dw = try cpu.upload(accumulate ? start : [Float](repeating: .nan, count: g.weightCount))
+                    try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw, accumulate: accumulate)
+                    let errors = zip(zip(try cpu.read(dw), start), exact.dw).map { pair, exact in
+                        abs(Double(pair.0) - (accumulate ? Double(pair.1) : 0) - exact)
+                    }
+                    let outside = zip(errors, exact.dwMagnitude).filter { !($0 <= 1e-6 * $1 + 1e-5) }.count
+                    #expect(outside == 0, "\(what): \(outside) values beyond the error bound")
+                    #expect(errors.max()! <= 4 * dwColumnsError + 1e-5, "\(what): largest error \(errors.max()!), columns \(dwColumnsError)")
                 }
             }
         }

@@ -155,6 +155,16 @@ void atelier_conv_winograd_forward(const AtelierConv *g, int k, const float *x, 
 void atelier_conv_winograd_backward_data(const AtelierConv *g, int k, const float *dy, const float *packed, float *dx,
                                          int n_begin, int n_end, int chunk, float *scratch, const float *bias, int act,
                                          float p, const float *activated);
+/// The weight gradient (pass ATELIER_CONV_BACKWARD_WEIGHTS) leaves each
+/// worker's sums in its scratch at atelier_conv_winograd_weight_offset:
+/// atelier_conv_winograd_weight_rows rows of padded(k) floats, added
+/// across workers, then finished into dw by input channel.
+long atelier_conv_winograd_weight_offset(const AtelierConv *g, int k, int chunk);
+long atelier_conv_winograd_weight_rows(const AtelierConv *g);
+void atelier_conv_winograd_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy, int n_begin,
+                                            int n_end, int chunk, float *scratch);
+void atelier_conv_winograd_finish_weights(const AtelierConv *g, int k, const float *m, float *dw, float beta,
+                                          long c_begin, long c_end);
 /// Dense-layer GEMMs on the same register tiles, operands read in place
 /// (cpu_gemm_tiles.c): rows [m0, m1) and columns [n0, n1) (multiples of
 /// 16) of C are set to A B (A m x k), then the epilogue (see

@@ -4,8 +4,8 @@ import CAtelier
 /// batch and works through it a few samples at a time, with columns that fit
 /// its L2 cache and a one-thread GEMM (Sources/CAtelier/cpu_conv*.c); the
 /// forward pass and the weight gradient of a one-channel image run directly
-/// instead (cpu_conv_single.c), and the forward pass and data gradient of
-/// a 4x4 kernel at stride 2 by Winograd's F(2x2, 2x2) (cpu_conv_winograd.c). Same results
+/// instead (cpu_conv_single.c), and all three passes of a 4x4 kernel at
+/// stride 2 by Winograd's F(2x2, 2x2) (cpu_conv_winograd.c). Same results
 /// as the im2col composites in Ops/Convolution.swift, which the tests
 /// compare it with (Winograd's within a float sum's rounding).
 final class CPUConvolution {
@@ -46,9 +46,8 @@ final class CPUConvolution {
     /// directly (cpu_conv_single.c) instead of through columns; off in tests
     /// that check the column paths on such layers.
     let singleChannelDirect: Bool
-    /// Forward passes and data gradients of 4x4 kernels at stride 2 run by
-    /// Winograd's F(2x2, 2x2) (CPUTuning.winogradConvolutions) where
-    /// `winogradApplies`.
+    /// The three passes of 4x4 kernels at stride 2 run by Winograd's
+    /// F(2x2, 2x2) (CPUTuning.winogradConvolutions) where `winogradApplies`.
     let winograd: Bool
 
     /// Per-worker scratch and the permuted weights (with room for the
@@ -92,7 +91,7 @@ final class CPUConvolution {
         return max(1, min(g.batch, chunkBytes / (perSample * MemoryLayout<Float>.size)))
     }
 
-    /// Whether the forward pass and data gradient of `g` run by Winograd:
+    /// Whether the passes of `g` run by Winograd:
     /// a 4x4 kernel at stride 2 with at least 16 channels on either side
     /// (fewer would leave the GEMMs' depth or width, whole 16-float
     /// vectors, mostly padding).
@@ -187,6 +186,23 @@ final class CPUConvolution {
                                                      worker == 0 && accumulate ? 1 : 0, n0, n1, scratch)
             }
             combine(g, workers: workers, partial: partial, into: dw)
+            return
+        }
+        if winogradApplies(g) {
+            let partial = Int(atelier_conv_winograd_weight_offset(&conv, k, chunk))
+            let workers = run(g, winogradPass: ATELIER_CONV_BACKWARD_WEIGHTS, sharing: false) { conv, n0, n1, chunk, scratch, _ in
+                atelier_conv_winograd_backward_weights(conv, k, x, dy, n0, n1, chunk, scratch)
+            }
+            nonisolated(unsafe) let sums = scratch[0] + partial
+            combine(rows: Int(atelier_conv_winograd_weight_rows(&conv)), rowFloats: (g.outChannels + 15) / 16 * 16,
+                    workers: workers, partial: partial, into: sums)
+            let beta: Float = accumulate ? 1 : 0
+            withUnsafePointer(to: &conv) { conv in
+                nonisolated(unsafe) let conv = conv
+                Parallel.forEachSlice(g.inChannels, minimumSlice: max(1, (1 << 14) / (g.outChannels * 16))) { channels in
+                    atelier_conv_winograd_finish_weights(conv, k, sums, dw, beta, channels.lowerBound, channels.upperBound)
+                }
+            }
             return
         }
         switch algorithm(for: g) {
@@ -323,12 +339,14 @@ final class CPUConvolution {
     /// its chunk: a piece that ends mid-chunk leaves a GEMM of a few rows
     /// (the last of 8 samples in chunks of 3: 6 % of the GEMM time in a
     /// 4-row tile computing 2).
-    private func run(_ g: ConvGeometry, winogradPass pass: Int,
-                     _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) {
+    @discardableResult
+    private func run(_ g: ConvGeometry, winogradPass pass: Int, sharing: Bool = true,
+                     _ body: (UnsafePointer<AtelierConv>, Int32, Int32, Int32, UnsafeMutablePointer<Float>, Int) -> Void) -> Int {
         var conv = CPULayout.geometry(g)
         let k = Int32(g.outChannels), most = Int32(chunkSamples(g))
         let floats = atelier_conv_winograd_scratch(&conv, k, most, Int32(pass))
-        run(g, scratchFloats: Int(floats), chunk: Int(atelier_conv_winograd_chunk(&conv, k, most, Int32(pass))), body)
+        return run(g, scratchFloats: Int(floats), sharing: sharing,
+                   chunk: Int(atelier_conv_winograd_chunk(&conv, k, most, Int32(pass))), body)
     }
 
     /// `run` with the indirect algorithm's scratch for `pass`.
