@@ -143,6 +143,15 @@ int atelier_conv_winograd_chunk(const AtelierConv *g, int k, int chunk, int pass
   return pass_chunk(g, k, chunk, pass);
 }
 
+double atelier_conv_winograd_multiply_adds(const AtelierConv *g, int k, int pass) {
+  const double n = g->n, kp = padded(k), cp = phase_channels(g);
+  if (pass != ATELIER_CONV_BACKWARD_DATA) return TRANSFORM * n * forward_blocks(g) * forward_depth(g) * kp;
+  double blocks = 0;
+  for (int phase = 0; phase < PHASES; ++phase)
+    blocks += (double)data_axis(g->h, g->pad_h, phase / 2).blocks * data_axis(g->w, g->pad_w, phase % 2).blocks;
+  return TRANSFORM * n * blocks * kp * cp;
+}
+
 long atelier_conv_winograd_packed_size(const AtelierConv *g, int k, int pass) {
   return pass == ATELIER_CONV_FORWARD ? TRANSFORM * forward_depth(g) * padded(k)
                                       : PHASES * TRANSFORM * padded(k) * phase_channels(g);

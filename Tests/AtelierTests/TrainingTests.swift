@@ -55,6 +55,38 @@ struct TrainingTests {
                 sourceLocation: sourceLocation)
     }
 
+    /// Rates count the direct algorithm's work; the share of the FMA peak
+    /// counts what the backend performed (fewer for Winograd convolutions).
+    @Test("Profiles report effective rates and the peak share of the work performed")
+    func profilePerformedWork() throws {
+        let profiler = OpProfiler()
+        profiler.steps = 1
+        profiler.add("conv2d", nanoseconds: 1_000_000, cost: OpCost(flops: 100e6, performedFlops: 73e6))
+        profiler.add("matmul", nanoseconds: 1_000_000, cost: OpCost(flops: 50e6))
+        let peak = DevicePeak(gflops: 123, gigabytesPerSecond: 10, units: 1)
+        let text = profiler.report(stepMilliseconds: 2, peak: peak, timing: "wall time")
+        #expect(text.contains("conv2d") && text.contains("100.0 GFLOP/s"), "\(text)")
+        // 150 MFLOP effective in 2 ms: 75 GFLOP/s; 123 MFLOP performed: 61.5 GFLOP/s, 50 % of 123.
+        #expect(text.contains("0.15 GFLOP per step: 75.0 GFLOP/s achieved (effective: 0.12 GFLOP performed, Winograd convolutions)")
+                && text.contains("50% of the measured FMA peak (123.0 GFLOP/s) in performed multiply-adds"), "\(text)")
+        // With the direct algorithms throughout, no such note.
+        let direct = OpProfiler()
+        direct.steps = 1
+        direct.add("matmul", nanoseconds: 1_000_000, cost: OpCost(flops: 123e6))
+        let plain = direct.report(stepMilliseconds: 1, peak: peak, timing: "wall time")
+        #expect(plain.contains("123.0 GFLOP/s achieved, 100% of the measured FMA peak (123.0 GFLOP/s)") && !plain.contains("performed"),
+                "\(plain)")
+        // The CPU path performs fewer for the layers it runs by Winograd, the direct count elsewhere.
+        let cpu = CPUBackend(tuning: CPUTuning(winogradConvolutions: true))
+        let layer = ConvGeometry(batch: 4, inChannels: 64, height: 14, width: 14, outChannels: 128, kernel: 4, stride: 2, padding: 1)
+        let gan = ConvGeometry(batch: 4, inChannels: 32, height: 14, width: 14, outChannels: 64, kernel: 3, stride: 2, padding: 1)
+        for pass in ConvPass.allCases {
+            let share = cpu.performedFlops(layer, pass: pass) / layer.flops
+            #expect(share > 0.7 && share < 0.76, "\(pass): \(share) of the direct work")
+            #expect(cpu.performedFlops(gan, pass: pass) == gan.flops)
+        }
+    }
+
     @Test("train --profile reports each op's time, launches and rate, and the step against the peak",
           arguments: ["cpu", "opencl"])
     func profile(device: String) throws {

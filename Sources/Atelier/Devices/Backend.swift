@@ -63,9 +63,17 @@ public protocol Backend: AnyObject {
     /// One float per channel into `output`.
     func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
                         elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws
+    /// Floating-point operations this backend performs for `pass` of `g`:
+    /// g.flops (the direct algorithm's), unless it computes the pass with
+    /// fewer (the CPU path's Winograd convolutions). Profiles report rates
+    /// on g.flops (effective rates, comparable across algorithms and
+    /// devices) and the share of the FMA peak on these.
+    func performedFlops(_ g: ConvGeometry, pass: ConvPass) -> Double
 }
 
 extension Backend {
+    public func performedFlops(_ g: ConvGeometry, pass: ConvPass) -> Double { g.flops }
+
     public func gemm(_ shape: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws {
         try gemm(shape, a: a, b: b, c: c, epilogue: nil)
     }

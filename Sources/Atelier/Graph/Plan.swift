@@ -197,6 +197,16 @@ public final class Plan {
             case .convolution(let g), .convolutionData(let g), .convolutionWeights(let g): g.flops
             }
         }
+
+        /// The arithmetic `backend` performs for it (Backend.performedFlops).
+        func performedFlops(on backend: Backend) -> Double {
+            switch self {
+            case .gemm(let s): s.flops
+            case .convolution(let g): backend.performedFlops(g, pass: .forward)
+            case .convolutionData(let g): backend.performedFlops(g, pass: .backwardData)
+            case .convolutionWeights(let g): backend.performedFlops(g, pass: .backwardWeights)
+            }
+        }
     }
 
     private func compute(_ node: Graph.Node) throws -> Compute? {
@@ -283,7 +293,7 @@ public final class Plan {
     /// The op's launches with their buffers bound, and what it costs.
     private func bind(_ node: Graph.Node) throws -> (() throws -> Void, OpCost) {
         let step = try bindLaunches(node)
-        if let work = try compute(node) { return (step, OpCost(flops: work.flops)) }
+        if let work = try compute(node) { return (step, OpCost(flops: work.flops, performedFlops: work.performedFlops(on: backend))) }
         if case .reshape = node.op { return (step, OpCost()) }
         return (step, OpCost.memory((node.inputs + node.outputs).map { graph.shapes[$0] }))
     }

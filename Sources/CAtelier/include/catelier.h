@@ -143,6 +143,8 @@ int atelier_conv_winograd_supported(const AtelierConv *g);
 /// Samples per chunk of a pass given at most `chunk`: pieces of work this
 /// size keep its GEMMs whole.
 int atelier_conv_winograd_chunk(const AtelierConv *g, int k, int chunk, int pass);
+/// Multiply-adds a pass's GEMMs perform over the batch (padding included).
+double atelier_conv_winograd_multiply_adds(const AtelierConv *g, int k, int pass);
 long atelier_conv_winograd_packed_size(const AtelierConv *g, int k, int pass);
 long atelier_conv_winograd_scratch(const AtelierConv *g, int k, int chunk, int pass);
 long atelier_conv_winograd_pack_units(const AtelierConv *g, int k, int pass);

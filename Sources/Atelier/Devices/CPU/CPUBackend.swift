@@ -44,6 +44,10 @@ public final class CPUBackend: Backend {
 
     private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
+    public func performedFlops(_ g: ConvGeometry, pass: ConvPass) -> Double {
+        convolution.performedFlops(g, pass: pass)
+    }
+
     public func write(_ values: [Float], to buffer: DeviceBuffer) throws {
         try ShapeError.expect(buffer, count: values.count, "write")
         values.withUnsafeBufferPointer { buffer.host.update(from: $0.baseAddress!, count: values.count) }

@@ -101,6 +101,19 @@ final class CPUConvolution {
             && atelier_conv_winograd_supported(&conv) != 0
     }
 
+    /// Floating-point operations `pass` of `g` performs: the direct
+    /// algorithm's (g.flops), or the Winograd GEMMs' where they run.
+    func performedFlops(_ g: ConvGeometry, pass: ConvPass) -> Double {
+        guard winogradApplies(g) else { return g.flops }
+        var conv = CPULayout.geometry(g)
+        let code = switch pass {
+        case .forward: ATELIER_CONV_FORWARD
+        case .backwardData: ATELIER_CONV_BACKWARD_DATA
+        case .backwardWeights: ATELIER_CONV_BACKWARD_WEIGHTS
+        }
+        return 2 * atelier_conv_winograd_multiply_adds(&conv, Int32(g.outChannels), Int32(code))
+    }
+
     /// Each worker applies the epilogue to its samples right after computing them.
     func forward(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
                  y: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none) {
