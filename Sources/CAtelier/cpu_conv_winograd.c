@@ -93,12 +93,15 @@ int atelier_conv_winograd_supported(const AtelierConv *g) {
 }
 
 // Samples per chunk: their transposed images, one V_xi and the nine M_xi
-// stay within about half an L2 (dcgan's 64 -> 128 layer: 3 samples, 48
-// blocks). Rounded so the blocks fill the 6-row register tiles: a chunk
-// whose blocks leave 1 or 2 rows over would run a 4-row tile for them.
-ATELIER_HELPER int fit_chunk(long per_sample, long blocks, int chunk) {
-  enum { BUDGET = 1 << 17 };  // floats
-  long fit = BUDGET / per_sample;
+// stay within `budget` floats: about half an L2 for the forward pass
+// (dcgan's 64 -> 128 layer: 3 samples, 48 blocks), a whole one for the
+// data gradient, whose four phases each stream their own transformed
+// weights (single-core passes at batch 256, three rounds: forward 25.8-26.2
+// ms at half an L2, 26.1-27.0 at one; data gradient 27.2-27.5 and
+// 26.6-26.8). Rounded so the blocks fill the 6-row register tiles: a
+// chunk whose blocks leave 1 or 2 rows over would run a 4-row tile for them.
+ATELIER_HELPER int fit_chunk(long per_sample, long blocks, int chunk, long budget) {
+  long fit = budget / per_sample;
   fit = fit < 1 ? 1 : fit < chunk ? fit : chunk;
   for (long n = fit; n > fit / 2 && n > 1; --n) {
     const long tail = n * blocks % 6;
@@ -131,8 +134,8 @@ ATELIER_HELPER int weight_chunk(const AtelierConv *g, int k, int chunk) {
 }
 ATELIER_HELPER int pass_chunk(const AtelierConv *g, int k, int chunk, int pass) {
   switch (pass) {
-  case ATELIER_CONV_FORWARD: return fit_chunk(forward_per_sample(g, k), forward_blocks(g), chunk);
-  case ATELIER_CONV_BACKWARD_DATA: return fit_chunk(data_per_sample(g, k), data_blocks(g), chunk);
+  case ATELIER_CONV_FORWARD: return fit_chunk(forward_per_sample(g, k), forward_blocks(g), chunk, 1 << 17);
+  case ATELIER_CONV_BACKWARD_DATA: return fit_chunk(data_per_sample(g, k), data_blocks(g), chunk, 1 << 18);
   default: return weight_chunk(g, k, chunk);
   }
 }
