@@ -160,15 +160,29 @@ long atelier_conv_winograd_packed_size(const AtelierConv *g, int k, int pass) {
                                       : PHASES * TRANSFORM * padded(k) * phase_channels(g);
 }
 
-// Scratch of one worker, in floats: the row and output pointer tables, then
-// a chunk's samples; for the weight gradient then its sums (at
-// atelier_conv_winograd_weight_offset).
+// Floats of a worker's pointer tables: the GEMMs' rows and outputs, and
+// the patch tables (nine pointers per block and phase: the forward pass
+// and weight gradient keep the four phases', the data gradient one at a
+// time), then the zeros the tables point to for patch elements outside the
+// image; a pointer takes two floats.
+ATELIER_HELPER long table_floats(const AtelierConv *g, int k, int samples, int pass) {
+  const long zeros = padded(k) > phase_channels(g) ? padded(k) : phase_channels(g);
+  switch (pass) {
+  case ATELIER_CONV_FORWARD: return 2 * samples * forward_blocks(g) * (2 + PHASES * TRANSFORM) + zeros;
+  case ATELIER_CONV_BACKWARD_DATA: return 2 * samples * data_blocks(g) * (2 + TRANSFORM) + zeros;
+  default: return 2 * samples * forward_blocks(g) * (1 + PHASES * TRANSFORM) + zeros;
+  }
+}
+
+// Scratch of one worker, in floats: the tables, then a chunk's samples; for
+// the weight gradient then its sums (at atelier_conv_winograd_weight_offset).
 long atelier_conv_winograd_scratch(const AtelierConv *g, int k, int chunk, int pass) {
   const int samples = pass_chunk(g, k, chunk, pass);
+  const long tables = table_floats(g, k, samples, pass);
   switch (pass) {
-  case ATELIER_CONV_FORWARD: return 2 * 2 * samples * forward_blocks(g) + samples * forward_per_sample(g, k);
-  case ATELIER_CONV_BACKWARD_DATA: return 2 * 2 * samples * data_blocks(g) + samples * data_per_sample(g, k);
-  default: return 2 * samples * forward_blocks(g) + samples * weight_per_sample(g, k) + weight_sums(g, k);
+  case ATELIER_CONV_FORWARD: return tables + samples * forward_per_sample(g, k);
+  case ATELIER_CONV_BACKWARD_DATA: return tables + samples * data_per_sample(g, k);
+  default: return tables + samples * weight_per_sample(g, k) + weight_sums(g, k);
   }
 }
 
@@ -263,43 +277,47 @@ void atelier_conv_winograd_pack(const AtelierConv *g, int k, const float *restri
   }
 }
 
-// V_xi, xi = (ti, tj), for the blocks of `samples` images xt (ih x iw
-// pixels of cp floats each, transposed): position (ti, tj) of B^T d B, B^T
-// = (1 -1 0; 0 1 0; 0 -1 1), d the 3x3 patch under a block (along each
-// axis, position 0 is d0 - d1, 1 is d1, 2 is d2 - d1), 16 channels at a
-// time, into row `block` of v (`depth` floats) at `offset`. Inlined with
-// constant (ti, tj) (transform_input), so only the 1, 2 or 4 patch
-// elements it needs are loaded: a generic one loaded all nine for each of
-// the nine.
-ATELIER_HELPER void transform_input_at(const float *restrict xt, long ih, long iw, long cp, int samples, Axis ah,
-                                       Axis aw, long depth, long offset, const int ti, const int tj,
-                                       float *restrict v) {
-  const v16 zero = {0};
-  float *row = v + offset;
+// The patches under the blocks of `samples` images xt (ih x iw pixels of
+// cp floats each, transposed): for each block, the 3x3 elements' rows of
+// xt, or `zeros` outside the image. Built once per chunk (and phase) for
+// the nine transforms that read them, which then load without a test.
+ATELIER_HELPER void patch_table(const float *xt, long ih, long iw, long cp, int samples, Axis ah, Axis aw,
+                                const float *zeros, const float **table) {
   for (int n = 0; n < samples; ++n)
     for (long bi = 0; bi < ah.blocks; ++bi)
-      for (long bj = 0; bj < aw.blocks; ++bj, row += depth) {
-        const float *at[3][3];
+      for (long bj = 0; bj < aw.blocks; ++bj)
         for (int i = 0; i < 3; ++i) {
           const long h = ah.origin + ah.block * bi + ah.element * i;
           for (int j = 0; j < 3; ++j) {
             const long wc = aw.origin + aw.block * bj + aw.element * j;
-            at[i][j] = h >= 0 && h < ih && wc >= 0 && wc < iw ? xt + ((n * ih + h) * iw + wc) * cp : 0;
+            *table++ = h >= 0 && h < ih && wc >= 0 && wc < iw ? xt + ((n * ih + h) * iw + wc) * cp : zeros;
           }
         }
-        for (long c0 = 0; c0 < cp; c0 += LANES) {
-#define PATCH(i, j) (at[i][j] ? *(const v16 *)(at[i][j] + c0) : zero)
-#define ROW(i, j) (ti == 1 ? PATCH(1, j) : PATCH(ti, j) - PATCH(1, j))
-          *(v16 *)(row + c0) = tj == 1 ? ROW(ti, 1) : ROW(ti, tj) - ROW(ti, 1);
-#undef ROW
-#undef PATCH
-        }
-      }
 }
 
-ATELIER_HELPER void transform_input(const float *restrict xt, long ih, long iw, long cp, int samples, Axis ah, Axis aw,
-                                    long depth, long offset, int xi, float *restrict v) {
-#define AT(ti, tj) transform_input_at(xt, ih, iw, cp, samples, ah, aw, depth, offset, ti, tj, v)
+// V_xi, xi = (ti, tj), for `count` blocks whose patches `table` gives (nine
+// rows of cp floats each): position (ti, tj) of B^T d B, B^T = (1 -1 0;
+// 0 1 0; 0 -1 1), d the 3x3 patch (along each axis, position 0 is d0 -
+// d1, 1 is d1, 2 is d2 - d1), 16 channels at a time, into row `block` of v
+// (`depth` floats) at `offset`. Inlined with constant (ti, tj)
+// (transform_input), so only the 1, 2 or 4 patch elements it needs are
+// loaded: a generic one loaded all nine for each of the nine.
+ATELIER_HELPER void transform_input_at(const float *const *table, long count, long cp, long depth, long offset,
+                                       const int ti, const int tj, float *restrict v) {
+  float *row = v + offset;
+  for (long block = 0; block < count; ++block, row += depth, table += TRANSFORM)
+    for (long c0 = 0; c0 < cp; c0 += LANES) {
+#define PATCH(i, j) (*(const v16 *)(table[(i) * 3 + (j)] + c0))
+#define ROW(i, j) (ti == 1 ? PATCH(1, j) : PATCH(ti, j) - PATCH(1, j))
+      *(v16 *)(row + c0) = tj == 1 ? ROW(ti, 1) : ROW(ti, tj) - ROW(ti, 1);
+#undef ROW
+#undef PATCH
+    }
+}
+
+ATELIER_HELPER void transform_input(const float *const *table, long count, long cp, long depth, long offset, int xi,
+                                    float *restrict v) {
+#define AT(ti, tj) transform_input_at(table, count, cp, depth, offset, ti, tj, v)
   switch (xi) {
   case 0: AT(0, 0); break;
   case 1: AT(0, 1); break;
@@ -384,16 +402,20 @@ void atelier_conv_winograd_forward(const AtelierConv *g, int k, const float *x, 
   const long depth = forward_depth(g), per = forward_blocks(g), blocks = chunk * per;
   const float **rows = (const float **)scratch;
   float **outs = (float **)(rows + blocks);
-  float *xt = (float *)(outs + blocks), *yt = xt + chunk * plane * cp, *v = yt + chunk * pq * kp;
-  float *m = v + blocks * depth;
+  const float **tables = (const float **)(outs + blocks);
+  float *zeros = (float *)(tables + PHASES * TRANSFORM * blocks), *xt = zeros + (kp > cp ? kp : cp);
+  float *yt = xt + chunk * plane * cp, *v = yt + chunk * pq * kp, *m = v + blocks * depth;
+  for (long i = 0; i < (kp > cp ? kp : cp); ++i) zeros[i] = 0.0f;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
     const long count = (n1 - n0) * per;
     to_rows(x, g->c, plane, cp, n0, n1, xt);
+    for (int phase = 0; phase < PHASES; ++phase)
+      patch_table(xt, g->h, g->w, cp, n1 - n0, forward_axis(g->p, g->pad_h, phase / 2),
+                  forward_axis(g->q, g->pad_w, phase % 2), zeros, tables + phase * TRANSFORM * count);
     NINE_GEMMS(count, depth, k, kp, packed, {
       for (int phase = 0; phase < PHASES; ++phase)
-        transform_input(xt, g->h, g->w, cp, n1 - n0, forward_axis(g->p, g->pad_h, phase / 2),
-                        forward_axis(g->q, g->pad_w, phase % 2), depth, phase * cp, xi, v);
+        transform_input(tables + phase * TRANSFORM * count, count, cp, depth, phase * cp, xi, v);
     })
     for (int n = 0; n < n1 - n0; ++n)
       transform_output(m + n * per * kp, count * kp, kp, forward_axis(g->p, g->pad_h, 0), forward_axis(g->q, g->pad_w, 0),
@@ -411,8 +433,10 @@ void atelier_conv_winograd_backward_data(const AtelierConv *g, int k, const floa
   const long blocks = chunk * data_blocks(g);
   const float **rows = (const float **)scratch;
   float **outs = (float **)(rows + blocks);
-  float *dyt = (float *)(outs + blocks), *dxt = dyt + chunk * pq * kp, *v = dxt + chunk * plane * cp;
-  float *m = v + blocks * kp;
+  const float **table = (const float **)(outs + blocks);
+  float *zeros = (float *)(table + TRANSFORM * blocks), *dyt = zeros + (kp > cp ? kp : cp);
+  float *dxt = dyt + chunk * pq * kp, *v = dxt + chunk * plane * cp, *m = v + blocks * kp;
+  for (long i = 0; i < (kp > cp ? kp : cp); ++i) zeros[i] = 0.0f;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
     to_rows(dy, k, pq, kp, n0, n1, dyt);
@@ -420,8 +444,9 @@ void atelier_conv_winograd_backward_data(const AtelierConv *g, int k, const floa
       const Axis ah = data_axis(g->h, g->pad_h, phase / 2), aw = data_axis(g->w, g->pad_w, phase % 2);
       const long per = ah.blocks * aw.blocks, count = (n1 - n0) * per;
       if (per == 0) continue;
+      patch_table(dyt, g->p, g->q, kp, n1 - n0, ah, aw, zeros, table);
       NINE_GEMMS(count, kp, c, cp, packed + (long)phase * TRANSFORM * kp * cp,
-                 transform_input(dyt, g->p, g->q, kp, n1 - n0, ah, aw, kp, 0, xi, v))
+                 transform_input(table, count, kp, kp, 0, xi, v))
       for (int n = 0; n < n1 - n0; ++n)
         transform_output(m + n * per * cp, count * cp, cp, ah, aw, g->w, dxt + n * plane * cp);
     }
@@ -483,18 +508,22 @@ void atelier_conv_winograd_backward_weights(const AtelierConv *g, int k, const f
   const long plane = (long)g->h * g->w, pq = (long)g->p * g->q, cp = phase_channels(g), kp = padded(k);
   const long depth = forward_depth(g), per = forward_blocks(g), blocks = chunk * per;
   const float **rows = (const float **)scratch;
-  float *xt = (float *)(rows + blocks), *dyt = xt + chunk * plane * cp, *v = dyt + chunk * pq * kp;
-  float *gt = v + blocks * depth, *m = gt + blocks * kp;
+  const float **tables = rows + blocks;
+  float *zeros = (float *)(tables + PHASES * TRANSFORM * blocks), *xt = zeros + (kp > cp ? kp : cp);
+  float *dyt = xt + chunk * plane * cp, *v = dyt + chunk * pq * kp, *gt = v + blocks * depth, *m = gt + blocks * kp;
+  for (long i = 0; i < (kp > cp ? kp : cp); ++i) zeros[i] = 0.0f;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
     const long count = (n1 - n0) * per;
     to_rows(x, g->c, plane, cp, n0, n1, xt);
     to_rows(dy, k, pq, kp, n0, n1, dyt);
     for (long i = 0; i < count; ++i) rows[i] = v + i * depth;
+    for (int phase = 0; phase < PHASES; ++phase)
+      patch_table(xt, g->h, g->w, cp, n1 - n0, forward_axis(g->p, g->pad_h, phase / 2),
+                  forward_axis(g->q, g->pad_w, phase % 2), zeros, tables + phase * TRANSFORM * count);
     for (int xi = 0; xi < TRANSFORM; ++xi) {
       for (int phase = 0; phase < PHASES; ++phase)
-        transform_input(xt, g->h, g->w, cp, n1 - n0, forward_axis(g->p, g->pad_h, phase / 2),
-                        forward_axis(g->q, g->pad_w, phase % 2), depth, phase * cp, xi, v);
+        transform_input(tables + phase * TRANSFORM * count, count, cp, depth, phase * cp, xi, v);
       transform_gradient(g, dyt, kp, n1 - n0, xi, gt);
       for (long j0 = 0; j0 < k; j0 += PANEL)
         weight_rows(0, depth, count, 1, 0, 1, rows, gt + j0, kp, m + xi * depth * kp + j0, kp, panel_width(k, j0),
