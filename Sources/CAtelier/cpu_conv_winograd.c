@@ -315,20 +315,25 @@ ATELIER_HELPER void transform_input_at(const float *const *table, long count, lo
     }
 }
 
+// CALL(ti, tj) for transform position xi, with (ti, tj) constants, so the
+// inlined callee is specialised per position.
+#define AT_POSITION(xi, CALL)                                                                      \
+  switch (xi) {                                                                                    \
+  case 0: CALL(0, 0); break;                                                                       \
+  case 1: CALL(0, 1); break;                                                                       \
+  case 2: CALL(0, 2); break;                                                                       \
+  case 3: CALL(1, 0); break;                                                                       \
+  case 4: CALL(1, 1); break;                                                                       \
+  case 5: CALL(1, 2); break;                                                                       \
+  case 6: CALL(2, 0); break;                                                                       \
+  case 7: CALL(2, 1); break;                                                                       \
+  default: CALL(2, 2); break;                                                                      \
+  }
+
 ATELIER_HELPER void transform_input(const float *const *table, long count, long cp, long depth, long offset, int xi,
                                     float *restrict v) {
 #define AT(ti, tj) transform_input_at(table, count, cp, depth, offset, ti, tj, v)
-  switch (xi) {
-  case 0: AT(0, 0); break;
-  case 1: AT(0, 1); break;
-  case 2: AT(0, 2); break;
-  case 3: AT(1, 0); break;
-  case 4: AT(1, 1); break;
-  case 5: AT(1, 2); break;
-  case 6: AT(2, 0); break;
-  case 7: AT(2, 1); break;
-  default: AT(2, 2); break;
-  }
+  AT_POSITION(xi, AT)
 #undef AT
 }
 
@@ -485,17 +490,7 @@ ATELIER_HELPER void transform_gradient_at(const AtelierConv *g, const float *res
 ATELIER_HELPER void transform_gradient(const AtelierConv *g, const float *restrict dyt, long kp, int samples, int xi,
                                        float *restrict gt) {
 #define AT(ti, tj) transform_gradient_at(g, dyt, kp, samples, ti, tj, gt)
-  switch (xi) {
-  case 0: AT(0, 0); break;
-  case 1: AT(0, 1); break;
-  case 2: AT(0, 2); break;
-  case 3: AT(1, 0); break;
-  case 4: AT(1, 1); break;
-  case 5: AT(1, 2); break;
-  case 6: AT(2, 0); break;
-  case 7: AT(2, 1); break;
-  default: AT(2, 2); break;
-  }
+  AT_POSITION(xi, AT)
 #undef AT
 }
 

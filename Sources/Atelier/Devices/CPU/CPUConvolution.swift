@@ -290,40 +290,43 @@ final class CPUConvolution {
     }
 
     /// The indirect algorithm's weight panels for `pass`, into the shared
-    /// weight scratch, packed by every core (after the panels, each core's
-    /// room for its transposes).
+    /// weight scratch, packed by every core.
     private func packedWeights(_ g: ConvGeometry, _ w: UnsafeMutablePointer<Float>, pass: Int) -> UnsafeMutablePointer<Float> {
         var conv = CPULayout.geometry(g)
-        let k = Int32(g.outChannels), packed = atelier_conv_indirect_packed_size(&conv, k)
-        let units = atelier_conv_indirect_pack_units(&conv, k, Int32(pass)), tmp = atelier_conv_indirect_pack_scratch(&conv)
-        let workers = min(Parallel.cores, units)
-        reserveWeights(packed + workers * tmp)
-        nonisolated(unsafe) let (w, weights) = (w, weights)
-        withUnsafePointer(to: &conv) { conv in
-            nonisolated(unsafe) let conv = conv
-            Parallel.forEachWorker(workers) { worker in
-                atelier_conv_indirect_pack(conv, k, w, weights, Int32(pass), units * worker / workers,
-                                           units * (worker + 1) / workers, weights + packed + worker * tmp)
-            }
+        let k = Int32(g.outChannels), pass = Int32(pass)
+        nonisolated(unsafe) let w = w
+        return packInShares(packed: atelier_conv_indirect_packed_size(&conv, k), units: atelier_conv_indirect_pack_units(&conv, k, pass),
+                            tmp: atelier_conv_indirect_pack_scratch(&conv), g) { conv, weights, begin, end, tmp in
+            atelier_conv_indirect_pack(conv, k, w, weights, pass, begin, end, tmp)
         }
-        return weights
     }
 
-    /// The Winograd pass's transformed weights, into the shared weight
-    /// scratch, packed by every core (a share of the units each; after the
-    /// weights, each core's room for its transposes).
+    /// The Winograd pass's transformed weights, the same way.
     private func winogradWeights(_ g: ConvGeometry, _ w: UnsafeMutablePointer<Float>, pass: Int) -> UnsafeMutablePointer<Float> {
         var conv = CPULayout.geometry(g)
-        let k = Int32(g.outChannels), pass = Int32(pass), packed = atelier_conv_winograd_packed_size(&conv, k, pass)
-        let units = atelier_conv_winograd_pack_units(&conv, k, pass), tmp = atelier_conv_winograd_pack_scratch(&conv, k, pass)
+        let k = Int32(g.outChannels), pass = Int32(pass)
+        nonisolated(unsafe) let w = w
+        return packInShares(packed: atelier_conv_winograd_packed_size(&conv, k, pass), units: atelier_conv_winograd_pack_units(&conv, k, pass),
+                            tmp: atelier_conv_winograd_pack_scratch(&conv, k, pass), g) { conv, weights, begin, end, tmp in
+            atelier_conv_winograd_pack(conv, k, w, weights, pass, begin, end, tmp)
+        }
+    }
+
+    /// `packed` floats of the shared weight scratch, filled by the cores in
+    /// shares of `units` (`pack(geometry, weights, begin, end, tmp)`), each
+    /// with `tmp` floats of its own after the weights: done on the calling
+    /// thread while the others waited, packing took 1 % of a dcgan step.
+    private func packInShares(packed: Int, units: Int, tmp: Int, _ g: ConvGeometry,
+                              _ pack: (UnsafePointer<AtelierConv>, UnsafeMutablePointer<Float>, Int, Int, UnsafeMutablePointer<Float>) -> Void)
+        -> UnsafeMutablePointer<Float> {
+        var conv = CPULayout.geometry(g)
         let workers = min(Parallel.cores, units)
         reserveWeights(packed + workers * tmp)
-        nonisolated(unsafe) let (w, weights) = (w, weights)
+        nonisolated(unsafe) let weights = weights
         withUnsafePointer(to: &conv) { conv in
             nonisolated(unsafe) let conv = conv
             Parallel.forEachWorker(workers) { worker in
-                atelier_conv_winograd_pack(conv, k, w, weights, pass, units * worker / workers, units * (worker + 1) / workers,
-                                           weights + packed + worker * tmp)
+                pack(conv, weights, units * worker / workers, units * (worker + 1) / workers, weights + packed + worker * tmp)
             }
         }
         return weights
