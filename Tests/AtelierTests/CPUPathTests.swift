@@ -399,6 +399,22 @@ struct CPUPathTests {
         #expect(results.allSatisfy { $0 == results[0] })
     }
 
+    @Test("Winograd weight gradients do not depend on timing either")
+    func winogradIsDeterministic() throws {
+        let cpu = CPUBackend(tuning: CPUTuning(convolutionChunkBytes: 4096, winogradConvolutions: true))
+        let g = Self.winogradGeometries[1]
+        #expect(cpu.convolution.winogradApplies(g))
+        let x = try cpu.upload(randomValues(g.inputCount, seed: 61))
+        let dy = try cpu.upload(randomValues(g.outputCount, seed: 62))
+        var results: [[Float]] = []
+        for _ in 0..<5 {
+            let dw = try cpu.buffer(count: g.weightCount)
+            try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw)
+            results.append(try cpu.read(dw))
+        }
+        #expect(results.allSatisfy { $0 == results[0] })
+    }
+
     /// Large enough to be split over the cores, by rows (m >= n) or columns.
     static let splitShapes: [GemmShape] = [
         GemmShape(m: 300, n: 97, k: 80),
