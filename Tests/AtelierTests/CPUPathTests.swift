@@ -384,28 +384,17 @@ struct CPUPathTests {
         }
     }
 
-    @Test("Convolution results do not depend on timing", arguments: CPUConvolution.Algorithm.allCases)
-    func convolutionIsDeterministic(algorithm: CPUConvolution.Algorithm) throws {
-        let cpu = CPUBackend(convolutionChunkBytes: 4096, convolutionAlgorithm: algorithm)
-        let g = Self.geometries.last!
+    /// Each forced layout on a layer of the general geometries, and (nil)
+    /// Winograd on a 4x4 stride-2 layer.
+    @Test("Convolution results do not depend on timing",
+          arguments: CPUConvolution.Algorithm.allCases.map(Optional.some) + [nil])
+    func convolutionIsDeterministic(algorithm: CPUConvolution.Algorithm?) throws {
+        let cpu = algorithm.map { CPUBackend(convolutionChunkBytes: 4096, convolutionAlgorithm: $0) }
+            ?? CPUBackend(tuning: CPUTuning(convolutionChunkBytes: 4096, winogradConvolutions: true))
+        let g = algorithm == nil ? Self.winogradGeometries[1] : Self.geometries.last!
+        #expect(cpu.convolution.winogradApplies(g) == (algorithm == nil))
         let x = try cpu.upload(randomValues(g.inputCount, seed: 31))
         let dy = try cpu.upload(randomValues(g.outputCount, seed: 32))
-        var results: [[Float]] = []
-        for _ in 0..<5 {
-            let dw = try cpu.buffer(count: g.weightCount)
-            try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw)
-            results.append(try cpu.read(dw))
-        }
-        #expect(results.allSatisfy { $0 == results[0] })
-    }
-
-    @Test("Winograd weight gradients do not depend on timing either")
-    func winogradIsDeterministic() throws {
-        let cpu = CPUBackend(tuning: CPUTuning(convolutionChunkBytes: 4096, winogradConvolutions: true))
-        let g = Self.winogradGeometries[1]
-        #expect(cpu.convolution.winogradApplies(g))
-        let x = try cpu.upload(randomValues(g.inputCount, seed: 61))
-        let dy = try cpu.upload(randomValues(g.outputCount, seed: 62))
         var results: [[Float]] = []
         for _ in 0..<5 {
             let dw = try cpu.buffer(count: g.weightCount)
