@@ -3,10 +3,10 @@
 #include "cpu_tiles.h"
 #include "cpu_transpose.h"
 
-// The forward pass and the data gradient of a 4x4 convolution at stride 2
-// (every layer of a DCGAN; the data gradient is also a transposed
-// convolution's forward pass) with a quarter fewer multiply-adds:
-// Winograd's F(2x2, 2x2) on the kernel's four stride phases.
+// The three passes of a 4x4 convolution at stride 2 (every layer of a
+// DCGAN; the data gradient is also a transposed convolution's forward
+// pass) with a quarter fewer multiply-adds: Winograd's F(2x2, 2x2) on the
+// kernel's four stride phases.
 //
 // Phases. Write the taps r = 2u + a, s = 2v + b (u, v, a, b in {0, 1}).
 // Tap (r, s) of output pixel (p, q) reads x[2(p + u) + a - pad_h][2(q + v)

@@ -3,8 +3,8 @@ import Foundation
 
 /// `--tune` on the CPU path: the convolution chunk size, then the channel
 /// count from which pixel-major columns are used, then whether those layers
-/// run indirect (no columns), then whether 4x4 stride-2 forward passes run
-/// by Winograd, each ranked by the total time of the model layers'
+/// run indirect (no columns), then whether 4x4 stride-2 layers run by
+/// Winograd, each ranked by the total time of the model layers'
 /// convolutions (all three passes) at `batch`.
 enum CPUTuner {
     static let chunkSizes = [512 << 10, 1 << 20, 2 << 20, 4 << 20, 8 << 20]

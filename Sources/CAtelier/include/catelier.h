@@ -132,12 +132,12 @@ void atelier_conv_indirect_backward_weights(const AtelierConv *g, int k, const f
                                             int n_begin, int n_end, int chunk, float *scratch, const float *zeros);
 void atelier_conv_indirect_finish_weights(const AtelierConv *g, int k, const float *dwp, float *dw, float beta,
                                           long c_begin, long c_end);
-/// The forward pass and data gradient of 4x4 convolutions at stride 2 by
-/// Winograd's F(2x2, 2x2) over the kernel's stride phases
-/// (cpu_conv_winograd.c); `pass` is ATELIER_CONV_FORWARD or
-/// ATELIER_CONV_BACKWARD_DATA. The transformed weights
-/// (atelier_conv_winograd_packed_size floats) are packed once per call, the
-/// cores taking shares of atelier_conv_winograd_pack_units units, each with
+/// The three passes of 4x4 convolutions at stride 2 by Winograd's
+/// F(2x2, 2x2) over the kernel's stride phases (cpu_conv_winograd.c);
+/// `pass` is one of ATELIER_CONV_*. The forward pass's and data gradient's
+/// transformed weights (atelier_conv_winograd_packed_size floats) are
+/// packed once per call, the cores taking shares of
+/// atelier_conv_winograd_pack_units units, each with
 /// atelier_conv_winograd_pack_scratch floats of its own.
 int atelier_conv_winograd_supported(const AtelierConv *g);
 /// Samples per chunk of a pass given at most `chunk`: pieces of work this

@@ -21,8 +21,8 @@ public struct CPUTuning: Codable, Sendable, Hashable, CustomStringConvertible {
     /// gradients ran at 128-129 GFLOP/s on those tiles against 190-191 with
     /// columns (docs/benchmarks.md); `--tune` measures it on the machine.
     public var indirectConvolutions = CPUTuning.cpuHasAVX512
-    /// Forward passes and data gradients of 4x4 convolutions at stride 2
-    /// with at least 16 channels on either side run by Winograd's
+    /// The three passes of 4x4 convolutions at stride 2 with at least 16
+    /// channels on either side run by Winograd's
     /// F(2x2, 2x2) over the kernel's stride phases (cpu_conv_winograd.c),
     /// 0.73 of the multiply-adds. On the register tiles, so by default where
     /// those are sized (AVX-512).
