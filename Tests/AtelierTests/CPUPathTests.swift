@@ -208,6 +208,8 @@ struct CPUPathTests {
         ConvGeometry(batch: 3, inChannels: 33, height: 10, width: 13, outChannels: 83, kernel: 4, stride: 2, padding: 0),
         ConvGeometry(batch: 4, inChannels: 16, height: 6, width: 7, outChannels: 70, kernel: 4, stride: 2, padding: 2),
         ConvGeometry(batch: 2, inChannels: 70, height: 9, width: 8, outChannels: 16, kernel: 4, stride: 2, padding: 1),
+        // A larger image: 100 blocks a sample, several GEMM row tiles per sample.
+        ConvGeometry(batch: 2, inChannels: 16, height: 40, width: 38, outChannels: 20, kernel: 4, stride: 2, padding: 1),
     ]
 
     /// In double precision, with each value's sum of its terms' magnitudes
