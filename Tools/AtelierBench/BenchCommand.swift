@@ -49,7 +49,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Time whole training steps of this model (gan, dcgan, cdcgan) at each of --batches instead of kernels.")
     var model: ModelKind?
 
-    @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM), 'implicit:BLOCK:LOCAL' (Kernels/conv.cl for GPUs: BLOCK channels per work-item, work-groups of LOCAL) or 'direct:WIDTH:PIXELS' (for CPU devices: vectors of WIDTH channels, PIXELS pixels per work-item). CPU path: how layers with many input channels run, 'pixel-major' (columns + OpenBLAS) or 'indirect' (no columns; the default on AVX-512 CPUs).")
+    @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM), 'implicit:BLOCK:LOCAL' (Kernels/conv.cl for GPUs: BLOCK channels per work-item, work-groups of LOCAL) or 'direct:WIDTH:PIXELS' (for CPU devices: vectors of WIDTH channels, PIXELS pixels per work-item). CPU path: how layers with many input channels run, 'pixel-major' (columns + OpenBLAS), 'indirect' (no columns) or 'winograd' (indirect, and 4x4 stride-2 layers by Winograd's F(2x2, 2x2): the default on AVX-512 CPUs).")
     var conv: String?
 
     @Flag(help: "List the cases and exit.")
@@ -75,7 +75,7 @@ struct BenchCommand: ParsableCommand {
         if save && !tune { throw ValidationError("--save only applies with --tune") }
         if byNode && (model == nil || !breakdown) { throw ValidationError("--by-node only applies with --model and --breakdown") }
         if let conv, ConvAlgorithm(parsing: conv) == nil, Self.cpuConvolutions[conv] == nil {
-            throw ValidationError("--conv takes 'columns', 'implicit:BLOCK:LOCAL' (e.g. implicit:8:64) or 'direct:WIDTH:PIXELS' (e.g. direct:16:8) on OpenCL, 'pixel-major' or 'indirect' on the CPU path, got '\(conv)'")
+            throw ValidationError("--conv takes 'columns', 'implicit:BLOCK:LOCAL' (e.g. implicit:8:64) or 'direct:WIDTH:PIXELS' (e.g. direct:16:8) on OpenCL, 'pixel-major', 'indirect' or 'winograd' on the CPU path, got '\(conv)'")
         }
     }
 
@@ -176,17 +176,20 @@ struct BenchCommand: ParsableCommand {
     }
     /// The backend, or with --conv an OpenCL backend on the same device
     /// whose tuning computes every convolution that way.
-    /// --conv values of the CPU path: whether many-channel layers run indirect.
-    static let cpuConvolutions = ["pixel-major": false, "indirect": true]
+    /// --conv values of the CPU path: whether many-channel layers run
+    /// indirect, and whether 4x4 stride-2 layers run by Winograd.
+    static let cpuConvolutions = ["pixel-major": (indirect: false, winograd: false), "indirect": (indirect: true, winograd: false),
+                                  "winograd": (indirect: true, winograd: true)]
 
     private func forcingConvolution(_ backend: Backend) throws -> Backend {
         guard let conv else { return backend }
         if let cpu = backend as? CPUBackend {
-            guard let indirect = Self.cpuConvolutions[conv] else {
-                throw ValidationError("--conv \(conv) is an OpenCL algorithm; the CPU path takes 'pixel-major' or 'indirect'")
+            guard let choice = Self.cpuConvolutions[conv] else {
+                throw ValidationError("--conv \(conv) is an OpenCL algorithm; the CPU path takes 'pixel-major', 'indirect' or 'winograd'")
             }
             var tuning = cpu.tuning
-            tuning.indirectConvolutions = indirect
+            tuning.indirectConvolutions = choice.indirect
+            tuning.winogradConvolutions = choice.winograd
             return CPUBackend(tuning: tuning)
         }
         guard let algorithm = ConvAlgorithm(parsing: conv) else {
