@@ -165,8 +165,17 @@ long atelier_conv_winograd_packed_size(const AtelierConv *g, int k, int pass) {
 // and weight gradient keep the four phases', the data gradient one at a
 // time), then the zeros the tables point to for patch elements outside the
 // image; a pointer takes two floats.
+ATELIER_HELPER long zero_floats(const AtelierConv *g, int k) {
+  return padded(k) > phase_channels(g) ? padded(k) : phase_channels(g);
+}
+// Zeroes the `zero_floats` at `zeros` and returns the scratch after them.
+ATELIER_HELPER float *after_zeros(const AtelierConv *g, int k, float *zeros) {
+  const long n = zero_floats(g, k);
+  for (long i = 0; i < n; ++i) zeros[i] = 0.0f;
+  return zeros + n;
+}
 ATELIER_HELPER long table_floats(const AtelierConv *g, int k, int samples, int pass) {
-  const long zeros = padded(k) > phase_channels(g) ? padded(k) : phase_channels(g);
+  const long zeros = zero_floats(g, k);
   switch (pass) {
   case ATELIER_CONV_FORWARD: return 2 * samples * forward_blocks(g) * (2 + PHASES * TRANSFORM) + zeros;
   case ATELIER_CONV_BACKWARD_DATA: return 2 * samples * data_blocks(g) * (2 + TRANSFORM) + zeros;
@@ -408,9 +417,8 @@ void atelier_conv_winograd_forward(const AtelierConv *g, int k, const float *x, 
   const float **rows = (const float **)scratch;
   float **outs = (float **)(rows + blocks);
   const float **tables = (const float **)(outs + blocks);
-  float *zeros = (float *)(tables + PHASES * TRANSFORM * blocks), *xt = zeros + (kp > cp ? kp : cp);
+  float *zeros = (float *)(tables + PHASES * TRANSFORM * blocks), *xt = after_zeros(g, k, zeros);
   float *yt = xt + chunk * plane * cp, *v = yt + chunk * pq * kp, *m = v + blocks * depth;
-  for (long i = 0; i < (kp > cp ? kp : cp); ++i) zeros[i] = 0.0f;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
     const long count = (n1 - n0) * per;
@@ -439,9 +447,8 @@ void atelier_conv_winograd_backward_data(const AtelierConv *g, int k, const floa
   const float **rows = (const float **)scratch;
   float **outs = (float **)(rows + blocks);
   const float **table = (const float **)(outs + blocks);
-  float *zeros = (float *)(table + TRANSFORM * blocks), *dyt = zeros + (kp > cp ? kp : cp);
+  float *zeros = (float *)(table + TRANSFORM * blocks), *dyt = after_zeros(g, k, zeros);
   float *dxt = dyt + chunk * pq * kp, *v = dxt + chunk * plane * cp, *m = v + blocks * kp;
-  for (long i = 0; i < (kp > cp ? kp : cp); ++i) zeros[i] = 0.0f;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
     to_rows(dy, k, pq, kp, n0, n1, dyt);
@@ -504,9 +511,8 @@ void atelier_conv_winograd_backward_weights(const AtelierConv *g, int k, const f
   const long depth = forward_depth(g), per = forward_blocks(g), blocks = chunk * per;
   const float **rows = (const float **)scratch;
   const float **tables = rows + blocks;
-  float *zeros = (float *)(tables + PHASES * TRANSFORM * blocks), *xt = zeros + (kp > cp ? kp : cp);
+  float *zeros = (float *)(tables + PHASES * TRANSFORM * blocks), *xt = after_zeros(g, k, zeros);
   float *dyt = xt + chunk * plane * cp, *v = dyt + chunk * pq * kp, *gt = v + blocks * depth, *m = gt + blocks * kp;
-  for (long i = 0; i < (kp > cp ? kp : cp); ++i) zeros[i] = 0.0f;
   for (int n0 = n_begin; n0 < n_end; n0 += chunk) {
     const int n1 = n0 + chunk < n_end ? n0 + chunk : n_end;
     const long count = (n1 - n0) * per;
