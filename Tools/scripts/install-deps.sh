@@ -7,11 +7,14 @@ packages=(
   ocl-icd-opencl-dev   # OpenCL ICD loader (loaded at run time) and its headers
   opencl-headers       # CL/cl.h
   libpng-dev           # PNG sample sheets and image folders
+  libturbojpeg0-dev    # JPEG image folders (libjpeg-turbo's TurboJPEG API)
   zlib1g-dev           # Fashion-MNIST ships gzip'd
   libopenblas-dev      # cblas_sgemm for the CPU path
   pocl-opencl-icd      # an OpenCL device on any CPU
   clinfo               # to inspect OpenCL devices by hand
   dataset-fashion-mnist # the default dataset, in /usr/share/datasets/fashion-mnist
+  gimp-data            # real photographic textures (fabric, leather, ...) as GIMP .pat files
+  oclgrind             # an OpenCL device simulator: kernel race and out-of-bounds checks in the tests
 )
 
 missing=()
