@@ -12,12 +12,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // C headers and the run-time OpenCL loader. OpenCL is dlopen'ed, so the
+        // C headers (libpng, TurboJPEG, zlib, cblas) and the run-time OpenCL loader. OpenCL is dlopen'ed, so the
         // binaries start (and run the CPU path) where libOpenCL.so.1 is absent.
         .target(
             name: "CAtelier",
             linkerSettings: [
                 .linkedLibrary("png16"),
+                .linkedLibrary("turbojpeg"),
                 .linkedLibrary("z"),
                 .linkedLibrary("openblas"),
                 .linkedLibrary("dl"),

@@ -8,7 +8,8 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a GAN; writes options, log, sample sheets, losses and checkpoints to --out.",
         discussion: """
         Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) unless \
-        --dataroot names another folder of IDX files or a folder of PNG images (class sub-folders give labels). \
+        --dataroot names another folder of IDX files or a folder of PNG and JPEG pictures of any size (class \
+        sub-folders give labels), resized to --image-size. \
         Ctrl-C stops after the current step and saves a checkpoint; --continue resumes exactly.
         """
     )
@@ -16,7 +17,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "gan (the reference article's MLP GAN), dcgan, or cdcgan (DCGAN conditioned on the class).")
     var model: ModelKind = .dcgan
 
-    @Option(help: "Folder of Fashion-MNIST IDX files or of PNG images (default: the Debian package's).")
+    @Option(help: "Folder of Fashion-MNIST IDX files or of PNG/JPEG pictures (default: the Debian package's).")
     var dataroot: String?
 
     @Option(help: "Epochs to train (with --continue: the total to reach).")
@@ -58,6 +59,30 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("limit-images"), help: "Use only the first N images (quick trials).")
     var limitImages: Int?
 
+    @Option(name: .customLong("image-size"), help: "Image side the model is built for: 28 (default), 32, 64, 128 or 256 for dcgan and cdcgan; 28, 32 or 64 for gan. Pictures are resized to it.")
+    var imageSize: Int?
+
+    @Option(name: .customLong("load-size"), help: "Store pictures at this side (shorter side resized, centre square), then crop --image-size from them (default: --image-size).")
+    var loadSize: Int?
+
+    @Flag(name: .customLong("random-crop"), help: "Crop each picture at a random place of its --load-size square instead of the centre (jitter).")
+    var randomCrop = false
+
+    @Flag(help: "Mirror pictures left-right at random.")
+    var flip = false
+
+    @Option(help: "Image channels: 1 (gray) or 3 (RGB); default: RGB when any picture of --dataroot is in colour.")
+    var channels: Int?
+
+    @Flag(name: .customLong("skip-bad-images"), help: "Leave out pictures that cannot be read (each is named in the log) instead of stopping.")
+    var skipBadImages = false
+
+    @Option(help: "Width of the generator (its last hidden layer; pytorch/examples' --ngf).")
+    var ngf = 64
+
+    @Option(help: "Width of the discriminator (its first layer; pytorch/examples' --ndf).")
+    var ndf = 64
+
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -65,6 +90,14 @@ struct TrainCommand: ParsableCommand {
         guard (0..<1).contains(beta1) else { throw ValidationError("--beta1 must lie in [0, 1), e.g. 0.5") }
         guard nz >= 1 else { throw ValidationError("--nz must be at least 1") }
         if let limitImages, limitImages < 1 { throw ValidationError("--limit-images must be at least 1") }
+        if let imageSize, !ModelConfig.supportedSizes(model).contains(imageSize) {
+            throw ValidationError("--image-size \(imageSize): \(model) is built for \(ModelConfig.supportedSizes(model).map(String.init).joined(separator: ", ")) pixels")
+        }
+        if let loadSize, loadSize < (imageSize ?? 28) || loadSize > 8192 {
+            throw ValidationError("--load-size must lie between --image-size (\(imageSize ?? 28)) and 8192")
+        }
+        if let channels, channels != 1 && channels != 3 { throw ValidationError("--channels takes 1 (gray) or 3 (RGB)") }
+        guard (1...1024).contains(ngf), (1...1024).contains(ndf) else { throw ValidationError("--ngf and --ndf must lie in 1...1024") }
         if dryRun && resume { throw ValidationError("--dry-run starts a new run; it cannot be combined with --continue") }
     }
 
@@ -83,6 +116,14 @@ struct TrainCommand: ParsableCommand {
         options.dryRun = dryRun
         options.keepLastBatch = keepLastBatch
         options.limitImages = limitImages
+        options.imageSize = imageSize
+        options.loadSize = loadSize
+        options.randomCrop = randomCrop
+        options.flip = flip
+        options.channels = channels
+        options.skipBadImages = skipBadImages
+        options.ngf = ngf
+        options.ndf = ndf
 
         let backend = try DeviceChoice(parsing: device).makeBackend(profiling: profile)
         if let cl = backend as? OpenCLBackend {

@@ -317,7 +317,8 @@ struct TrainingTests {
                               to: folder.appendingPathComponent("\(i).png").path)
             }
         }
-        let data = try ImageFolder.load(directory: dir.appendingPathComponent("data").path)
+        let data = try ImageFolder.load(directory: dir.appendingPathComponent("data").path,
+                                        preprocessing: ImagePreprocessing(size: 28)).dataset
         #expect(data.count == 12 && data.channels == 3 && data.height == 28 && data.classNames == ["dresses", "shirts"])
         #expect(data.labels == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
         let result = try Executables.run("atelier", ["train", "--model", "cdcgan", "--dry-run", "--device", "cpu", "--batch-size", "4",

@@ -49,6 +49,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Time whole training steps of this model (gan, dcgan, cdcgan) at each of --batches instead of kernels.")
     var model: ModelKind?
 
+    @Option(name: .customLong("image-size"), help: "With --model: the image side the model is built for (28, 32, 64, 128, 256).")
+    var imageSize = 28
+
+    @Option(help: "With --model: image channels, 1 (gray) or 3 (RGB).")
+    var channels = 1
+
     @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM), 'implicit:BLOCK:LOCAL' (Kernels/conv.cl for GPUs: BLOCK channels per work-item, work-groups of LOCAL) or 'direct:WIDTH:PIXELS' (for CPU devices: vectors of WIDTH channels, PIXELS pixels per work-item). CPU path: how layers with many input channels run, 'pixel-major' (columns + OpenBLAS), 'indirect' (no columns) or 'winograd' (indirect, and 4x4 stride-2 layers by Winograd's F(2x2, 2x2): the default on AVX-512 CPUs).")
     var conv: String?
 
@@ -155,7 +161,7 @@ struct BenchCommand: ParsableCommand {
         var results: [StepBenchmark.Result] = []
         for batch in parsedBatches {
             Log.status("timing \(kind) steps at batch \(batch) on \(backend.name)...")
-            results.append(try StepBenchmark.run(kind, batch: batch, backend: backend, profiled: breakdown ? profiled : nil,
+            results.append(try StepBenchmark.run(kind, imageSize: imageSize, channels: channels, batch: batch, backend: backend, profiled: breakdown ? profiled : nil,
                                                  byNode: byNode, warmup: max(warmup, 2), repeats: repeats, peak: peak))
         }
         Log.clear()
@@ -167,7 +173,7 @@ struct BenchCommand: ParsableCommand {
         }
         print("device: \(backend.name)")
         for r in results {
-            print(String(format: "%@ batch %d: %.1f ms per step (median of %d), %.0f samples/s", r.model, r.batch,
+            print(String(format: "%@ %dx%dx%d batch %d: %.1f ms per step (median of %d), %.0f samples/s", r.model, r.imageSize, r.imageSize, r.channels, r.batch,
                          r.medianMilliseconds, repeats, r.samplesPerSecond))
             if let report = r.report {
                 print(report.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))

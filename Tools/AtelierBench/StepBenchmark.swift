@@ -6,6 +6,8 @@ import Foundation
 enum StepBenchmark {
     struct Result: Codable {
         var model: String
+        var imageSize: Int
+        var channels: Int
         var batch: Int
         var device: String
         var medianMilliseconds: Double
@@ -15,17 +17,17 @@ enum StepBenchmark {
         /// The --breakdown table (not in the JSON).
         var report: String?
 
-        enum CodingKeys: String, CodingKey { case model, batch, device, medianMilliseconds, samplesPerSecond, profile }
+        enum CodingKeys: String, CodingKey { case model, imageSize, channels, batch, device, medianMilliseconds, samplesPerSecond, profile }
     }
 
     /// Times steps on `backend`; with `profiled`, then profiles as many on it.
-    static func run(_ kind: ModelKind, batch: Int, backend: Backend, profiled: Backend?, byNode: Bool = false, warmup: Int,
+    static func run(_ kind: ModelKind, imageSize: Int = 28, channels: Int = 1, batch: Int, backend: Backend, profiled: Backend?, byNode: Bool = false, warmup: Int,
                     repeats: Int, peak: DevicePeak?) throws -> Result {
         var rng = RandomGenerator(seed: 1)
         let classes = kind == .cdcgan ? FashionMNIST.classNames : []
-        let config = ModelConfig(kind: kind, classNames: classes)
+        let config = ModelConfig(kind: kind, imageChannels: channels, imageSize: imageSize, classNames: classes)
         var trainer = try GANTrainer(model: try GANModel(config: config, rng: &rng), backend: backend)
-        let real = rng.uniform(batch * 784, in: config.pixelRange)
+        let real = rng.uniform(batch * config.imageShape.reduce(1, *), in: config.pixelRange)
         let labels = kind == .cdcgan ? (0..<batch).map { $0 % 10 } : nil
         func step() throws {
             try trainer.step(real: real, noise: rng.normal(batch * config.nz), classes: labels)
@@ -54,7 +56,7 @@ enum StepBenchmark {
             profile = profiler.totals.mapValues { Double($0.nanoseconds) / 1e6 / Double(profiler.steps) }
             report = profiler.report(stepMilliseconds: median, peak: peak, timing: OpProfiler.timing(on: profiled))
         }
-        return Result(model: kind.rawValue, batch: batch, device: backend.name, medianMilliseconds: median,
+        return Result(model: kind.rawValue, imageSize: imageSize, channels: channels, batch: batch, device: backend.name, medianMilliseconds: median,
                       samplesPerSecond: Double(batch) / (median / 1000), profile: profile, report: report)
     }
 }

@@ -37,6 +37,63 @@ public struct ImageDataset: Sendable {
         }
         return out
     }
+
+    /// Samples `indices` as `size` x `size` crops in `range`: centred, or at
+    /// a random place with `randomCrop`, mirrored left-right with probability
+    /// 1/2 with `flip`. Draws from `random` (crop x, crop y, flip per sample,
+    /// in that order) only for what is random.
+    public func batch(_ indices: ArraySlice<Int>, range: ClosedRange<Float>, size: Int, randomCrop: Bool, flip: Bool,
+                      random: inout RandomGenerator) -> [Float] {
+        precondition(size <= height && size <= width, "crop \(size) of \(height)x\(width) images")
+        if size == height && size == width && !flip { return batch(indices, range: range) }
+        let scale = (range.upperBound - range.lowerBound) / 255
+        var out = [Float]()
+        out.reserveCapacity(indices.count * channels * size * size)
+        for i in indices {
+            var (x0, y0) = ((width - size) / 2, (height - size) / 2)
+            if randomCrop && (width > size || height > size) {
+                x0 = Int(random.next() % UInt64(width - size + 1))
+                y0 = Int(random.next() % UInt64(height - size + 1))
+            }
+            let mirror = flip && random.next() & 1 == 1
+            for c in 0..<channels {
+                for y in 0..<size {
+                    let row = ((i * channels + c) * height + y0 + y) * width + x0
+                    for x in 0..<size {
+                        out.append(range.lowerBound + Float(images[row + (mirror ? size - 1 - x : x)]) * scale)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The first `count` images.
+    public func prefix(_ count: Int) -> ImageDataset {
+        let n = min(count, self.count)
+        return ImageDataset(images: Array(images.prefix(n * imageSize)), labels: Array(labels.prefix(n)), count: n,
+                            channels: channels, height: height, width: width, classNames: classNames, source: source)
+    }
+
+    /// Every image resized and centre-cropped to `side` x `side` with
+    /// `channels` channels (a no-op when it already is).
+    public func converted(side: Int, channels: Int) -> ImageDataset {
+        if side == height && side == width && channels == self.channels { return self }
+        var out: [UInt8] = []
+        out.reserveCapacity(count * channels * side * side)
+        let plane = height * width
+        for n in 0..<count {
+            // Back to interleaved pixels for the resampler.
+            var pixels = [UInt8](repeating: 0, count: imageSize)
+            for c in 0..<self.channels {
+                for i in 0..<plane { pixels[i * self.channels + c] = images[n * imageSize + c * plane + i] }
+            }
+            let picture = PixelImage(width: width, height: height, channels: self.channels, pixels: pixels)
+            out += Resample.planar(Resample.channels(Resample.squareCentre(picture, side: side), channels))
+        }
+        return ImageDataset(images: out, labels: labels, count: count, channels: channels, height: side, width: side,
+                            classNames: classNames, source: source)
+    }
 }
 
 public enum FashionMNIST {

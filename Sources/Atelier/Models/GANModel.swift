@@ -20,13 +20,33 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var imageSize: Int
     /// Class names of a conditional model (empty otherwise).
     public var classNames: [String]
+    /// Width of the generator's last hidden layer and of the
+    /// discriminator's first (pytorch/examples' --ngf and --ndf); the other
+    /// layers double it per step away from the image.
+    public var ngf: Int
+    public var ndf: Int
 
-    public init(kind: ModelKind, nz: Int = 100, imageChannels: Int = 1, imageSize: Int = 28, classNames: [String] = []) {
+    public init(kind: ModelKind, nz: Int = 100, imageChannels: Int = 1, imageSize: Int = 28, classNames: [String] = [],
+                ngf: Int = 64, ndf: Int = 64) {
         self.kind = kind
         self.nz = nz
         self.imageChannels = imageChannels
         self.imageSize = imageSize
         self.classNames = kind == .cdcgan ? classNames : []
+        self.ngf = ngf
+        self.ndf = ndf
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf }
+
+    /// Checkpoints written before the widths were options hold no ngf/ndf:
+    /// theirs were 64.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(kind: try c.decode(ModelKind.self, forKey: .kind), nz: try c.decode(Int.self, forKey: .nz),
+                  imageChannels: try c.decode(Int.self, forKey: .imageChannels), imageSize: try c.decode(Int.self, forKey: .imageSize),
+                  classNames: try c.decode([String].self, forKey: .classNames),
+                  ngf: try c.decodeIfPresent(Int.self, forKey: .ngf) ?? 64, ndf: try c.decodeIfPresent(Int.self, forKey: .ndf) ?? 64)
     }
 
     public var isConditional: Bool { kind == .cdcgan }
@@ -35,10 +55,22 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Pixel range of the generator's output and of the training images.
     public var pixelRange: ClosedRange<Float> { kind == .gan ? 0...1 : -1...1 }
 
+    /// The image sizes each model is built for.
+    public static func supportedSizes(_ kind: ModelKind) -> [Int] {
+        kind == .gan ? [28, 32, 64] : [28, 32, 64, 128, 256]
+    }
+
     func validate() throws {
         guard nz > 0 else { throw ShapeError("--nz must be positive") }
-        guard imageSize == 28 else {
-            throw ShapeError("the \(kind) model is built for 28x28 images; images are resized to 28x28 when loaded")
+        let sizes = Self.supportedSizes(kind)
+        guard sizes.contains(imageSize) else {
+            throw ShapeError("the \(kind) model is built for images of \(sizes.map(String.init).joined(separator: ", ")) pixels, not \(imageSize); pass one of them as --image-size (pictures are resized to it)")
+        }
+        guard imageChannels == 1 || imageChannels == 3 else {
+            throw ShapeError("images have 1 (gray) or 3 (RGB) channels, not \(imageChannels)")
+        }
+        guard (1...1024).contains(ngf), (1...1024).contains(ndf) else {
+            throw ShapeError("--ngf and --ndf must lie in 1...1024 (pytorch/examples use 64)")
         }
         if isConditional && classes < 2 {
             throw ShapeError("cdcgan needs a labelled dataset with at least two classes")
@@ -55,56 +87,21 @@ public final class GANModel {
     public init(config: ModelConfig, rng: inout RandomGenerator) throws {
         try config.validate()
         self.config = config
-        let c = config.imageChannels, nz = config.nz, k = config.classes
+        let networks: (Module, Module)
         switch config.kind {
-        case .gan:
-            // Keras defaults, as the article: Glorot-uniform weights, zero biases.
-            let glorot = Initializer.glorotUniform
-            generator = Sequential([
-                Dense(nz, 256, initializer: glorot, rng: &rng), ActivationLayer(.relu),
-                Dense(256, 512, initializer: glorot, rng: &rng), ActivationLayer(.relu),
-                Dense(512, 1024, initializer: glorot, rng: &rng), ActivationLayer(.relu),
-                Dense(1024, c * 28 * 28, initializer: glorot, rng: &rng), ActivationLayer(.sigmoid),
-                Reshape([c, 28, 28]),
-            ])
-            discriminator = Sequential([
-                Conv2D(c, 32, kernel: 3, stride: 2, initializer: glorot, rng: &rng), ActivationLayer(.relu),
-                Conv2D(32, 64, kernel: 3, stride: 2, initializer: glorot, rng: &rng), ActivationLayer(.relu),
-                Reshape.flatten,
-                Dense(64 * 6 * 6, 1024, initializer: glorot, rng: &rng), ActivationLayer(.relu),
-                Dense(1024, 1, initializer: glorot, rng: &rng),
-            ])
+        case .gan: networks = GANNetworks.article(config, rng: &rng)
         case .dcgan, .cdcgan:
-            let normal = Initializer.normal(std: 0.02)
-            // The conditional model takes the one-hot class beside z in G, and
-            // as k constant planes beside the image in D.
-            let gIn = nz + k, dIn = c + k
-            generator = Sequential([
-                Dense(gIn, 128 * 7 * 7, bias: false, initializer: normal, rng: &rng),
-                BatchNorm(128 * 7 * 7), ActivationLayer(.relu),
-                Reshape([128, 7, 7]),
-                ConvTranspose2D(128, 64, kernel: 4, stride: 2, padding: 1, bias: false, initializer: normal, rng: &rng),
-                BatchNorm(64), ActivationLayer(.relu),
-                ConvTranspose2D(64, c, kernel: 4, stride: 2, padding: 1, initializer: normal, rng: &rng),
-                ActivationLayer(.tanh),
-            ])
-            discriminator = Sequential([
-                Conv2D(dIn, 64, kernel: 4, stride: 2, padding: 1, initializer: normal, rng: &rng),
-                ActivationLayer(.leakyRelu(slope: 0.2)),
-                Conv2D(64, 128, kernel: 4, stride: 2, padding: 1, bias: false, initializer: normal, rng: &rng),
-                BatchNorm(128), ActivationLayer(.leakyRelu(slope: 0.2)),
-                Reshape.flatten,
-                Dense(128 * 7 * 7, 1, initializer: normal, rng: &rng),
-            ])
+            networks = config.imageSize == 28 ? GANNetworks.dcgan28(config, rng: &rng) : GANNetworks.dcgan(config, rng: &rng)
         }
+        (generator, discriminator) = networks
     }
 
-    /// Images [N, C, 28, 28] from z [N, nz] (and one-hot classes [N, k]).
+    /// Images [N, C, S, S] from z [N, nz] (and one-hot classes [N, k]).
     public func generate(_ z: Tensor, classes: Tensor?, _ context: ForwardContext) throws -> Tensor {
         try generator(try conditioned(z, on: classes, context), context)
     }
 
-    /// Logits [N, 1] for images (with class planes [N, k, 28, 28]).
+    /// Logits [N, 1] for images (with class planes [N, k, S, S]).
     public func discriminate(_ images: Tensor, classPlanes: Tensor?, _ context: ForwardContext) throws -> Tensor {
         try discriminator(try conditioned(images, on: classPlanes, context), context)
     }

@@ -72,8 +72,11 @@ public final class BatchNorm: Module {
     public let momentum: Float
     public let epsilon: Float
 
-    public init(_ channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
-        weight = Parameter(name: "weight", shape: [channels], initial: [Float](repeating: 1, count: channels))
+    /// `weightInitial`: the scales' first values (default all 1; DCGAN and
+    /// pix2pix draw them from N(1, 0.02)).
+    public init(_ channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, weightInitial: [Float]? = nil) {
+        precondition(weightInitial == nil || weightInitial!.count == channels, "BatchNorm(\(channels)): wrong number of initial weights")
+        weight = Parameter(name: "weight", shape: [channels], initial: weightInitial ?? [Float](repeating: 1, count: channels))
         bias = Parameter(name: "bias", shape: [channels], initial: [Float](repeating: 0, count: channels))
         runningMean = Parameter(name: "running_mean", shape: [channels], trainable: false, initial: [Float](repeating: 0, count: channels))
         runningVar = Parameter(name: "running_var", shape: [channels], trainable: false, initial: [Float](repeating: 1, count: channels))

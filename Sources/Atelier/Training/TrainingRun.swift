@@ -20,8 +20,64 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var keepLastBatch = false
     /// Use only the first N images (quick trials).
     public var limitImages: Int?
+    /// The side of the images the model is built for (pytorch/examples'
+    /// --imageSize); nil: 28, Fashion-MNIST's.
+    public var imageSize: Int?
+    /// Pictures are stored at this side (shorter side resized, centre
+    /// square) and cropped to imageSize per sample; nil: imageSize.
+    public var loadSize: Int?
+    /// 1 or 3; nil: RGB when any picture of the folder is in colour.
+    public var channels: Int?
+    /// Random crops of loadSize pictures instead of the centre one.
+    public var randomCrop = false
+    /// Random left-right mirroring.
+    public var flip = false
+    /// Leave out pictures that cannot be read (listed in the log) instead of stopping.
+    public var skipBadImages = false
+    /// Widths of the networks (pytorch/examples' --ngf, --ndf).
+    public var ngf = 64
+    public var ndf = 64
 
     public init() {}
+
+    public var effectiveImageSize: Int { imageSize ?? 28 }
+
+    public var preprocessing: ImagePreprocessing {
+        ImagePreprocessing(size: effectiveImageSize, loadSize: loadSize, channels: channels, randomCrop: randomCrop, flip: flip)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case model, dataroot, epochs, batchSize, learningRate, beta1, nz, seed, device, out, dryRun, keepLastBatch, limitImages
+        case imageSize, loadSize, channels, randomCrop, flip, skipBadImages, ngf, ndf
+    }
+
+    /// Options files of older runs lack the newer keys: those keep their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? fallback }
+        self.init()
+        model = try value(.model, model)
+        dataroot = try c.decodeIfPresent(String.self, forKey: .dataroot)
+        epochs = try value(.epochs, epochs)
+        batchSize = try value(.batchSize, batchSize)
+        learningRate = try value(.learningRate, learningRate)
+        beta1 = try value(.beta1, beta1)
+        nz = try value(.nz, nz)
+        seed = try value(.seed, seed)
+        device = try value(.device, device)
+        out = try value(.out, out)
+        dryRun = try value(.dryRun, dryRun)
+        keepLastBatch = try value(.keepLastBatch, keepLastBatch)
+        limitImages = try c.decodeIfPresent(Int.self, forKey: .limitImages)
+        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize)
+        loadSize = try c.decodeIfPresent(Int.self, forKey: .loadSize)
+        channels = try c.decodeIfPresent(Int.self, forKey: .channels)
+        randomCrop = try value(.randomCrop, randomCrop)
+        flip = try value(.flip, flip)
+        skipBadImages = try value(.skipBadImages, skipBadImages)
+        ngf = try value(.ngf, ngf)
+        ndf = try value(.ndf, ndf)
+    }
 }
 
 /// The files of a run folder.
@@ -62,6 +118,8 @@ public final class TrainingRun {
     public let files: RunFiles
     public let trainer: GANTrainer
     public let dataset: ImageDataset
+    /// How the dataset's pictures become batches (crops, flips).
+    public let preprocessing: ImagePreprocessing
     public private(set) var state: TrainingState
     private let log: (String) -> Void
     private var history: [(d: Float, g: Float)] = []
@@ -102,26 +160,37 @@ public final class TrainingRun {
         self.options = options
         self.log = log
 
+        // A resumed run's model decides the size and channels.
+        var preprocessing = options.preprocessing
+        if let model = restoredState?.model {
+            preprocessing.size = model.imageSize
+            preprocessing.loadSize = max(preprocessing.loadSize, model.imageSize)
+            preprocessing.channels = model.imageChannels
+        }
+        try preprocessing.validate()
         var dataset: ImageDataset
+        var skipped: [String] = []
         if let root = options.dataroot, !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte.gz")),
            !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte")) {
-            dataset = try ImageFolder.load(directory: root)
+            let loaded = try ImageFolder.load(directory: root, preprocessing: preprocessing, skipBadImages: options.skipBadImages)
+            (dataset, skipped) = (loaded.dataset, loaded.skipped)
         } else {
             dataset = try FashionMNIST.load(directory: options.dataroot ?? FashionMNIST.defaultDirectory)
         }
         if let limit = options.limitImages, limit < dataset.count {
             guard limit >= 1 else { throw DatasetError("--limit-images must be at least 1") }
-            dataset = ImageDataset(images: Array(dataset.images.prefix(limit * dataset.imageSize)), labels: Array(dataset.labels.prefix(limit)),
-                                   count: limit, channels: dataset.channels, height: dataset.height, width: dataset.width,
-                                   classNames: dataset.classNames, source: dataset.source)
+            dataset = dataset.prefix(limit)
         }
+        dataset = dataset.converted(side: preprocessing.loadSize, channels: preprocessing.channels ?? dataset.channels)
         guard dataset.count >= options.batchSize || options.keepLastBatch else {
             throw DatasetError("\(dataset.source) has \(dataset.count) images, fewer than one batch of \(options.batchSize); lower --batch-size or pass --keep-last-batch")
         }
         self.dataset = dataset
 
+        self.preprocessing = preprocessing
         let config = restoredState?.model ?? ModelConfig(kind: options.model, nz: options.nz, imageChannels: dataset.channels,
-                                                         imageSize: 28, classNames: dataset.classNames)
+                                                         imageSize: preprocessing.size, classNames: dataset.classNames,
+                                                         ngf: options.ngf, ndf: options.ndf)
         if config.imageChannels != dataset.channels || (config.isConditional && config.classes != dataset.classNames.count) {
             throw CheckpointError("the checkpoint's model expects \(config.imageChannels)-channel images and \(config.classes) classes; --dataroot gives \(dataset.channels) and \(dataset.classNames.count)")
         }
@@ -146,7 +215,8 @@ public final class TrainingRun {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(options).write(to: files.options, options: .atomic)
         try Self.rewriteLosses(files.losses, history)
-        write("\(resume ? "resuming" : "starting") \(config.kind) on \(backend.name): \(dataset.count) images from \(dataset.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
+        for reason in skipped { write("skipped: \(reason)") }
+        write("\(resume ? "resuming" : "starting") \(config.kind) \(config.imageSize)x\(config.imageSize)x\(config.imageChannels) on \(backend.name): \(dataset.count) images from \(dataset.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
     }
 
     public var stepsPerEpoch: Int {
@@ -199,8 +269,9 @@ public final class TrainingRun {
             while state.stepInEpoch < stepLimit {
                 let start = state.stepInEpoch * state.batchSize
                 let indices = order[start..<min(start + state.batchSize, dataset.count)]
-                let real = dataset.batch(indices, range: config.pixelRange)
                 let noise = state.random.normal(indices.count * config.nz)
+                let real = dataset.batch(indices, range: config.pixelRange, size: config.imageSize, randomCrop: preprocessing.randomCrop,
+                                         flip: preprocessing.flip, random: &state.random)
                 let prepared = DispatchTime.now().uptimeNanoseconds
                 session?.beforeStep(trainer)
                 try trainer.step(real: real, noise: noise, classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)

@@ -7,6 +7,7 @@
 #define CL_USE_DEPRECATED_OPENCL_1_2_APIS
 #include <CL/cl.h>
 #include <png.h>
+#include <turbojpeg.h>
 #include <zlib.h>
 #include <cblas.h>
 #include <stddef.h>
