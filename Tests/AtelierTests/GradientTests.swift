@@ -96,26 +96,22 @@ struct GradientTests {
         }
     }
 
-    @Test("Loss gradients", arguments: [ReduceOp.bceWithLogits, .mse, .l1, .sum, .mean])
+    @Test("Loss gradients, weighted", arguments: ReduceOp.allCases)
     func loss(op: ReduceOp) throws {
         let n = 37
         let x = randomValues(n, seed: 12, in: -4...4)
-        let t = randomValues(n, seed: 13, in: 0...1)
+        let t = op == .hinge ? randomValues(n, seed: 13).map { $0 < 0 ? -1 : 1 } : randomValues(n, seed: 13, in: 0...1)
         let dx = try cpu.buffer(count: n)
         let xb = try cpu.upload(x), tb = try cpu.upload(t)
-        let invN = 1 / Float(n)
-        switch op {
-        case .bceWithLogits: try cpu.pointwise(.bceWithLogitsGradient(scale: invN), count: n, operands: [xb, tb, dx])
-        case .mse: try cpu.pointwise(.mseGradient(scale: invN), count: n, operands: [xb, tb, dx])
-        case .l1: try cpu.pointwise(.l1Gradient(scale: invN), count: n, operands: [xb, tb, dx])
-        case .sum: try cpu.fill(dx, with: 1)
-        case .mean: try cpu.fill(dx, with: invN)
-        }
+        let weight: Float = 0.7
+        try cpu.lossGradient(op, inputs: [xb, tb].prefix(op.arity).map { $0 }, gradient: dx, weight: weight)
         let h: Float = 1e-3
-        try checkGradient("\(op)", at: x, analytic: try cpu.read(dx), h: h, skip: { abs(x[$0] - t[$0]) < 2 * h }) { x in
+        // Not across a kink: |x - t| = 0 (L1) or x t = 1 (hinge).
+        let kink = { (i: Int) in abs(x[i] - t[i]) < 2 * h || abs(x[i] * t[i] - 1) < 2 * h }
+        try checkGradient("\(op)", at: x, analytic: try cpu.read(dx), h: h, skip: kink) { x in
             let out = try cpu.buffer(count: 1)
             try cpu.reduce(op, inputs: [try cpu.upload(x), tb].prefix(op.arity).map { $0 }, output: out)
-            return Double(try cpu.read(out)[0])
+            return Double(weight) * Double(try cpu.read(out)[0])
         }
     }
 

@@ -298,7 +298,7 @@ struct GraphTests {
         let dGraphGrads = try g.gradients(of: loss, withRespectTo: [g.parameter(dw)])
         let dOps = g.nodes[before...].map(\.op)
         // The loss's gradient is the loss node's second output (one pass), not a node of its own.
-        #expect(g.nodes[before - 1].op == .lossWithGradient(.bceWithLogits) && g.nodes[before - 1].outputs.count == 2)
+        #expect(g.nodes[before - 1].op == .lossWithGradient(.bceWithLogits, weight: 1) && g.nodes[before - 1].outputs.count == 2)
         #expect(dOps.count == 1, "D step should add one GEMM, added \(dOps)")
         #expect(!dOps.contains(.activationGradient(.tanh)), "D step differentiated through G")
         #expect(dGraphGrads[0].shape == [1, 8])

@@ -175,7 +175,7 @@ struct KernelParityTests {
         let cl = try OpenCLTestSupport.backend()
         for n in [1, 3, 1000, 100_003] {
             let a = randomValues(n, seed: 7, in: -4...4)
-            let b = randomValues(n, seed: 8, in: 0...1)
+            let b = op == .hinge ? randomValues(n, seed: 8).map { $0 < 0 ? -1 : 1 } : randomValues(n, seed: 8, in: 0...1)
             func run(_ be: Backend) throws -> [Float] {
                 let out = try be.buffer(count: 1)
                 let inputs = try [a, b].prefix(op.arity).map { try be.upload($0) }
@@ -183,15 +183,23 @@ struct KernelParityTests {
                 return try be.read(out)
             }
             expectClose(try run(cl), try run(cpu), rtol: 1e-4, atol: 1e-4, "\(op) over \(n)")
-            // The loss with its gradient: one pass on OpenCL, the reduction and an elementwise op on the CPU path.
-            func fused(_ be: Backend) throws -> ([Float], [Float]) {
-                let loss = try be.buffer(count: 1), gradient = try be.buffer(count: n)
-                try be.lossWithGradient(op, inputs: try [a, b].prefix(op.arity).map { try be.upload($0) }, loss: loss, gradient: gradient)
-                return (try be.read(loss), try be.read(gradient))
+            // The loss with its (weighted) gradient: one pass on OpenCL, the
+            // reduction and an elementwise op on the CPU path; and the
+            // gradient alone, an elementwise op on both.
+            for weight: Float in [1, -2.5] {
+                func fused(_ be: Backend) throws -> ([Float], [Float], [Float]) {
+                    let loss = try be.buffer(count: 1), gradient = try be.buffer(count: n), alone = try be.buffer(count: n)
+                    let inputs = try [a, b].prefix(op.arity).map { try be.upload($0) }
+                    try be.lossWithGradient(op, inputs: inputs, loss: loss, gradient: gradient, weight: weight)
+                    try be.lossGradient(op, inputs: inputs, gradient: alone, weight: weight)
+                    return (try be.read(loss), try be.read(gradient), try be.read(alone))
+                }
+                let (clLoss, clGradient, clAlone) = try fused(cl), (cpuLoss, cpuGradient, cpuAlone) = try fused(cpu)
+                expectClose(clLoss, cpuLoss, rtol: 1e-4, atol: 1e-4, "\(op) loss with gradient over \(n)")
+                expectClose(clGradient, cpuGradient, rtol: 1e-4, atol: 1e-7, "\(op) gradient x\(weight) over \(n)")
+                expectClose(clAlone, cpuGradient, rtol: 1e-4, atol: 1e-7, "\(op) gradient alone x\(weight) over \(n)")
+                expectClose(cpuAlone, cpuGradient, rtol: 0, atol: 0, "\(op) gradient alone x\(weight) over \(n), CPU path")
             }
-            let (clLoss, clGradient) = try fused(cl), (cpuLoss, cpuGradient) = try fused(cpu)
-            expectClose(clLoss, cpuLoss, rtol: 1e-4, atol: 1e-4, "\(op) loss with gradient over \(n)")
-            expectClose(clGradient, cpuGradient, rtol: 1e-4, atol: 1e-7, "\(op) gradient over \(n)")
         }
     }
 

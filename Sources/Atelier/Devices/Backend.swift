@@ -56,10 +56,11 @@ public protocol Backend: AnyObject {
     func pointwise(_ op: PointwiseOp, layout: ChannelLayout, operands: [DeviceBuffer]) throws
     /// One float into `output`.
     func reduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer) throws
-    /// The loss into `loss` (one float) and its gradient with respect to
-    /// inputs[0] into `gradient`. Default: the reduction, then one
-    /// elementwise pass (Ops/Reductions.swift).
-    func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer) throws
+    /// The loss into `loss` (one float) and the gradient of `weight` x the
+    /// loss with respect to inputs[0] into `gradient`. Default: the
+    /// reduction, then one elementwise pass (Ops/Reductions.swift).
+    func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer,
+                          weight: Float) throws
     /// One float per channel into `output`.
     func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
                         elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws

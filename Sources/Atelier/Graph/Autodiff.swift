@@ -2,10 +2,16 @@
 /// the chosen tensors to the loss is added: in a GAN's generator step the
 /// discriminator passes gradients through but computes no weight gradients
 /// of its own, and in its own step the generator's output is a constant.
+///
+/// A loss may be any weighted sum of loss terms (`L_GAN + 100 * L1`, a term
+/// used twice): the gradient of a scalar that is a constant multiple of the
+/// root is kept as that constant, so each loss term's gradient is computed
+/// with its weight folded in, in the same pass as the loss itself.
 extension Graph {
     private enum Gradient {
-        /// d loss / d loss: the root of a scalar loss, or a sum of losses.
-        case one
+        /// d root / d value is this constant (a scalar on the path from a
+        /// loss term to the root through sums and constant factors).
+        case constant(Float)
         case tensor(Int)
     }
 
@@ -29,13 +35,18 @@ extension Graph {
         }
         func relevant(_ id: Int) -> Bool { dependsOnTarget[id] && feedsLoss[id] }
 
-        var grads: [Int: Gradient] = [loss.id: .one]
+        var grads: [Int: Gradient] = [loss.id: .constant(1)]
         func accumulate(_ id: Int, _ g: Gradient) throws {
             guard relevant(id) else { return }
             switch (grads[id], g) {
             case (nil, _): grads[id] = g
+            case (.constant(let a)?, .constant(let b)): grads[id] = .constant(a + b)
             case (.tensor(let a)?, .tensor(let b)): grads[id] = .tensor(try apply(.add, [tensor(a), tensor(b)])[0].id)
-            default: throw ShapeError("a loss used twice in one sum is not supported; add each loss once")
+            case (.constant(let c)?, .tensor(let t)), (.tensor(let t)?, .constant(let c)):
+                // A scalar reached both as a term of the sum and through
+                // other ops: the constant as a tensor, then the sum.
+                let filled = try constantLike(tensor(t), c)
+                grads[id] = .tensor(try apply(.add, [tensor(t), filled])[0].id)
             }
         }
 
@@ -44,18 +55,40 @@ extension Graph {
             guard node.inputs.contains(where: relevant), let dy = grads[node.outputs[0]] else { continue }
             let x = node.inputs.map(tensor)
             func dyTensor() throws -> Tensor {
-                guard case .tensor(let id) = dy else {
-                    throw ShapeError("\(node.op) directly on a loss cannot be differentiated; the loss must be the last op")
+                switch dy {
+                case .tensor(let id): return tensor(id)
+                case .constant(let c):
+                    // A scalar op other than a sum or scaling between a loss and
+                    // the root (rare): its gradient as a one-value tensor.
+                    return try constantLike(tensor(node.outputs[0]), c)
                 }
-                return tensor(id)
             }
             switch node.op {
-            case .loss, .lossWithGradient:
-                guard case .one = dy else { throw ShapeError("a loss must be the root of the graph or part of a sum of losses") }
-                try accumulate(x[0].id, .tensor(try fuseGradient(intoLossAt: index).id))
+            case .loss(let op), .lossWithGradient(let op, _):
+                guard case .constant(let weight) = dy else {
+                    throw ShapeError("the loss \(op) of \(x[0]) reaches the root through \(describeUse(of: node.outputs[0])); a loss may only be scaled by constants and summed")
+                }
+                let gradient = try lossGradient(at: index, weight: weight)
+                try accumulate(x[0].id, .tensor(gradient.id))
+                if op.arity == 2 && relevant(x[1].id) {
+                    // The target depends on what is differentiated too (an
+                    // identity or cycle term between two generated images).
+                    switch op {
+                    case .mse, .l1: try accumulate(x[1].id, .tensor(try self(.scale(-1), gradient).id))
+                    case .bceWithLogits:
+                        try accumulate(x[1].id, .tensor(try self(.scale(-op.gradientScale(count: x[0].shape.count, weight: weight)), x[0]).id))
+                    default:
+                        throw ShapeError("the \(op) loss of \(x[0]) has a target, \(x[1]), that depends on what is differentiated; its targets must be constants")
+                    }
+                }
             case .add:
                 try accumulate(x[0].id, dy)
                 try accumulate(x[1].id, dy)
+            case .scale(let factor):
+                switch dy {
+                case .constant(let c): try accumulate(x[0].id, .constant(c * factor))
+                case .tensor(let t): try accumulate(x[0].id, .tensor(try self(.scale(factor), tensor(t)).id))
+                }
             case .matmul(let ta, let tb):
                 let g = try dyTensor()
                 let out = shapes[node.outputs[0]]
@@ -125,17 +158,33 @@ extension Graph {
                     start += c
                 }
             case .sliceChannels, .activationGradient, .conv2dBackwardData, .conv2dBackwardWeights, .channelSum,
-                 .batchNormBackward:
+                 .batchNormBackward, .lossGradient:
                 throw ShapeError("\(node.op) is a gradient op; second derivatives are not supported")
             }
         }
 
         return try targets.map { t in
-            guard case .tensor(let id)? = grads[t.id] else {
+            switch grads[t.id] {
+            case .tensor(let id)?: return tensor(id)
+            case .constant(let c)?:
+                // The target is the loss itself, or a scaled term of it.
+                return try constantLike(t, c)
+            case nil:
                 let name = parameter(of: t.id)?.name ?? "\(t)"
                 throw ShapeError("\(name) does not influence the loss, so it has no gradient")
             }
-            return tensor(id)
         }
+    }
+
+    /// A tensor of `like`'s shape holding `value` everywhere (the gradient
+    /// of a sum, scaled: one fill on the device).
+    private func constantLike(_ like: Tensor, _ value: Float) throws -> Tensor {
+        try self(.lossGradient(.sum, weight: value), like)
+    }
+
+    /// How a value is used, for errors: the ops that read it.
+    private func describeUse(of id: Int) -> String {
+        let users = nodes.filter { $0.inputs.contains(id) }.map { "\($0.op)" }
+        return users.isEmpty ? "nothing" : users.joined(separator: ", ")
     }
 }

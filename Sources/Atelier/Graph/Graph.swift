@@ -101,21 +101,28 @@ public final class Graph {
 
     func tensor(_ id: Int) -> Tensor { Tensor(id: id, shape: shapes[id]) }
 
-    /// Turns the loss node at `index` into one that also outputs its
-    /// gradient with respect to the prediction, and returns that gradient
-    /// (the existing one if it was turned already).
-    func fuseGradient(intoLossAt index: Int) throws -> Tensor {
+    /// The gradient of `weight` x the loss at node `index` with respect to
+    /// its prediction. The first time, the loss node itself is turned into
+    /// one that also outputs it (one pass for both); a loss differentiated
+    /// again (in another phase of the same graph) gets a gradient node of
+    /// its own, unless the weight is the same.
+    func lossGradient(at index: Int, weight: Float) throws -> Tensor {
         switch nodes[index].op {
-        case .lossWithGradient:
-            return tensor(nodes[index].outputs[1])
+        case .lossWithGradient(let op, let fused):
+            if fused == weight { return tensor(nodes[index].outputs[1]) }
+            return try self(.lossGradient(op, weight: weight), inputs: nodes[index].inputs)
         case .loss(let op):
             let gradient = newValue(shapes[nodes[index].inputs[0]], .computed(node: index))
-            nodes[index] = Node(op: .lossWithGradient(op), inputs: nodes[index].inputs,
+            nodes[index] = Node(op: .lossWithGradient(op, weight: weight), inputs: nodes[index].inputs,
                                 outputs: nodes[index].outputs + [gradient.id])
             return gradient
         default:
             throw ShapeError("node \(index) (\(nodes[index].op)) is not a loss")
         }
+    }
+
+    private func callAsFunction(_ op: GraphOp, inputs: [Int]) throws -> Tensor {
+        try apply(op, inputs.map(tensor))[0]
     }
 
     /// The parameter behind a tensor, if it is one.

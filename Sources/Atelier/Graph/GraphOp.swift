@@ -25,12 +25,19 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
     case sliceChannels(start: Int, count: Int)
     /// prediction, target -> scalar (mean loss).
     case loss(ReduceOp)
-    /// The same loss and, as a second output, its gradient with respect to
-    /// the prediction: what autodiff turns a differentiated loss into, so
-    /// the forward and gradient terms are computed in one pass.
-    case lossWithGradient(ReduceOp)
+    /// The same loss and, as a second output, the gradient of `weight` x
+    /// the loss with respect to the prediction: what autodiff turns a
+    /// differentiated loss into, so the forward and gradient terms are
+    /// computed in one pass.
+    case lossWithGradient(ReduceOp, weight: Float)
+    /// prediction, target -> the gradient of `weight` x the loss with
+    /// respect to the prediction alone (a loss differentiated twice, with
+    /// other weights, in two phases of one graph).
+    case lossGradient(ReduceOp, weight: Float)
     /// a + b, same shape.
     case add
+    /// factor * x, any shape (a weighted loss term).
+    case scale(Float)
     /// x [N, C] -> [N, C, height, width], each value repeated over its
     /// plane: a class label as constant planes beside an image, built on
     /// the device from the one-hot labels.
@@ -62,8 +69,10 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
         case .concatChannels: "concat"
         case .sliceChannels(let start, let count): "slice [\(start), \(start + count))"
         case .loss(let op): "loss \(op)"
-        case .lossWithGradient(let op): "loss \(op) + grad"
+        case .lossWithGradient(let op, let w): "loss \(op) + grad\(w == 1 ? "" : " x\(w)")"
+        case .lossGradient(let op, let w): "loss \(op) grad\(w == 1 ? "" : " x\(w)")"
         case .add: "add"
+        case .scale(let f): "scale \(f)"
         case .broadcastPlanes(let h, let w): "broadcast_planes \(h)x\(w)"
         case .activationGradient(let a): "\(a) grad"
         case .conv2dBackwardData: "conv2d grad data"
@@ -144,13 +153,21 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
             try expectCount(op.arity)
             guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw fail("prediction and target shapes differ") }
             return [[]]
-        case .lossWithGradient(let op):
+        case .lossWithGradient(let op, _):
             try expectCount(op.arity)
             guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw fail("prediction and target shapes differ") }
             return [[], inputs[0]]
+        case .lossGradient(let op, _):
+            try expectCount(op.arity)
+            guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw fail("prediction and target shapes differ") }
+            return [inputs[0]]
         case .add:
             try expectCount(2)
             guard inputs[0] == inputs[1] else { throw fail("shapes differ") }
+            return [inputs[0]]
+        case .scale(let factor):
+            try expectCount(1)
+            guard factor.isFinite else { throw fail("the factor must be finite") }
             return [inputs[0]]
         case .broadcastPlanes(let h, let w):
             try expectCount(1)

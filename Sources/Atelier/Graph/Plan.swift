@@ -357,10 +357,14 @@ public final class Plan {
             return { try b.copyBlocks(copy, from: x[0], to: y[0]) }
         case .loss(let op):
             return { try b.reduce(op, inputs: Array(x.prefix(op.arity)), output: y[0]) }
-        case .lossWithGradient(let op):
-            return { try b.lossWithGradient(op, inputs: Array(x.prefix(op.arity)), loss: y[0], gradient: y[1]) }
+        case .lossWithGradient(let op, let weight):
+            return { try b.lossWithGradient(op, inputs: Array(x.prefix(op.arity)), loss: y[0], gradient: y[1], weight: weight) }
+        case .lossGradient(let op, let weight):
+            return { try b.lossGradient(op, inputs: Array(x.prefix(op.arity)), gradient: y[0], weight: weight) }
         case .add:
             return { try b.pointwise(.add, count: outShape.count, operands: [x[0], x[1], y[0]]) }
+        case .scale(let factor):
+            return { try b.pointwise(.scale(factor), count: outShape.count, operands: [x[0], y[0]]) }
         case .broadcastPlanes:
             let layout = ChannelLayout(outer: 1, channels: outShape[0] * outShape[1], inner: outShape[2] * outShape[3])
             return { try b.pointwise(.broadcastChannels, layout: layout, operands: [x[0], y[0]]) }

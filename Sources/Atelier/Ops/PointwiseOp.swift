@@ -27,6 +27,8 @@ public enum PointwiseOp: Sendable, Hashable {
     case mseGradient(scale: Float)
     /// x, t -> dx = scale * sign(x - t)
     case l1Gradient(scale: Float)
+    /// x, t -> dx = -scale * t where x * t < 1, else 0
+    case hingeGradient(scale: Float)
     /// Over channels: mean, var -> invstd; runningMean, runningVar updated.
     /// `unbias` is count/(count-1): running variance is the unbiased one.
     case batchNormStatistics(momentum: Float, epsilon: Float, unbias: Float)
@@ -96,6 +98,9 @@ public enum PointwiseOp: Sendable, Hashable {
         case .l1Gradient:
             return sig("l1_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
                        "dx = s * sign(x - t);")
+        case .hingeGradient:
+            return sig("hinge_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
+                       "dx = -s * t * (1.0f - step(1.0f, x * t));")
         case .batchNormStatistics:
             return sig("bn_stats", [("mean", .input), ("var", .input), ("rmean", .inOut), ("rvar", .inOut), ("invstd", .output)],
                        ["momentum", "eps", "unbias"],
@@ -125,7 +130,7 @@ public enum PointwiseOp: Sendable, Hashable {
              .batchNormApplyActivation(let act): [act.parameter]
         case .add, .biasAdd, .broadcastChannels, .batchNormApply: []
         case .scale(let factor): [factor]
-        case .bceWithLogitsGradient(let s), .mseGradient(let s), .l1Gradient(let s): [s]
+        case .bceWithLogitsGradient(let s), .mseGradient(let s), .l1Gradient(let s), .hingeGradient(let s): [s]
         case .batchNormStatistics(let momentum, let epsilon, let unbias): [momentum, epsilon, unbias]
         case .batchNormInference(let epsilon): [epsilon]
         case .batchNormGradient(let inverseCount): [inverseCount]

@@ -12,12 +12,16 @@ public enum ReduceOp: Sendable, Hashable, CaseIterable {
     case mse
     /// mean(|a - b|)
     case l1
+    /// mean(max(0, 1 - a*b)) for scores a and labels b of +1 (real) or -1
+    /// (fake): the hinge loss of a discriminator (a generator's hinge loss is
+    /// -mean(a), a scaled mean).
+    case hinge
 
     /// Inputs: 1 (a) or 2 (a, b).
     public var arity: Int {
         switch self {
         case .sum, .mean: 1
-        case .bceWithLogits, .mse, .l1: 2
+        case .bceWithLogits, .mse, .l1, .hinge: 2
         }
     }
 
@@ -30,6 +34,7 @@ public enum ReduceOp: Sendable, Hashable, CaseIterable {
         case .bceWithLogits: "(fmax(a, 0.0f) - a * b + log1p(exp(-fabs(a))))"
         case .mse: "((a - b) * (a - b))"
         case .l1: "fabs(a - b)"
+        case .hinge: "fmax(1.0f - a * b, 0.0f)"
         }
     }
 
@@ -40,6 +45,7 @@ public enum ReduceOp: Sendable, Hashable, CaseIterable {
         case .bceWithLogits: Double(max(a, 0) - a * b) + Foundation.log1p(Foundation.exp(-Double(abs(a))))
         case .mse: Double((a - b) * (a - b))
         case .l1: Double(abs(a - b))
+        case .hinge: Double(max(1 - a * b, 0))
         }
     }
 }
@@ -95,15 +101,16 @@ public struct ChannelLayout: Sendable, Hashable, CustomStringConvertible {
 import Foundation
 
 extension ReduceOp {
-    /// The gradient of the loss (a mean, or for `sum` a sum) with respect to
-    /// its first input of `count` values, as an elementwise op; nil for
-    /// `sum` and `mean`, whose gradient is a constant.
-    func gradientOp(count: Int) -> PointwiseOp? {
-        let scale = 1 / Float(count)
+    /// The gradient of `weight` x the loss (a mean, or for `sum` a sum) with
+    /// respect to its first input of `count` values, as an elementwise op;
+    /// nil for `sum` and `mean`, whose gradient is a constant.
+    func gradientOp(count: Int, weight: Float = 1) -> PointwiseOp? {
+        let scale = gradientScale(count: count, weight: weight)
         switch self {
         case .bceWithLogits: return .bceWithLogitsGradient(scale: scale)
         case .mse: return .mseGradient(scale: scale)
         case .l1: return .l1Gradient(scale: scale)
+        case .hinge: return .hingeGradient(scale: scale)
         case .sum, .mean: return nil
         }
     }
@@ -116,21 +123,33 @@ extension ReduceOp {
         case .bceWithLogits: "(s * ((a >= 0.0f ? 1.0f : exp(-fabs(a))) / (1.0f + exp(-fabs(a))) - b))"
         case .mse: "(2.0f * s * (a - b))"
         case .l1: "(s * sign(a - b))"
+        case .hinge: "(-s * b * (1.0f - step(1.0f, a * b)))"
         }
     }
 
-    /// The gradient's constant factor: 1/count for means, 1 for a sum.
-    func gradientScale(count: Int) -> Float { divides ? 1 / Float(count) : 1 }
+    /// The gradient's constant factor: weight/count for means, the weight
+    /// for a sum.
+    func gradientScale(count: Int, weight: Float = 1) -> Float { divides ? weight / Float(count) : weight }
 }
 
 extension Backend {
-    public func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer) throws {
+    public func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer,
+                                 weight: Float) throws {
         try reduce(op, inputs: inputs, output: loss)
-        try ShapeError.expect(gradient, count: inputs[0].count, "\(op) loss gradient")
-        if let grad = op.gradientOp(count: inputs[0].count) {
+        try lossGradient(op, inputs: inputs, gradient: gradient, weight: weight)
+    }
+
+    /// The gradient of `weight` x the loss with respect to inputs[0].
+    public func lossGradient(_ op: ReduceOp, inputs: [DeviceBuffer], gradient: DeviceBuffer, weight: Float) throws {
+        guard inputs.count == op.arity, let n = inputs.first?.count, n > 0 else {
+            throw ShapeError("\(op) loss gradient takes \(op.arity) non-empty inputs, got \(inputs.count)")
+        }
+        for input in inputs { try ShapeError.expect(input, count: n, "\(op) loss gradient input") }
+        try ShapeError.expect(gradient, count: n, "\(op) loss gradient")
+        if let grad = op.gradientOp(count: inputs[0].count, weight: weight) {
             try pointwise(grad, count: inputs[0].count, operands: [inputs[0], inputs[op.arity - 1], gradient])
         } else {
-            try fill(gradient, with: op.gradientScale(count: inputs[0].count))
+            try fill(gradient, with: op.gradientScale(count: inputs[0].count, weight: weight))
         }
     }
 }

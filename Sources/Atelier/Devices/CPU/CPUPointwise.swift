@@ -50,6 +50,8 @@ enum CPUPointwise {
             }
         case .mseGradient(let s):
             Parallel.forEachSlice(n) { r in for i in r { o[2][i] = 2 * s * (o[0][i] - o[1][i]) } }
+        case .hingeGradient(let s):
+            Parallel.forEachSlice(n) { r in for i in r { o[2][i] = o[0][i] * o[1][i] < 1 ? -s * o[1][i] : 0 } }
         case .l1Gradient(let s):
             Parallel.forEachSlice(n) { r in
                 for i in r {

@@ -342,20 +342,21 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     public func reduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer) throws {
         try validateReduce(op, inputs: inputs, output: output)
-        try reduce(op, inputs: inputs, output: output, gradient: nil)
+        try reduce(op, inputs: inputs, output: output, gradient: nil, weight: 1)
     }
 
     /// Two launches instead of three: the first stage of the reduction
     /// also writes the gradient.
-    public func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer) throws {
+    public func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer,
+                                 weight: Float) throws {
         try validateReduce(op, inputs: inputs, output: loss)
         try ShapeError.expect(gradient, count: inputs[0].count, "\(op) loss gradient")
-        try reduce(op, inputs: inputs, output: loss, gradient: gradient)
+        try reduce(op, inputs: inputs, output: loss, gradient: gradient, weight: weight)
     }
 
     /// Partial sums over contiguous chunks, then their sum in order; with
     /// `gradient`, the first stage writes it too (reduce.cl's GRAD_MAP).
-    private func reduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer, gradient: DeviceBuffer?) throws {
+    private func reduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer, gradient: DeviceBuffer?, weight: Float) throws {
         let n = inputs[0].count
         let partials = min(tuning.reducePartials, n)
         let chunk = ((n + partials - 1) / partials + 7) / 8 * 8  // whole float8 vectors
@@ -364,7 +365,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         var prelude = "#define REDUCE_MAP \(op.expression)"
         if gradient != nil { prelude += "\n#define GRAD_MAP \(op.gradientExpression)" }
         let stage1 = try kernel(file: "reduce.cl", name: "reduce_partial", prelude: prelude)
-        try launch(stage1, [.int(n), .int(chunk), .float(op.gradientScale(count: n)), .buffer(inputs[0]),
+        try launch(stage1, [.int(n), .int(chunk), .float(op.gradientScale(count: n, weight: weight)), .buffer(inputs[0]),
                             .buffer(inputs[op.arity - 1]), .buffer(partial)] + (gradient.map { [.buffer($0)] } ?? []),
                    global: [used], local: [min(tuning.reduceLocal, used)])
         let stage2 = try kernel(file: "reduce.cl", name: "reduce_final", prelude: prelude)
