@@ -2,3 +2,4 @@ import ArgumentParser
 import Atelier
 
 extension ModelKind: ExpressibleByArgument {}
+extension GANLoss: ExpressibleByArgument {}

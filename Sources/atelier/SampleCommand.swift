@@ -51,10 +51,10 @@ struct SampleCommand: ParsableCommand {
         let backend = try DeviceChoice(parsing: device).makeBackend()
         var rng = RandomGenerator(seed: 0)
         let model = try GANModel(config: config, rng: &rng)
-        let trainer = try GANTrainer(model: model, backend: backend)
-        try Checkpoint.restore(trainer, from: tensors, path: checkpoint)
+        for (_, p) in model.namedParameters { try p.place(on: backend) }
+        try Checkpoint.restoreWeights(model, on: backend, from: tensors, path: checkpoint)
         var noiseRNG = RandomGenerator(seed: seed)
-        let images = try trainer.generate(noise: noiseRNG.normal(count * config.nz), classes: classes)
+        let images = try GANSampler(model: model, backend: backend).generate(noise: noiseRNG.normal(count * config.nz), classes: classes)
 
         if out.lowercased().hasSuffix(".png") {
             let sheet = Pictures.sheet(images, count: count, channels: config.imageChannels, size: config.imageSize,

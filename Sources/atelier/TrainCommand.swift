@@ -77,6 +77,21 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("skip-bad-images"), help: "Leave out pictures that cannot be read (each is named in the log) instead of stopping.")
     var skipBadImages = false
 
+    @Option(name: .customLong("gan-mode"), help: "The adversarial loss: vanilla (binary cross-entropy), lsgan (least squares) or hinge.")
+    var ganMode: GANLoss = .vanilla
+
+    @Option(name: .customLong("lr-policy"), help: "Learning-rate schedule: constant, linear (constant, then linear to zero over the last --lr-decay-epochs) or step (x --lr-gamma every --lr-step-epochs).")
+    var lrPolicy = "constant"
+
+    @Option(name: .customLong("lr-decay-epochs"), help: "With --lr-policy linear: the epochs at the end over which the rate falls to zero (default: half of --epochs).")
+    var lrDecayEpochs: Int?
+
+    @Option(name: .customLong("lr-step-epochs"), help: "With --lr-policy step: epochs between steps (default: half of --epochs).")
+    var lrStepEpochs: Int?
+
+    @Option(name: .customLong("lr-gamma"), help: "With --lr-policy step: the factor per step.")
+    var lrGamma: Float = 0.1
+
     @Option(help: "Width of the generator (its last hidden layer; pytorch/examples' --ngf).")
     var ngf = 64
 
@@ -124,6 +139,12 @@ struct TrainCommand: ParsableCommand {
         options.skipBadImages = skipBadImages
         options.ngf = ngf
         options.ndf = ndf
+        options.ganMode = ganMode
+        options.lrPolicy = lrPolicy
+        options.lrDecayEpochs = lrDecayEpochs
+        options.lrStepEpochs = lrStepEpochs
+        options.lrGamma = lrGamma
+        do { _ = try options.schedule() } catch { throw ValidationError("\(error)") }
 
         let backend = try DeviceChoice(parsing: device).makeBackend(profiling: profile)
         if let cl = backend as? OpenCLBackend {
@@ -134,9 +155,9 @@ struct TrainCommand: ParsableCommand {
         Interrupt.install()
         let outcome = try run.run(onStep: { p in
             let s = p.statistics
-            let text = String(format: "[%d/%d][%d/%d] Loss_D %.4f Loss_G %.4f D(x) %.4f D(G(z)) %.4f | %.0f samples/s, ETA %@",
-                              p.epoch, p.epochs, p.stepInEpoch, p.stepsPerEpoch, s.lossD, s.lossG, s.dReal, s.dFake,
-                              p.samplesPerSecond, Terminal.duration(p.secondsLeft))
+            let values = zip(s.names, s.values).map { String(format: "%@ %.4f", $0, $1) }.joined(separator: " ")
+            let text = String(format: "[%d/%d][%d/%d] %@ | %.0f samples/s, ETA %@", p.epoch, p.epochs, p.stepInEpoch,
+                              p.stepsPerEpoch, values, p.samplesPerSecond, Terminal.duration(p.secondsLeft))
             if Terminal.isTerminal {
                 Terminal.status(text)
             } else if p.stepInEpoch == 1 || p.stepInEpoch % 50 == 0 || p.stepInEpoch == p.stepsPerEpoch {

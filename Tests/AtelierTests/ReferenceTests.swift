@@ -71,10 +71,10 @@ enum PeerReference {
     }
 
     /// A trainer whose weights are the canonical ones.
-    static func trainer(_ kind: ModelKind, on backend: Backend) throws -> GANTrainer {
+    static func trainer(_ kind: ModelKind, on backend: Backend) throws -> (Trainer, GANModel) {
         var rng = RandomGenerator(seed: 0)
         let model = try GANModel(config: ModelConfig(kind: kind), rng: &rng)
-        let trainer = try GANTrainer(model: model, backend: backend)
+        let trainer = try Trainer(model: model, backend: backend)
         let canonical = try export().params[kind == .gan ? "mlp" : "dcgan"]!
         let ours = model.namedParameters.map(\.parameter).filter(\.trainable)
         guard canonical.count == ours.count else {
@@ -84,19 +84,20 @@ enum PeerReference {
             guard values.count == p.shape.count else { throw TestFailure("\(name) has \(values.count) values, \(p.shape) expected") }
             try backend.write(values, to: try p.bound())
         }
-        return trainer
+        return (trainer, model)
     }
 
     /// The first three steps' [D, G] losses on train images 0..191 in file order.
     static func losses(_ kind: ModelKind, on backend: Backend) throws -> [[Float]] {
-        let trainer = try trainer(kind, on: backend)
+        let (trainer, model) = try trainer(kind, on: backend)
         let data = try FashionMNIST.load()
         let noise = try export().noise
         return try (0..<3).map { s in
-            let real = data.batch(Array(s * 64..<(s + 1) * 64)[...], range: trainer.model.config.pixelRange)
-            try trainer.step(real: real, noise: noise[s])
+            let real = data.batch(Array(s * 64..<(s + 1) * 64)[...], range: model.config.pixelRange)
+            let (batch, feed) = try model.feed(real: real, noise: noise[s])
+            try trainer.step(batch: batch, feed: feed)
             let stats = try trainer.statistics()
-            return [stats.lossD, stats.lossG]
+            return [stats["Loss_D"]!, stats["Loss_G"]!]
         }
     }
 }

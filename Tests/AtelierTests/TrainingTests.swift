@@ -260,14 +260,14 @@ struct TrainingTests {
         _ = try run.run(onStep: { stats.append($0.statistics) }, shouldStop: { false })
         #expect(stats.count == 300)
         let late = stats.suffix(100)
-        let dReal = late.map(\.dReal).reduce(0, +) / Float(late.count)
-        let dFake = late.map(\.dFake).reduce(0, +) / Float(late.count)
+        let dReal = late.map { $0["D(x)"]! }.reduce(0, +) / Float(late.count)
+        let dFake = late.map { $0["D(G(z))"]! }.reduce(0, +) / Float(late.count)
         #expect(dReal > dFake + 0.1, "D should tell real from fake: D(x) \(dReal), D(G(z)) \(dFake)")
-        #expect(late.allSatisfy { $0.lossD.isFinite && $0.lossG.isFinite && $0.lossG > 0.1 }, "G collapsed or diverged")
+        #expect(late.allSatisfy { $0["Loss_D"]!.isFinite && $0["Loss_G"]!.isFinite && $0["Loss_G"]! > 0.1 }, "G collapsed or diverged")
 
         // Samples: varied across images, smooth within each (noise is not).
-        let (noise, _) = TrainingRun.fixedNoise(run.trainer.model.config, seed: 7)
-        let images = try run.trainer.generate(noise: noise)
+        let (noise, _) = TrainingRun.fixedNoise(run.model.config, seed: 7)
+        let images = try run.sampler.generate(noise: noise)
         let per = 28 * 28
         var spread: Float = 0, correlation: Float = 0
         let mean = (0..<per).map { p in (0..<64).reduce(Float(0)) { $0 + images[$1 * per + p] } / 64 }

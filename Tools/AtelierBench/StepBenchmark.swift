@@ -26,11 +26,13 @@ enum StepBenchmark {
         var rng = RandomGenerator(seed: 1)
         let classes = kind == .cdcgan ? FashionMNIST.classNames : []
         let config = ModelConfig(kind: kind, imageChannels: channels, imageSize: imageSize, classNames: classes)
-        var trainer = try GANTrainer(model: try GANModel(config: config, rng: &rng), backend: backend)
+        var model = try GANModel(config: config, rng: &rng)
+        var trainer = try Trainer(model: model, backend: backend)
         let real = rng.uniform(batch * config.imageShape.reduce(1, *), in: config.pixelRange)
         let labels = kind == .cdcgan ? (0..<batch).map { $0 % 10 } : nil
         func step() throws {
-            try trainer.step(real: real, noise: rng.normal(batch * config.nz), classes: labels)
+            let (n, feed) = try model.feed(real: real, noise: rng.normal(batch * config.nz), classes: labels)
+            try trainer.step(batch: n, feed: feed)
             _ = try trainer.statistics()  // as training does every step: read the losses
         }
         for _ in 0..<warmup { try step() }
@@ -45,7 +47,8 @@ enum StepBenchmark {
         var report: String?
         if let profiled {
             if profiled !== backend {
-                trainer = try GANTrainer(model: try GANModel(config: config, rng: &rng), backend: profiled)
+                model = try GANModel(config: config, rng: &rng)
+                trainer = try Trainer(model: model, backend: profiled)
                 for _ in 0..<warmup { try step() }
             }
             let profiler = OpProfiler()

@@ -33,14 +33,21 @@ public enum Pictures {
 
     /// Loss curves over steps: D in red, G in blue, on a white plot with a
     /// light grid every 0.5 of loss. Each column shows the mean of its steps.
-    public static func lossCurve(d: [Float], g: [Float], width: Int = 640, height: Int = 320) -> PixelImage {
+    /// The colours of the curves, in order (red and blue first: D and G).
+    static let curveColours: [(UInt8, UInt8, UInt8)] = [(200, 30, 30), (30, 60, 200), (30, 150, 50), (230, 130, 0),
+                                                         (140, 40, 170), (0, 150, 160), (120, 90, 40), (220, 60, 160)]
+    public static let curveColourNames = ["red", "blue", "green", "orange", "purple", "teal", "brown", "pink"]
+
+    /// One curve per series (step by step, averaged per pixel column), in
+    /// `curveColours`' order, on a grid of 0.5 steps from 0.
+    public static func lossCurve(_ curves: [[Float]], width: Int = 640, height: Int = 320) -> PixelImage {
         var pixels = [UInt8](repeating: 255, count: width * height * 3)
         func plot(_ x: Int, _ y: Int, _ rgb: (UInt8, UInt8, UInt8)) {
             guard x >= 0, x < width, y >= 0, y < height else { return }
             let i = (y * width + x) * 3
             pixels[i] = rgb.0; pixels[i + 1] = rgb.1; pixels[i + 2] = rgb.2
         }
-        let finite = (d + g).filter(\.isFinite)
+        let finite = curves.joined().filter(\.isFinite)
         let top = max(2, (finite.max() ?? 2) * 1.05)
         var level: Float = 0.5
         while level < top {
@@ -50,7 +57,8 @@ public enum Pictures {
         }
         for x in 0..<width { plot(x, height - 1, (0, 0, 0)) }
         for y in 0..<height { plot(0, y, (0, 0, 0)) }
-        for (series, color) in [(d, (UInt8(200), UInt8(30), UInt8(30))), (g, (UInt8(30), UInt8(60), UInt8(200)))] where !series.isEmpty {
+        for (index, series) in curves.enumerated() where !series.isEmpty {
+            let color = curveColours[index % curveColours.count]
             var previous: Int?
             for x in 0..<width {
                 let lo = series.count * x / width, hi = max(lo + 1, series.count * (x + 1) / width)

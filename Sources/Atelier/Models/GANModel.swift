@@ -25,9 +25,11 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// layers double it per step away from the image.
     public var ngf: Int
     public var ndf: Int
+    /// The adversarial loss it is trained with.
+    public var ganMode: GANLoss
 
     public init(kind: ModelKind, nz: Int = 100, imageChannels: Int = 1, imageSize: Int = 28, classNames: [String] = [],
-                ngf: Int = 64, ndf: Int = 64) {
+                ngf: Int = 64, ndf: Int = 64, ganMode: GANLoss = .vanilla) {
         self.kind = kind
         self.nz = nz
         self.imageChannels = imageChannels
@@ -35,18 +37,20 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.classNames = kind == .cdcgan ? classNames : []
         self.ngf = ngf
         self.ndf = ndf
+        self.ganMode = ganMode
     }
 
-    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf }
+    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf, ganMode }
 
-    /// Checkpoints written before the widths were options hold no ngf/ndf:
-    /// theirs were 64.
+    /// Checkpoints written before the widths and losses were options hold no
+    /// ngf, ndf or ganMode: theirs were 64, 64 and vanilla.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(kind: try c.decode(ModelKind.self, forKey: .kind), nz: try c.decode(Int.self, forKey: .nz),
                   imageChannels: try c.decode(Int.self, forKey: .imageChannels), imageSize: try c.decode(Int.self, forKey: .imageSize),
                   classNames: try c.decode([String].self, forKey: .classNames),
-                  ngf: try c.decodeIfPresent(Int.self, forKey: .ngf) ?? 64, ndf: try c.decodeIfPresent(Int.self, forKey: .ndf) ?? 64)
+                  ngf: try c.decodeIfPresent(Int.self, forKey: .ngf) ?? 64, ndf: try c.decodeIfPresent(Int.self, forKey: .ndf) ?? 64,
+                  ganMode: try c.decodeIfPresent(GANLoss.self, forKey: .ganMode) ?? .vanilla)
     }
 
     public var isConditional: Bool { kind == .cdcgan }
@@ -78,11 +82,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// A generator and a discriminator (which returns logits).
+/// A generator and a discriminator (which returns logits), and how they
+/// train: see GANModel+Training.swift.
 public final class GANModel {
     public let config: ModelConfig
     public let generator: Module
     public let discriminator: Module
+    /// Both networks' optimizer settings and schedule.
+    public var optimizer = OptimizerSettings()
+    public var schedule = LearningRateSchedule.constant
 
     public init(config: ModelConfig, rng: inout RandomGenerator) throws {
         try config.validate()
@@ -113,8 +121,4 @@ public final class GANModel {
         return try context.graph.apply(.concatChannels, [x, classes])[0]
     }
 
-    /// Every parameter, named "generator.…" and "discriminator.…".
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        generator.namedParameters(prefix: "generator") + discriminator.namedParameters(prefix: "discriminator")
-    }
 }

@@ -19,12 +19,12 @@ final class ProfileSession {
         stepsSeen >= Self.warmupSteps + Self.timedSteps && !reported
     }
 
-    func beforeStep(_ trainer: GANTrainer) {
+    func beforeStep(_ trainer: Trainer) {
         if profiling && trainer.profiler == nil { trainer.profiler = profiler }
     }
 
     /// The report once the profiled steps are done, else nil.
-    func afterStep(_ trainer: GANTrainer, seconds: Double, phases: HostPhases? = nil) throws -> String? {
+    func afterStep(_ trainer: Trainer, seconds: Double, phases: HostPhases? = nil) throws -> String? {
         stepsSeen += 1
         if stepsSeen > Self.warmupSteps && trainer.profiler == nil && !reported {
             plainStepTimes.append(seconds * 1000)
@@ -36,7 +36,7 @@ final class ProfileSession {
 
     /// The report of the steps profiled so far (a short run ends before the
     /// ten), or why there is none.
-    func finish(_ trainer: GANTrainer) throws -> String? {
+    func finish(_ trainer: Trainer) throws -> String? {
         trainer.profiler = nil
         let cl = trainer.backend as? OpenCLBackend
         // After the report, launches stop recording events: nobody reads them.

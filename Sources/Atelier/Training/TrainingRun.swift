@@ -37,8 +37,29 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Widths of the networks (pytorch/examples' --ngf, --ndf).
     public var ngf = 64
     public var ndf = 64
+    /// The adversarial loss.
+    public var ganMode = GANLoss.vanilla
+    /// constant, linear (to zero over the last lrDecayEpochs) or step
+    /// (x lrGamma every lrStepEpochs).
+    public var lrPolicy = "constant"
+    public var lrDecayEpochs: Int?
+    public var lrStepEpochs: Int?
+    public var lrGamma: Float = 0.1
 
     public init() {}
+
+    /// The learning-rate schedule these options describe.
+    public func schedule() throws -> LearningRateSchedule {
+        let s: LearningRateSchedule
+        switch lrPolicy {
+        case "constant": s = .constant
+        case "linear": s = .linearDecay(decayEpochs: lrDecayEpochs ?? max(1, epochs / 2), totalEpochs: epochs)
+        case "step": s = .step(everyEpochs: lrStepEpochs ?? max(1, epochs / 2), gamma: lrGamma)
+        default: throw DatasetError("--lr-policy \(lrPolicy): choose constant, linear or step")
+        }
+        try s.validate()
+        return s
+    }
 
     public var effectiveImageSize: Int { imageSize ?? 28 }
 
@@ -49,6 +70,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case model, dataroot, epochs, batchSize, learningRate, beta1, nz, seed, device, out, dryRun, keepLastBatch, limitImages
         case imageSize, loadSize, channels, randomCrop, flip, skipBadImages, ngf, ndf
+        case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -77,6 +99,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         skipBadImages = try value(.skipBadImages, skipBadImages)
         ngf = try value(.ngf, ngf)
         ndf = try value(.ndf, ndf)
+        ganMode = try value(.ganMode, ganMode)
+        lrPolicy = try value(.lrPolicy, lrPolicy)
+        lrDecayEpochs = try c.decodeIfPresent(Int.self, forKey: .lrDecayEpochs)
+        lrStepEpochs = try c.decodeIfPresent(Int.self, forKey: .lrStepEpochs)
+        lrGamma = try value(.lrGamma, lrGamma)
     }
 }
 
@@ -116,13 +143,19 @@ public final class TrainingRun {
 
     public let options: TrainingOptions
     public let files: RunFiles
-    public let trainer: GANTrainer
+    public let trainer: Trainer
+    public let model: GANModel
+    /// Sample sheets from the generator, BatchNorm in eval mode.
+    public let sampler: GANSampler
     public let dataset: ImageDataset
     /// How the dataset's pictures become batches (crops, flips).
     public let preprocessing: ImagePreprocessing
     public private(set) var state: TrainingState
     private let log: (String) -> Void
-    private var history: [(d: Float, g: Float)] = []
+    /// Every step's statistics so far (this run's and, resumed, the earlier ones).
+    private var history: [[Float]] = []
+    /// What each step reports, in losses.csv's column order.
+    private let statistics: [(name: String, kind: StepStatistics.Kind)]
 
     /// Loads the data, builds (or restores, with `resume`) the model and
     /// prepares the run folder. `log` receives each line also written to
@@ -190,31 +223,33 @@ public final class TrainingRun {
         self.preprocessing = preprocessing
         let config = restoredState?.model ?? ModelConfig(kind: options.model, nz: options.nz, imageChannels: dataset.channels,
                                                          imageSize: preprocessing.size, classNames: dataset.classNames,
-                                                         ngf: options.ngf, ndf: options.ndf)
+                                                         ngf: options.ngf, ndf: options.ndf, ganMode: options.ganMode)
         if config.imageChannels != dataset.channels || (config.isConditional && config.classes != dataset.classNames.count) {
             throw CheckpointError("the checkpoint's model expects \(config.imageChannels)-channel images and \(config.classes) classes; --dataroot gives \(dataset.channels) and \(dataset.classNames.count)")
         }
         var rng = RandomGenerator(seed: options.seed)
-        let model = try GANModel(config: config, rng: &rng)
-        let optimizer = OptimizerSettings(learningRate: options.learningRate, beta1: options.beta1)
-        trainer = try GANTrainer(model: model, backend: backend, optimizer: optimizer)
+        model = try GANModel(config: config, rng: &rng)
+        model.optimizer = OptimizerSettings(learningRate: options.learningRate, beta1: options.beta1)
+        model.schedule = try options.schedule()
+        trainer = try Trainer(model: model, backend: backend)
+        sampler = GANSampler(model: model, backend: backend)
+        statistics = try trainer.statisticNames(batch: options.batchSize)
 
         if let restoredState, let restoredTensors {
-            try Checkpoint.restore(trainer, from: restoredTensors, path: files.checkpoint.path)
-            trainer.generatorGroup.setStep(restoredState.generatorAdamStep)
-            trainer.discriminatorGroup.setStep(restoredState.discriminatorAdamStep)
+            try Checkpoint.restore(trainer, state: restoredState, from: restoredTensors, path: files.checkpoint.path)
             state = restoredState
-            history = try Self.readLosses(files.losses, upTo: restoredState.step)
+            history = try Self.readLosses(files.losses, upTo: restoredState.step, columns: statistics.map { StepStatistics.column($0.name) })
         } else {
-            state = TrainingState(model: config, optimizer: optimizer, seed: options.seed, batchSize: options.batchSize,
+            state = TrainingState(model: config, groups: [], seed: options.seed, batchSize: options.batchSize,
                                   dropLast: !options.keepLastBatch, epoch: 0, stepInEpoch: 0, step: 0,
-                                  epochStartRandom: rng, random: rng, generatorAdamStep: 0, discriminatorAdamStep: 0)
+                                  epochStartRandom: rng, random: rng)
+            state.update(from: trainer)
         }
         try fm.createDirectory(at: files.samples, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(options).write(to: files.options, options: .atomic)
-        try Self.rewriteLosses(files.losses, history)
+        try Self.rewriteLosses(files.losses, header: lossHeader, keeping: history.count)
         for reason in skipped { write("skipped: \(reason)") }
         write("\(resume ? "resuming" : "starting") \(config.kind) \(config.imageSize)x\(config.imageSize)x\(config.imageChannels) on \(backend.name): \(dataset.count) images from \(dataset.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
     }
@@ -248,7 +283,7 @@ public final class TrainingRun {
         }
         let epochs = options.dryRun ? 1 : options.epochs
         let stepLimit = options.dryRun ? min(2, stepsPerEpoch) : stepsPerEpoch
-        let config = trainer.model.config
+        let config = model.config
         var clock = DispatchTime.now().uptimeNanoseconds
         var timedSteps = 0
         var elapsed = 0.0
@@ -272,23 +307,25 @@ public final class TrainingRun {
                 let noise = state.random.normal(indices.count * config.nz)
                 let real = dataset.batch(indices, range: config.pixelRange, size: config.imageSize, randomCrop: preprocessing.randomCrop,
                                          flip: preprocessing.flip, random: &state.random)
+                let (batch, feed) = try model.feed(real: real, noise: noise,
+                                                   classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
                 let prepared = DispatchTime.now().uptimeNanoseconds
                 session?.beforeStep(trainer)
-                try trainer.step(real: real, noise: noise, classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
+                trainer.epoch = state.epoch
+                try trainer.step(batch: batch, feed: feed)
                 let enqueued = DispatchTime.now().uptimeNanoseconds
                 let stats = try trainer.statistics()
                 let waited = DispatchTime.now().uptimeNanoseconds
-                guard stats.lossD.isFinite, stats.lossG.isFinite else {
+                if let bad = zip(stats.names, stats.values).first(where: { !$0.1.isFinite }) {
                     let saved = FileManager.default.fileExists(atPath: files.checkpoint.path)
                         ? "the last checkpoint, \(files.checkpoint.path), is intact" : "no checkpoint was written yet"
-                    throw DatasetError("the losses became \(stats.lossD), \(stats.lossG) at step \(state.step + 1): training diverged (\(saved)); lower --lr or check the data")
+                    throw DatasetError("\(bad.0) became \(bad.1) at step \(state.step + 1): training diverged (\(saved)); lower --lr or check the data")
                 }
                 state.stepInEpoch += 1
                 state.step += 1
-                state.generatorAdamStep = trainer.generatorGroup.step
-                state.discriminatorAdamStep = trainer.discriminatorGroup.step
-                history.append((stats.lossD, stats.lossG))
-                csv.write(Data("\(state.step),\(state.epoch + 1),\(stats.lossD),\(stats.lossG),\(stats.dReal),\(stats.dFake)\n".utf8))
+                state.update(from: trainer)
+                history.append(stats.values)
+                csv.write(Data(("\(state.step),\(state.epoch + 1)," + stats.values.map { "\($0)" }.joined(separator: ",") + "\n").utf8))
 
                 let now = DispatchTime.now().uptimeNanoseconds
                 elapsed += Double(now - clock) / 1e9
@@ -311,9 +348,12 @@ public final class TrainingRun {
             state.epoch += 1
             state.stepInEpoch = 0
             try writeSampleSheet(epoch: state.epoch)
-            try PNG.write(Pictures.lossCurve(d: history.map(\.d), g: history.map(\.g)), to: files.lossCurve.path)
+            let curves = statistics.indices.filter { statistics[$0].kind != .score }
+            try PNG.write(Pictures.lossCurve(curves.map { i in history.map { $0[i] } }), to: files.lossCurve.path)
             try Checkpoint.save(trainer, state: state, to: files.checkpoint.path)
-            let last = history.last.map { String(format: "Loss_D %.4f Loss_G %.4f", $0.d, $0.g) } ?? ""
+            let last = history.last.map { values in
+                curves.map { String(format: "%@ %.4f", statistics[$0].name, values[$0]) }.joined(separator: " ")
+            } ?? ""
             write("epoch \(state.epoch)/\(epochs) done: \(last); samples in \(files.sampleSheet(epoch: state.epoch).path)")
             if shouldStop() && state.epoch < epochs {
                 write("stopped after epoch \(state.epoch); resume with --continue")
@@ -325,9 +365,9 @@ public final class TrainingRun {
 
     /// The fixed-noise sample sheet: 8x8, or one row of 8 per class.
     public func writeSampleSheet(epoch: Int) throws {
-        let config = trainer.model.config
+        let config = model.config
         let (noise, classes) = Self.fixedNoise(config, seed: state.seed)
-        let images = try trainer.generate(noise: noise, classes: classes)
+        let images = try sampler.generate(noise: noise, classes: classes)
         let sheet = Pictures.sheet(images, count: noise.count / config.nz, channels: config.imageChannels,
                                    size: config.imageSize, columns: 8, range: config.pixelRange)
         try PNG.write(sheet, to: files.sampleSheet(epoch: epoch).path)
@@ -344,22 +384,36 @@ public final class TrainingRun {
         return (rng.normal(64 * config.nz), nil)
     }
 
-    static let lossHeader = "step,epoch,loss_d,loss_g,d_x,d_g_z"
+    /// losses.csv's first line: step, epoch, then one column per statistic.
+    var lossHeader: String {
+        (["step", "epoch"] + statistics.map { StepStatistics.column($0.name) }).joined(separator: ",")
+    }
 
-    static func readLosses(_ url: URL, upTo step: Int) throws -> [(d: Float, g: Float)] {
+    /// Which colour each curve of loss.png has, for the log.
+    public var lossCurveLegend: String {
+        let names = statistics.filter { $0.kind != .score }.map(\.name)
+        return zip(names, Pictures.curveColourNames).map { "\($0) \($1)" }.joined(separator: ", ")
+    }
+
+    /// The statistics of the first `step` steps of losses.csv, by its header
+    /// (the columns are found by name, in `columns`' order).
+    static func readLosses(_ url: URL, upTo step: Int, columns: [String]) throws -> [[Float]] {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").dropFirst().compactMap { line in
+        let lines = text.split(separator: "\n")
+        guard let header = lines.first?.split(separator: ",").map(String.init) else { return [] }
+        let positions = columns.map { header.firstIndex(of: $0) }
+        return lines.dropFirst().compactMap { line in
             let f = line.split(separator: ",")
-            guard f.count >= 4, let s = Int(f[0]), s <= step, let d = Float(f[2]), let g = Float(f[3]) else { return nil }
-            return (d, g)
+            guard f.count == header.count, let s = Int(f[0]), s <= step else { return nil }
+            return positions.map { $0.flatMap { Float(f[$0]) } ?? .nan }
         }
     }
 
     /// losses.csv holds exactly the steps of the checkpoint being resumed.
-    static func rewriteLosses(_ url: URL, _ history: [(d: Float, g: Float)]) throws {
-        var text = lossHeader + "\n"
-        if !history.isEmpty, let old = try? String(contentsOf: url, encoding: .utf8) {
-            for line in old.split(separator: "\n").dropFirst().prefix(history.count) { text += line + "\n" }
+    static func rewriteLosses(_ url: URL, header: String, keeping count: Int) throws {
+        var text = header + "\n"
+        if count > 0, let old = try? String(contentsOf: url, encoding: .utf8) {
+            for line in old.split(separator: "\n").dropFirst().prefix(count) { text += line + "\n" }
         }
         try Data(text.utf8).write(to: url, options: .atomic)
     }
