@@ -130,3 +130,51 @@ struct ReferenceTests {
         }
     }
 }
+
+/// pytorch/examples' DCGAN at 64x64 RGB: three steps from the same weights
+/// and inputs give PyTorch's losses. The reference was computed by
+/// Tests/Reference/torch_dcgan64.py (its docstring says how to rerun it),
+/// so this test needs no Python.
+struct DCGAN64ReferenceTests {
+    static let (nz, ngf, ndf, batch) = (100, 16, 16, 4)
+    /// [Loss_D, Loss_G] of steps 1-3, PyTorch 2.13 CPU, float32.
+    static let pytorchLosses: [[Float]] = [[1.902762, 1.343513], [1.475105, 1.347426], [1.315961, 1.520918]]
+
+    @Test("dcgan 64x64 RGB: three steps match pytorch/examples' DCGAN in PyTorch")
+    func dcgan64MatchesPyTorch() throws {
+        var rng = RandomGenerator(seed: 0)
+        let config = ModelConfig(kind: .dcgan, nz: Self.nz, imageChannels: 3, imageSize: 64, ngf: Self.ngf, ndf: Self.ndf)
+        let model = try GANModel(config: config, rng: &rng)
+        let backend = CPUBackend()
+        let trainer = try Trainer(model: model, backend: backend)
+        var inputs = RandomGenerator(seed: 1)
+        let real = (0..<3).map { _ in inputs.uniform(Self.batch * 3 * 64 * 64, in: -1...1) }
+        let noise = (0..<3).map { _ in inputs.normal(Self.batch * Self.nz) }
+        if let folder = ProcessInfo.processInfo.environment["ATELIER_DCGAN64_EXPORT"] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            // G's then D's trainable parameters in PyTorch's named_parameters order.
+            let weights = try (model.generator.parameters + model.discriminator.parameters).filter(\.trainable)
+                .flatMap { try backend.read(try $0.bound()) }
+            func write(_ values: [Float], _ name: String) throws {
+                try values.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: folder + "/" + name))
+            }
+            try write(weights, "weights.f32")
+            try write(real.flatMap { $0 }, "real.f32")
+            try write(noise.flatMap { $0 }, "noise.f32")
+            let meta = ["nz": Self.nz, "ngf": Self.ngf, "ndf": Self.ndf, "nc": 3, "batch": Self.batch]
+            try JSONSerialization.data(withJSONObject: meta).write(to: URL(fileURLWithPath: folder + "/meta.json"))
+        }
+        var ours: [[Float]] = []
+        for s in 0..<3 {
+            let (batch, feed) = try model.feed(real: real[s], noise: noise[s])
+            try trainer.step(batch: batch, feed: feed)
+            let stats = try trainer.statistics()
+            ours.append([stats["Loss_D"]!, stats["Loss_G"]!])
+        }
+        #expect(ours.count == Self.pytorchLosses.count, "ours: \(ours)")
+        for (step, (a, b)) in zip(ours, Self.pytorchLosses).enumerated() {
+            #expect(abs(a[0] - b[0]) <= 5e-4 && abs(a[1] - b[1]) <= 5e-4,
+                    "step \(step + 1): ours [D \(a[0]), G \(a[1])], PyTorch [D \(b[0]), G \(b[1])]")
+        }
+    }
+}
