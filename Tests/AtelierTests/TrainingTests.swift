@@ -329,6 +329,41 @@ struct TrainingTests {
         #expect(state.model.imageChannels == 3 && state.model.classNames == ["dresses", "shirts"])
     }
 
+    @Test("A folder of JPEG photos trains an RGB dcgan at 32 px from the CLI; a damaged photo is named, or skipped on request")
+    func jpegFolder() throws {
+        let dir = try temporaryDirectory("jpeg-folder")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let photos = dir.appendingPathComponent("photos")
+        try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
+        var rng = RandomGenerator(seed: 8)
+        for i in 0..<10 {
+            let (w, h) = (50 + i, 70)
+            let pixels = (0..<(w * h * 3)).map { _ in UInt8(rng.next() % 256) }
+            try JPEG.write(PixelImage(width: w, height: h, channels: 3, pixels: pixels), to: photos.appendingPathComponent("\(i).jpg").path)
+        }
+        let damaged = photos.appendingPathComponent("zz-damaged.jpeg").path
+        try Data([0xFF, 0xD8, 0xFF, 0xE0, 0, 16]).write(to: URL(fileURLWithPath: damaged))
+        let arguments = ["train", "--model", "dcgan", "--dry-run", "--device", "cpu", "--batch-size", "4", "--image-size", "32",
+                         "--load-size", "36", "--random-crop", "--flip", "--gan-mode", "lsgan", "--lr-policy", "linear",
+                         "--ngf", "8", "--ndf", "8", "--dataroot", photos.path, "--out", dir.appendingPathComponent("run").path]
+        let refused = try Executables.run("atelier", arguments)
+        #expect(refused.status != 0 && refused.stderr.contains(damaged) && refused.stderr.contains("--skip-bad-images"),
+                "stderr: \(refused.stderr)")
+        let result = try Executables.run("atelier", arguments + ["--skip-bad-images"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("dcgan 32x32x3") && result.stdout.contains("10 images"), "stdout: \(result.stdout)")
+        let run = RunFiles(dir.appendingPathComponent("run").path)
+        let (state, _) = try Checkpoint.read(run.checkpoint.path)
+        #expect(state.model.imageSize == 32 && state.model.imageChannels == 3 && state.model.ganMode == .lsgan && state.model.ngf == 8)
+        #expect(state.groups.allSatisfy { $0.spec.schedule == .linearDecay(decayEpochs: 2, totalEpochs: 5) })
+        let log = try String(contentsOf: run.log, encoding: .utf8)
+        #expect(log.contains("skipped: \(damaged)"), "log: \(log)")
+        let header = try String(contentsOf: run.losses, encoding: .utf8).split(separator: "\n").first
+        #expect(header == "step,epoch,loss_d,loss_g,d_x,d_g_z")
+        let sheet = try ImageFile.read(run.sampleSheet(epoch: 1).path)
+        #expect(sheet.channels == 3 && sheet.width == (8 * 34 + 2) * 2)
+    }
+
     @Test("Ctrl-C stops after the current step, saves a checkpoint, and --continue resumes")
     func interrupt() throws {
         let out = try temporaryDirectory("sigint")

@@ -101,16 +101,19 @@ public final class Trainer {
     public func step(batch: Int, feed: [String: [Float]]) throws {
         guard batch >= 1 else { throw ShapeError("a step needs at least one sample") }
         let p = try stepPlan(batch: batch)
-        for (name, tensor) in p.inputs {
-            guard let values = feed[name] else { throw ShapeError("the step needs input \(name), which was not given") }
+        // Checked in name order, so the same mistake gives the same error.
+        for (name, values) in feed.sorted(by: { $0.key < $1.key }) {
+            guard let tensor = p.inputs[name] else {
+                throw ShapeError("input \(name) is not one the step declares (\(p.inputs.keys.sorted().joined(separator: ", ")))")
+            }
             guard values.count == tensor.shape.count else {
                 throw ShapeError("input \(name) holds \(values.count) values; \(tensor.shape) needs \(tensor.shape.count)")
             }
-            try p.plan.write(values, to: tensor)
         }
-        if let extra = feed.keys.first(where: { p.inputs[$0] == nil }) {
-            throw ShapeError("input \(extra) is not one the step declares (\(p.inputs.keys.sorted().joined(separator: ", ")))")
+        if let missing = p.inputs.keys.sorted().first(where: { feed[$0] == nil }) {
+            throw ShapeError("the step needs input \(missing), which was not given")
         }
+        for (name, tensor) in p.inputs { try p.plan.write(feed[name]!, to: tensor) }
         // Phases run in order; where a fusion spans a phase boundary the plan refuses the split.
         var next = 0
         for (index, phase) in p.phases.enumerated() {
