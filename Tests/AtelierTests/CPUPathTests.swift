@@ -572,3 +572,38 @@ struct CPUPathTests {
         }
     }
 }
+
+/// Fewer samples than cores: convolutions split within the samples.
+struct SmallBatchTests {
+    @Test("Batch 1 convolutions split within the sample and equal the per-sample path, every pass and epilogue")
+    func batchOne() throws {
+        let cpu = CPUBackend()
+        // pix2pix's 64 px U-Net: a down and an up layer, and an odd one.
+        let geometries = [ConvGeometry(batch: 1, inChannels: 64, height: 32, width: 32, outChannels: 128, kernel: 4, stride: 2, padding: 1),
+                          ConvGeometry(batch: 1, inChannels: 37, height: 19, width: 23, outChannels: 45, kernel: 3, stride: 1, padding: 1)]
+        for g in geometries {
+            #expect(cpu.splitsWithinSamples(g) == (Parallel.cores > 1), "\(g) on \(Parallel.cores) cores")
+            let (x, w, dy) = (try cpu.upload(randomValues(g.inputCount, seed: 1)), try cpu.upload(randomValues(g.weightCount, seed: 2)),
+                              try cpu.upload(randomValues(g.outputCount, seed: 3)))
+            let bias = try cpu.upload(randomValues(g.outChannels, seed: 4))
+            let epilogue = Epilogue(bias: bias, activation: .leakyRelu(slope: 0.2))
+            let (y, yRef) = (try cpu.buffer(count: g.outputCount), try cpu.buffer(count: g.outputCount))
+            try cpu.convolutionForward(g, input: x, weight: w, output: y, epilogue: epilogue)
+            cpu.convolution.forward(g, x: x.host, w: w.host, y: yRef.host, epilogue: CPUEpilogue(epilogue))
+            expectClose(try cpu.read(y), try cpu.read(yRef), rtol: 1e-4, atol: 1e-4, "forward \(g)")
+            let (dx, dxRef) = (try cpu.buffer(count: g.inputCount), try cpu.buffer(count: g.inputCount))
+            try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dx, epilogue: nil)
+            cpu.convolution.backwardData(g, dy: dy.host, w: w.host, dx: dxRef.host, epilogue: .none)
+            expectClose(try cpu.read(dx), try cpu.read(dxRef), rtol: 1e-4, atol: 1e-4, "data gradient \(g)")
+            let start = randomValues(g.weightCount, seed: 5)
+            let (dw, dwRef) = (try cpu.upload(start), try cpu.upload(start))
+            try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw, accumulate: true)
+            cpu.convolution.backwardWeights(g, x: x.host, dy: dy.host, dw: dwRef.host, accumulate: true)
+            expectClose(try cpu.read(dw), try cpu.read(dwRef), rtol: 1e-4, atol: 1e-3, "weight gradient (accumulated) \(g)")
+        }
+        let tiny = ConvGeometry(batch: 1, inChannels: 2, height: 5, width: 5, outChannels: 3, kernel: 3)
+        #expect(!cpu.splitsWithinSamples(tiny), "a tiny layer stays on one core")
+        #expect(!cpu.splitsWithinSamples(ConvGeometry(batch: 64, inChannels: 64, height: 14, width: 14, outChannels: 128, kernel: 4,
+                                                      stride: 2, padding: 1)), "a full batch splits by samples")
+    }
+}

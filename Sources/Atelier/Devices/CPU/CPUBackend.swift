@@ -45,7 +45,7 @@ public final class CPUBackend: Backend {
     private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
     public func performedFlops(_ g: ConvGeometry, pass: ConvPass) -> Double {
-        convolution.performedFlops(g, pass: pass)
+        splitsWithinSamples(g) ? g.flops : convolution.performedFlops(g, pass: pass)
     }
 
     public func write(_ values: [Float], to buffer: DeviceBuffer) throws {
@@ -82,10 +82,25 @@ public final class CPUBackend: Backend {
         CPUGemm.run(s, a.host, b.host, c.host, epilogue: CPUEpilogue(epilogue), tiles: gemmTiles ? gemmScratch : nil)
     }
 
+    /// Whether `g` runs as one whole-batch im2col + GEMM, split over the
+    /// cores within the samples, instead of a share of the batch per core:
+    /// with fewer samples than cores (pix2pix and CycleGAN train at batch 1)
+    /// the per-sample split would leave cores idle. Tiny layers stay on the
+    /// per-sample path, where one core is quicker than a hand-off.
+    func splitsWithinSamples(_ g: ConvGeometry) -> Bool {
+        Parallel.cores > 1 && g.batch < Parallel.cores && g.flops >= Self.withinSampleMinimumFlops
+    }
+    /// About 0.1 ms of one core's work.
+    static let withinSampleMinimumFlops = 1e7
+
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
                                    output: DeviceBuffer, epilogue: Epilogue?) throws {
         try g.validate(image: input, weight: weight, output: output)
         try epilogue?.validate(channels: g.outChannels, count: g.outputCount, "convolution \(g)")
+        if splitsWithinSamples(g) {
+            try convolutionForwardByColumns(g, input: input, weight: weight, output: output)
+            return try applyEpilogue(epilogue, layout: g.outputLayout, to: output)
+        }
         convolution.forward(g, x: input.host, w: weight.host, y: output.host, epilogue: CPUEpilogue(epilogue))
     }
 
@@ -93,6 +108,10 @@ public final class CPUBackend: Backend {
                                         inputGradient: DeviceBuffer, epilogue: Epilogue?) throws {
         try g.validate(image: inputGradient, weight: weight, output: outputGradient, gradients: [.input, .output])
         try epilogue?.validate(channels: g.inChannels, count: g.inputCount, "transposed convolution \(g)")
+        if splitsWithinSamples(g) {
+            try convolutionBackwardDataByColumns(g, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient)
+            return try applyEpilogue(epilogue, layout: g.inputLayout, to: inputGradient)
+        }
         convolution.backwardData(g, dy: outputGradient.host, w: weight.host, dx: inputGradient.host,
                                  epilogue: CPUEpilogue(epilogue))
     }
@@ -100,6 +119,10 @@ public final class CPUBackend: Backend {
     public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                            weightGradient: DeviceBuffer, accumulate: Bool) throws {
         try g.validate(image: input, weight: weightGradient, output: outputGradient, gradients: [.weight, .output])
+        if splitsWithinSamples(g) {
+            return try convolutionBackwardWeightsByColumns(g, input: input, outputGradient: outputGradient,
+                                                           weightGradient: weightGradient, accumulate: accumulate)
+        }
         convolution.backwardWeights(g, x: input.host, dy: outputGradient.host, dw: weightGradient.host,
                                     accumulate: accumulate)
     }
