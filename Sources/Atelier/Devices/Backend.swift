@@ -61,6 +61,8 @@ public protocol Backend: AnyObject {
     /// reduction, then one elementwise pass (Ops/Reductions.swift).
     func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer,
                           weight: Float) throws
+    /// Enqueues a kernel written for both backends (DeviceKernel).
+    func run(_ kernel: DeviceKernel) throws
     /// One float per channel into `output`.
     func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
                         elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws

@@ -111,7 +111,10 @@ extension Graph {
                 if relevant(x[1].id) {
                     try accumulate(x[1].id, .tensor(try self(.conv2dBackwardWeights(stride: stride, padding: padding, weightShape: x[1].shape), x[0], g).id))
                 }
-            case .convTranspose2d(let stride, let padding):
+            case .convTranspose2d(let stride, let padding, _):
+                // The output padding only sizes y; the convolution of y back
+                // to x's size ignores the extra rows' tail, as the forward
+                // pass never wrote more than they hold.
                 // y = conv2d's data gradient, so dx is a conv2d of dy and dw
                 // the conv2d weight gradient with input dy and output grad x.
                 let g = try dyTensor()
@@ -157,7 +160,24 @@ extension Graph {
                     }
                     start += c
                 }
-            case .sliceChannels, .activationGradient, .conv2dBackwardData, .conv2dBackwardWeights, .channelSum,
+            case .custom(let op):
+                let g = try dyTensor()
+                let grads = try op.definition.gradients(self, inputs: x, outputs: node.outputs.map(tensor), dy: g,
+                                                        wanted: x.map { relevant($0.id) })
+                for (input, gradient) in zip(x, grads) {
+                    if let gradient { try accumulate(input.id, .tensor(gradient.id)) }
+                }
+            case .sliceChannels(let start, let count):
+                // The slice's gradient back in its place, zeros in the other channels.
+                let g = try dyTensor()
+                var pieces: [Tensor] = []
+                var zeros = x[0].shape
+                if start > 0 { zeros.dims[1] = start; pieces.append(constant(0, zeros)) }
+                pieces.append(g)
+                let rest = x[0].shape[1] - start - count
+                if rest > 0 { zeros.dims[1] = rest; pieces.append(constant(0, zeros)) }
+                try accumulate(x[0].id, .tensor(pieces.count == 1 ? g.id : try apply(.concatChannels, pieces)[0].id))
+            case .activationGradient, .conv2dBackwardData, .conv2dBackwardWeights, .channelSum,
                  .batchNormBackward, .lossGradient:
                 throw ShapeError("\(node.op) is a gradient op; second derivatives are not supported")
             }

@@ -7,8 +7,10 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
     /// x [N, C, H, W], w [K, C, R, S] -> [N, K, P, Q].
     case conv2d(stride: Int, padding: Int)
     /// x [N, C, H, W], w [C, K, R, S] (PyTorch's ConvTranspose2d layout)
-    /// -> [N, K, (H-1)*stride - 2*padding + R, ...].
-    case convTranspose2d(stride: Int, padding: Int)
+    /// -> [N, K, (H-1)*stride - 2*padding + R + outputPadding, ...]; the
+    /// output padding (below the stride) picks one of the sizes a strided
+    /// convolution maps to the same H, as PyTorch's `output_padding`.
+    case convTranspose2d(stride: Int, padding: Int, outputPadding: Int = 0)
     /// x [N, C, ...], b [C].
     case biasAdd
     case activation(Activation)
@@ -38,6 +40,9 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
     case add
     /// factor * x, any shape (a weighted loss term).
     case scale(Float)
+    /// An op defined in one place (Ops/Definitions): shape rule, gradient
+    /// and kernels come from its definition.
+    case custom(CustomOp)
     /// x [N, C] -> [N, C, height, width], each value repeated over its
     /// plane: a class label as constant planes beside an image, built on
     /// the device from the one-hot labels.
@@ -60,7 +65,7 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .matmul(let ta, let tb): "matmul\(ta ? " A^T" : "")\(tb ? " B^T" : "")"
         case .conv2d(let s, let p): "conv2d s\(s) p\(p)"
-        case .convTranspose2d(let s, let p): "conv_transpose2d s\(s) p\(p)"
+        case .convTranspose2d(let s, let p, let op): "conv_transpose2d s\(s) p\(p)\(op == 0 ? "" : " op\(op)")"
         case .biasAdd: "bias_add"
         case .activation(let a): "\(a)"
         case .batchNorm(_, _, let training, let act):
@@ -73,6 +78,7 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
         case .lossGradient(let op, let w): "loss \(op) grad\(w == 1 ? "" : " x\(w)")"
         case .add: "add"
         case .scale(let f): "scale \(f)"
+        case .custom(let op): op.description
         case .broadcastPlanes(let h, let w): "broadcast_planes \(h)x\(w)"
         case .activationGradient(let a): "\(a) grad"
         case .conv2dBackwardData: "conv2d grad data"
@@ -106,15 +112,17 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
             }
             let g = try Self.convGeometry(input: inputs[0], weight: inputs[1], stride: stride, padding: padding)
             return [[g.batch, g.outChannels, g.outHeight, g.outWidth]]
-        case .convTranspose2d(let stride, let padding):
+        case .convTranspose2d(let stride, let padding, let outputPadding):
             try expectCount(2)
             guard inputs[0].rank == 4, inputs[1].rank == 4, inputs[0][1] == inputs[1][0] else {
                 throw fail("needs x [N, C, H, W] and w [C, K, R, S] with the same C")
             }
-            let (x, w) = (inputs[0], inputs[1])
-            let h = (x[2] - 1) * stride - 2 * padding + w[2], wd = (x[3] - 1) * stride - 2 * padding + w[3]
-            guard h > 0, wd > 0 else { throw fail("the output would be empty") }
-            return [[x[0], w[1], h, wd]]
+            guard outputPadding >= 0, outputPadding < max(stride, 1) || outputPadding == 0 else {
+                throw fail("output padding \(outputPadding) must be smaller than the stride \(stride)")
+            }
+            let g = try Self.transposedGeometry(input: inputs[0], weight: inputs[1], stride: stride, padding: padding,
+                                                outputPadding: outputPadding)
+            return [[g.batch, g.inChannels, g.height, g.width]]
         case .biasAdd:
             try expectCount(2)
             guard let layout = inputs[0].channelLayout, inputs[1] == [layout.channels] else {
@@ -169,6 +177,8 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
             try expectCount(1)
             guard factor.isFinite else { throw fail("the factor must be finite") }
             return [inputs[0]]
+        case .custom(let op):
+            do { return try op.definition.outputShapes(inputs) } catch let error as ShapeError { throw fail(error.description) }
         case .broadcastPlanes(let h, let w):
             try expectCount(1)
             guard inputs[0].rank == 2, h > 0, w > 0 else { throw fail("needs x [N, C] and a positive plane size") }
@@ -205,8 +215,12 @@ public enum GraphOp: Sendable, Hashable, CustomStringConvertible {
 
     /// The convolution a transposed convolution is the data gradient of:
     /// its input is the transposed convolution's output.
-    static func transposedGeometry(input x: Shape, weight w: Shape, stride: Int, padding: Int) throws -> ConvGeometry {
-        let h = (x[2] - 1) * stride - 2 * padding + w[2], wd = (x[3] - 1) * stride - 2 * padding + w[3]
+    static func transposedGeometry(input x: Shape, weight w: Shape, stride: Int, padding: Int, outputPadding: Int = 0) throws -> ConvGeometry {
+        let h = (x[2] - 1) * stride - 2 * padding + w[2] + outputPadding
+        let wd = (x[3] - 1) * stride - 2 * padding + w[3] + outputPadding
+        guard h > 0, wd > 0 else {
+            throw ShapeError("conv_transpose2d on \(x), \(w): the output would be empty")
+        }
         let g = ConvGeometry(batch: x[0], inChannels: w[1], height: h, width: wd, outChannels: w[0],
                              kernelHeight: w[2], kernelWidth: w[3], strideH: stride, strideW: stride, padH: padding, padW: padding)
         try g.validate()

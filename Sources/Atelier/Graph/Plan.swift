@@ -218,8 +218,9 @@ public final class Plan {
                                    transposeA: ta, transposeB: tb))
         case .conv2d(let stride, let padding):
             return .convolution(try GraphOp.convGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding))
-        case .convTranspose2d(let stride, let padding):
-            return .convolutionData(try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding))
+        case .convTranspose2d(let stride, let padding, let outputPadding):
+            return .convolutionData(try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride,
+                                                                   padding: padding, outputPadding: outputPadding))
         case .conv2dBackwardData(let stride, let padding, let inputShape):
             return .convolutionData(try GraphOp.convGeometry(input: inputShape, weight: inShapes[1], stride: stride, padding: padding))
         case .conv2dBackwardWeights(let stride, let padding, let weightShape):
@@ -365,6 +366,9 @@ public final class Plan {
             return { try b.pointwise(.add, count: outShape.count, operands: [x[0], x[1], y[0]]) }
         case .scale(let factor):
             return { try b.pointwise(.scale(factor), count: outShape.count, operands: [x[0], y[0]]) }
+        case .custom(let op):
+            let kernels = try op.definition.kernels(inputs: x, outputs: y, inputShapes: inShapes) { try b.buffer(count: $0) }
+            return { for k in kernels { try b.run(k) } }
         case .broadcastPlanes:
             let layout = ChannelLayout(outer: 1, channels: outShape[0] * outShape[1], inner: outShape[2] * outShape[3])
             return { try b.pointwise(.broadcastChannels, layout: layout, operands: [x[0], y[0]]) }

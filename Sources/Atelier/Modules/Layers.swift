@@ -51,14 +51,18 @@ public final class Conv2D: ConvolutionLayer {
     fileprivate override var op: GraphOp { .conv2d(stride: stride, padding: padding) }
 }
 
-/// Transposed 2-D convolution, weight [in, out, k, k] (PyTorch's layout).
+/// Transposed 2-D convolution, weight [in, out, k, k] (PyTorch's layout);
+/// `outputPadding` as PyTorch's `output_padding` (CycleGAN's up layers use 1).
 public final class ConvTranspose2D: ConvolutionLayer {
-    public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
-                initializer: Initializer, rng: inout RandomGenerator) {
+    public let outputPadding: Int
+
+    public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, outputPadding: Int = 0,
+                bias: Bool = true, initializer: Initializer, rng: inout RandomGenerator) {
+        self.outputPadding = outputPadding
         super.init(weightShape: [inputs, outputs, kernel, kernel], outputs: outputs, fanIn: outputs * kernel * kernel,
                    fanOut: inputs * kernel * kernel, stride: stride, padding: padding, bias: bias, initializer: initializer, rng: &rng)
     }
-    fileprivate override var op: GraphOp { .convTranspose2d(stride: stride, padding: padding) }
+    fileprivate override var op: GraphOp { .convTranspose2d(stride: stride, padding: padding, outputPadding: outputPadding) }
 }
 
 /// BatchNorm over axis 1 of [N, C] (1-D) or [N, C, H, W] (2-D): batch

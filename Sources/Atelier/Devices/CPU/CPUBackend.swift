@@ -191,6 +191,18 @@ public final class CPUBackend: Backend {
         output.host[0] = Float(op.divides ? total / Double(n) : total)
     }
 
+    public func run(_ kernel: DeviceKernel) throws {
+        var buffers: [UnsafeMutablePointer<Float>] = [], ints: [Int] = [], floats: [Float] = []
+        for argument in kernel.arguments {
+            switch argument {
+            case .buffer(let b): buffers.append(b.host)
+            case .int(let v): ints.append(v)
+            case .float(let v): floats.append(v)
+            }
+        }
+        kernel.cpu(DeviceKernel.HostArguments(buffers: buffers, ints: ints, floats: floats))
+    }
+
     public func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
                                elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws {
         try validateChannelReduce(op, layout: layout, elements: elements, channels: channels, output: output)

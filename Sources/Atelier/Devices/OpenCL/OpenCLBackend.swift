@@ -373,6 +373,18 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
                    global: [1], local: [1])
     }
 
+    public func run(_ kernel: DeviceKernel) throws {
+        let k = try self.kernel(file: kernel.file, name: kernel.name, options: kernel.options)
+        let arguments: [Argument] = kernel.arguments.map {
+            switch $0 {
+            case .buffer(let b): .buffer(b)
+            case .int(let v): .int(v)
+            case .float(let v): .float(v)
+            }
+        }
+        try launch(k, arguments, global: kernel.global, local: kernel.local)
+    }
+
     public func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
                                elements: [DeviceBuffer], channels: [DeviceBuffer], output: DeviceBuffer) throws {
         try validateChannelReduce(op, layout: layout, elements: elements, channels: channels, output: output)

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+@testable import Atelier
+
+/// Walks every op of OpRegistry: autodiff against central finite
+/// differences on the CPU path, and OpenCL against the CPU path (forward
+/// output and every gradient) on the registry's odd shapes.
+struct OpRegistryTests {
+    /// The sample's op in a graph whose loss is mse(output, target), with the
+    /// gradients of the differentiable inputs; inputs filled from `seed`.
+    struct Built {
+        let plan: Plan
+        let inputs: [Tensor]
+        let output: Tensor
+        let loss: Tensor
+        let gradients: [Tensor?]
+        let values: [[Float]]
+        let target: [Float]
+    }
+
+    static func build(_ sample: OpRegistry.Sample, on backend: Backend) throws -> Built {
+        let g = Graph()
+        let inputs = sample.inputs.enumerated().map { g.input("x\($0.offset)", $0.element.shape) }
+        let output = try sample.build(g, inputs)
+        // A loss op is the loss itself; any other op's output is compared with a target.
+        let target = g.input("target", output.shape == [] ? [1] : output.shape)
+        let loss = output.shape == [] ? output : try g(.loss(.mse), output, target)
+        let wanted = zip(inputs, sample.inputs).filter { $0.1.differentiable }.map(\.0)
+        let grads = try g.gradients(of: loss, withRespectTo: wanted)
+        var gradients: [Tensor?] = []
+        var next = 0
+        for s in sample.inputs {
+            gradients.append(s.differentiable ? grads[next] : nil)
+            if s.differentiable { next += 1 }
+        }
+        let plan = try Plan(g, on: backend, keep: [output, loss] + grads)
+        var values: [[Float]] = []
+        for (i, s) in sample.inputs.enumerated() {
+            let v = sample.fixed[i] ?? randomValues(s.shape.count, seed: UInt64(31 + i), in: s.range)
+            try plan.write(v, to: inputs[i])
+            values.append(v)
+        }
+        let targetValues = randomValues(max(1, output.shape.count), seed: 77)
+        try plan.write(targetValues, to: target)
+        return Built(plan: plan, inputs: inputs, output: output, loss: loss, gradients: gradients, values: values, target: targetValues)
+    }
+
+    @Test("The registry covers every forward op")
+    func coverage() {
+        let covered = Set(OpRegistry.samples.map(\.kind))
+        #expect(OpRegistry.kinds.subtracting(covered).isEmpty, "ops without samples: \(OpRegistry.kinds.subtracting(covered).sorted())")
+    }
+
+    @Test("Every op's gradients match finite differences (CPU path)", arguments: OpRegistry.samples.map(\.name))
+    func finiteDifferences(name: String) throws {
+        let sample = OpRegistry.samples.first { $0.name == name }!
+        let cpu = CPUBackend()
+        let b = try Self.build(sample, on: cpu)
+        try b.plan.run()
+        let gradients = try b.gradients.map { try $0.map { try b.plan.read($0) } }
+        let h: Float = 1e-2
+        for (i, s) in sample.inputs.enumerated() where s.differentiable {
+            let analytic = gradients[i]!
+            var values = b.values[i]
+            var rng = SplitMix64(seed: 5)
+            let positions = values.count <= 24 ? Array(values.indices) : (0..<24).map { _ in Int.random(in: 0..<values.count, using: &rng) }
+            for p in positions {
+                let original = values[p]
+                func loss(_ v: Float) throws -> Double {
+                    values[p] = v
+                    try b.plan.write(values, to: b.inputs[i])
+                    try b.plan.run()
+                    // In double precision from the output, so the float sum's rounding does not blur the difference.
+                    let out = try b.plan.read(b.output)
+                    if b.output.shape == [] { return Double(out[0]) }
+                    return zip(out, b.target).reduce(0) { $0 + pow(Double($1.0) - Double($1.1), 2) } / Double(out.count)
+                }
+                let numeric = (try loss(original + h) - loss(original - h)) / Double(2 * h)
+                values[p] = original
+                try b.plan.write(values, to: b.inputs[i])
+                let scale = Double(analytic.map { abs($0) }.max() ?? 0)
+                #expect(abs(numeric - Double(analytic[p])) <= 2e-2 * max(abs(numeric), 0.05 * scale) + 1e-5,
+                        "\(name): d loss / d input \(i) [\(p)]: numeric \(numeric), autodiff \(analytic[p])")
+            }
+        }
+    }
+
+    @Test("Every op gives the same output and gradients on OpenCL as on the CPU path", .requiresOpenCL,
+          arguments: OpRegistry.samples.map(\.name))
+    func openCLParity(name: String) throws {
+        let sample = OpRegistry.samples.first { $0.name == name }!
+        let (cpu, cl) = (try Self.build(sample, on: CPUBackend()), try Self.build(sample, on: try OpenCLTestSupport.backend()))
+        try cpu.plan.run()
+        try cl.plan.run()
+        expectClose(try cl.plan.read(cl.output), try cpu.plan.read(cpu.output), rtol: 1e-4, atol: 1e-5, "\(name): output")
+        for (i, (a, c)) in zip(cl.gradients, cpu.gradients).enumerated() {
+            guard let a, let c else { continue }
+            expectClose(try cl.plan.read(a), try cpu.plan.read(c), rtol: 1e-3, atol: 1e-5, "\(name): gradient of input \(i)")
+        }
+    }
+}
