@@ -189,21 +189,23 @@ void gemm_tiled(const int M, const int N, const int K,
     for (int wn = 0; wn < GEMM_WPTN; ++wn) acc[wm][wn] = 0.0f;
 
   for (int k0 = 0; k0 < K; k0 += GEMM_TSK) {
-    // Loads walk memory contiguously across neighbouring work-items.
+    // Loads walk memory contiguously across neighbouring work-items. The
+    // remainders are written as differences: a / and % pair makes LLVM
+    // insert a `freeze`, which Oclgrind's uninitialised-value check cannot run.
     for (int l = tid; l < GEMM_TSK * GEMM_TSM; l += GEMM_LX * GEMM_LY) {
 #if GEMM_TRANS_A
-      const int kk = l / GEMM_TSM, mm = l % GEMM_TSM;
+      const int kk = l / GEMM_TSM, mm = l - kk * GEMM_TSM;
 #else
-      const int mm = l / GEMM_TSK, kk = l % GEMM_TSK;
+      const int mm = l / GEMM_TSK, kk = l - mm * GEMM_TSK;
 #endif
       const int row = rowBase + mm, k = k0 + kk;
       As[kk][mm] = (row < M && k < K) ? A_AT(row, k) : 0.0f;
     }
     for (int l = tid; l < GEMM_TSK * GEMM_TSN; l += GEMM_LX * GEMM_LY) {
 #if GEMM_TRANS_B
-      const int nn = l / GEMM_TSK, kk = l % GEMM_TSK;
+      const int nn = l / GEMM_TSK, kk = l - nn * GEMM_TSK;
 #else
-      const int kk = l / GEMM_TSN, nn = l % GEMM_TSN;
+      const int kk = l / GEMM_TSN, nn = l - kk * GEMM_TSN;
 #endif
       const int col = colBase + nn, k = k0 + kk;
       Bs[kk][nn] = (col < N && k < K) ? B_AT(k, col) : 0.0f;

@@ -99,3 +99,34 @@ struct OpRegistryTests {
         }
     }
 }
+
+/// Dropout's masks: the share dropped, what they depend on, and the same
+/// bits on both backends.
+struct DropoutTests {
+    func mask(seed: UInt32, salt: Int, probability: Float = 0.3, count: Int = 20_000, on backend: Backend = CPUBackend()) throws -> [Float] {
+        let g = Graph()
+        let x = g.input("x", [count]), s = g.input("seed", [2])
+        let y = try g.apply(DropoutOp(probability: probability, salt: salt), [x, s])[0]
+        let plan = try Plan(g, on: backend, keep: [y])
+        try plan.write([Float](repeating: 1, count: count), to: x)
+        try plan.write(DropoutOp.seedValues(seed), to: s)
+        try plan.run()
+        return try plan.read(y)
+    }
+
+    @Test("Dropout keeps 1 - p of the values, scaled by 1 / (1 - p); masks follow seed and salt only")
+    func masks() throws {
+        let a = try mask(seed: 7, salt: 1)
+        let kept = a.filter { $0 != 0 }
+        #expect(abs(Float(kept.count) / Float(a.count) - 0.7) < 0.015, "kept \(kept.count) of \(a.count)")
+        #expect(kept.allSatisfy { $0 == 1 / (1 - Float(0.3)) })
+        #expect(try mask(seed: 7, salt: 1) == a, "the same seed and salt give the same mask")
+        #expect(try mask(seed: 8, salt: 1) != a && (try mask(seed: 7, salt: 2)) != a, "another seed or salt gives another mask")
+        #expect(try mask(seed: 0x8000_0001, salt: 1) != (try mask(seed: 1, salt: 1)), "the seed's high half counts")
+    }
+
+    @Test("Dropout masks are the same bits on OpenCL", .requiresOpenCL)
+    func openCLMasks() throws {
+        #expect(try mask(seed: 123_456_789, salt: 5, on: try OpenCLTestSupport.backend()) == (try mask(seed: 123_456_789, salt: 5)))
+    }
+}

@@ -75,6 +75,24 @@ public final class Graph {
         return t
     }
 
+    /// The step's random seed [2] that dropout layers read (DropoutOp):
+    /// one input per graph, written by whoever runs the plan every step.
+    public private(set) var seedInput: Tensor?
+    private var salts = 0
+
+    public func stepSeed() -> Tensor {
+        if let seedInput { return seedInput }
+        let t = input("step_seed", [2])
+        seedInput = t
+        return t
+    }
+
+    /// A number no other random layer of this graph has (a dropout's salt).
+    public func nextSalt() -> Int {
+        salts += 1
+        return salts
+    }
+
     /// A tensor filled with one value (loss targets).
     public func constant(_ value: Float, _ shape: Shape) -> Tensor {
         newValue(shape, .constant(value))

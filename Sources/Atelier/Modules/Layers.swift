@@ -122,3 +122,61 @@ public final class Reshape: Module {
         return try c.graph(.reshape(Shape([x.shape[0]] + dims)), x)
     }
 }
+
+/// Instance normalisation (PyTorch's InstanceNorm2d): per sample and
+/// channel, with learned scale and shift only when `affine`.
+public final class InstanceNorm: Module {
+    public let weight: Parameter?
+    public let bias: Parameter?
+    public let epsilon: Float
+
+    public init(_ channels: Int, affine: Bool = false, epsilon: Float = 1e-5) {
+        weight = affine ? Parameter(name: "weight", shape: [channels], initial: [Float](repeating: 1, count: channels)) : nil
+        bias = affine ? Parameter(name: "bias", shape: [channels], initial: [Float](repeating: 0, count: channels)) : nil
+        self.epsilon = epsilon
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        let g = c.graph
+        let affine = [weight, bias].compactMap { $0 }.map { g.parameter($0) }
+        return try g.apply(InstanceNormOp(epsilon: epsilon, affine: !affine.isEmpty), [x] + affine)[0]
+    }
+}
+
+/// Padding by zeros or reflection on every side (ZeroPad2d, ReflectionPad2d).
+public final class Pad: Module {
+    public let op: PadOp
+    public init(_ mode: PadOp.Mode, _ amount: Int) { op = PadOp(mode, amount) }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        try c.graph.apply(op, [x])[0]
+    }
+}
+
+/// Upsampling by an integer factor, nearest or bilinear.
+public final class Upsample: Module {
+    public let op: UpsampleOp
+    public init(factor: Int, mode: UpsampleOp.Mode) { op = UpsampleOp(factor: factor, mode: mode) }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        try c.graph.apply(op, [x])[0]
+    }
+}
+
+/// Dropout with probability `p` in training mode; with `inEvaluation` also
+/// when sampling (pix2pix keeps its dropout on at test time, its only noise).
+/// The mask comes from the graph's step seed, so runs and resumes repeat.
+public final class Dropout: Module {
+    public let probability: Float
+    public let inEvaluation: Bool
+    public init(_ probability: Float, inEvaluation: Bool = false) {
+        self.probability = probability
+        self.inEvaluation = inEvaluation
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        guard probability > 0, c.training || inEvaluation else { return x }
+        let g = c.graph
+        return try g.apply(DropoutOp(probability: probability, salt: g.nextSalt()), [x, g.stepSeed()])[0]
+    }
+}

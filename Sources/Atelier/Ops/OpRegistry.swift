@@ -64,6 +64,24 @@ public enum OpRegistry {
         Sample("instance_norm (affine)", kind: "InstanceNormOp", [x([2, 3, 5, 7]), x([3], 0.5...1.5), x([3])]) { g, t in
             try g.apply(InstanceNormOp(affine: true), t)[0]
         },
+        Sample("pad zeros (1, 2, 0, 3)", kind: "PadOp", [x([2, 3, 4, 5])]) { g, t in
+            try g.apply(PadOp(.zeros, top: 1, bottom: 2, left: 0, right: 3), t)[0]
+        },
+        Sample("pad reflect (3, 1, 2, 3)", kind: "PadOp", [x([2, 3, 5, 4])]) { g, t in
+            try g.apply(PadOp(.reflect, top: 3, bottom: 1, left: 2, right: 3), t)[0]
+        },
+        Sample("upsample x2 nearest", kind: "UpsampleOp", [x([2, 3, 3, 5])]) { g, t in
+            try g.apply(UpsampleOp(factor: 2, mode: .nearest), t)[0]
+        },
+        Sample("upsample x2 bilinear", kind: "UpsampleOp", [x([2, 3, 3, 5])]) { g, t in
+            try g.apply(UpsampleOp(factor: 2, mode: .bilinear), t)[0]
+        },
+        Sample("upsample x3 bilinear", kind: "UpsampleOp", [x([1, 2, 4, 3])]) { g, t in
+            try g.apply(UpsampleOp(factor: 3, mode: .bilinear), t)[0]
+        },
+        Sample("dropout 0.5", kind: "DropoutOp", [x([3, 5, 7]), (Shape([2]), 0...0, false)], fixed: [1: DropoutOp.seedValues(0x1234_5678)]) { g, t in
+            try g.apply(DropoutOp(probability: 0.5, salt: 3), t)[0]
+        },
     ]
 
     /// The kinds the samples must cover: every forward GraphOp and every
@@ -73,7 +91,7 @@ public enum OpRegistry {
     }
 
     /// The forward op definitions (Ops/Definitions).
-    public static let definitions: Set<String> = ["InstanceNormOp"]
+    public static let definitions: Set<String> = ["InstanceNormOp", "PadOp", "UpsampleOp", "DropoutOp"]
 }
 
 extension GraphOp {

@@ -11,6 +11,9 @@ public final class Trainer {
     public let groups: [String: ParameterGroup]
     /// The epoch (0-based) the schedules are at; the training loop sets it.
     public var epoch = 0
+    /// Mixed with the step count into each step's seed of random layers
+    /// (dropout): the run's --seed.
+    public var randomSeed: UInt64 = 0
 
     private var plans: [Int: StepPlan] = [:]
     private var lastPlan: StepPlan?
@@ -23,6 +26,7 @@ public final class Trainer {
         let plan: Plan
         let inputs: [String: Tensor]
         let phases: [(nodes: Range<Int>, group: String)]
+        let seed: Tensor?
         let statistics: [(name: String, kind: StepStatistics.Kind, value: Tensor)]
     }
 
@@ -91,7 +95,7 @@ public final class Trainer {
         let plan = try Plan(builder.graph, on: backend, keep: statistics.map(\.value), bindings: bindings)
         plan.profiler = profiler
         let result = StepPlan(plan: plan, inputs: builder.inputs, phases: builder.phases.map { ($0.nodes, $0.group) },
-                              statistics: statistics)
+                              seed: builder.graph.seedInput, statistics: statistics)
         plans[batch] = result
         return result
     }
@@ -114,6 +118,7 @@ public final class Trainer {
             throw ShapeError("the step needs input \(missing), which was not given")
         }
         for (name, tensor) in p.inputs { try p.plan.write(feed[name]!, to: tensor) }
+        if let seed = p.seed { try p.plan.write(DropoutOp.seedValues(stepSeed), to: seed) }
         // Phases run in order; where a fusion spans a phase boundary the plan refuses the split.
         var next = 0
         for (index, phase) in p.phases.enumerated() {
@@ -149,6 +154,14 @@ public final class Trainer {
     /// (plans that step if it is not yet).
     public func statisticNames(batch: Int) throws -> [(name: String, kind: StepStatistics.Kind)] {
         try stepPlan(batch: batch).statistics.map { ($0.name, $0.kind) }
+    }
+
+    /// This step's seed of random layers: the run's seed and the steps taken
+    /// (the first group's Adam steps, which a checkpoint restores), mixed.
+    var stepSeed: UInt32 {
+        let steps = UInt64(groups[groupSpecs[0].name]!.step)
+        return DropoutOp.mix(UInt32(truncatingIfNeeded: randomSeed) ^ DropoutOp.mix(UInt32(truncatingIfNeeded: randomSeed >> 32)))
+            ^ DropoutOp.mix(UInt32(truncatingIfNeeded: steps) &+ 0x9E37_79B9)
     }
 
     /// Adam steps taken by each group.
