@@ -130,3 +130,16 @@ struct DropoutTests {
         #expect(try mask(seed: 123_456_789, salt: 5, on: try OpenCLTestSupport.backend()) == (try mask(seed: 123_456_789, salt: 5)))
     }
 }
+
+/// The OpenCL formulas of every activation and loss live, by name, in Kernels/formulas.cl.
+struct FormulaTests {
+    @Test("Every activation and loss names a formula that Kernels/formulas.cl defines, with its gradient")
+    func formulasDefined() throws {
+        let source = try KernelSources.source(named: "formulas.cl")
+        let names = [Activation.identity, .relu, .leakyRelu(slope: 0.2), .sigmoid, .tanh].map(\.formula) + ReduceOp.allCases.map(\.formula)
+        for name in names {
+            #expect(source.contains("#define \(name)(") && source.contains("#define \(name)_GRAD("), "formulas.cl lacks \(name) or its gradient")
+        }
+        #expect(Activation.sigmoid.forwardBody == "y = ATELIER_SIGMOID(x, p);" && ReduceOp.mse.gradientExpression == "ATELIER_MSE_GRAD(a, b, s)")
+    }
+}

@@ -2,8 +2,8 @@ import CAtelier
 import Foundation
 
 /// An elementwise activation: its forward formula and its gradient, written
-/// once for OpenCL (C expressions) and once for the CPU path (Swift), side by
-/// side so the two cannot drift apart unnoticed; the tests compare them.
+/// once for OpenCL (named in Kernels/formulas.cl) and once for the CPU path
+/// (Swift, below); the parity tests compare them.
 ///
 /// Every gradient is expressed through the output y, so a graph can free the
 /// input after the forward pass.
@@ -48,33 +48,23 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// OpenCL C statements setting y from x and p (values of type T).
-    var forwardBody: String {
+    /// The name of its formula in Kernels/formulas.cl: ATELIER_<NAME>(x, p)
+    /// for y, ATELIER_<NAME>_GRAD(y, dy, p) for dx.
+    var formula: String {
         switch self {
-        case .identity: "y = x;"
-        case .relu: "y = fmax(x, 0.0f);"
-        case .leakyRelu: "y = x > 0.0f ? x : p * x;"
-        // One exp of -|x|, which never overflows, and a select: no branch,
-        // so it vectorises.
-        case .sigmoid: "const T e = EXP(-fabs(x)); y = (x >= 0.0f ? 1.0f : e) / (1.0f + e);"
-        // tanh(|x|) = (1 - e) / (1 + e) with e = exp(-2|x|): vectorised on
-        // PoCL, whose tanh() and expm1() are not; absolute error ~1e-7.
-        // EXP is exp(), or a vectorisable polynomial on CPU devices
-        // (Kernels/fastmath.cl).
-        case .tanh: "const T e = EXP(-2.0f * fabs(x)); y = copysign((1.0f - e) / (1.0f + e), x);"
+        case .identity: "ATELIER_IDENTITY"
+        case .relu: "ATELIER_RELU"
+        case .leakyRelu: "ATELIER_LEAKY_RELU"
+        case .sigmoid: "ATELIER_SIGMOID"
+        case .tanh: "ATELIER_TANH"
         }
     }
 
+    /// OpenCL C statement setting y from x and p (values of type T).
+    var forwardBody: String { "y = \(formula)(x, p);" }
+
     /// OpenCL C: dx from y, dy and p.
-    var gradientExpression: String {
-        switch self {
-        case .identity: "dy"
-        case .relu: "(y > 0.0f ? dy : 0.0f)"
-        case .leakyRelu: "(y > 0.0f ? dy : p * dy)"
-        case .sigmoid: "(dy * y * (1.0f - y))"
-        case .tanh: "(dy * (1.0f - y * y))"
-        }
-    }
+    var gradientExpression: String { "\(formula)_GRAD(y, dy, p)" }
 
     /// CPU: y[i] = f(x[i]) over `range`. One loop per case, so each
     /// compiles to a straight loop rather than a switch per element.

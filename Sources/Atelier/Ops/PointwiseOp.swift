@@ -91,16 +91,16 @@ public enum PointwiseOp: Sendable, Hashable {
                        "{ const T biased = x + bias; { const T x = biased; \(act.forwardBody) } }")
         case .bceWithLogitsGradient:
             return sig("bce_logits_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
-                       "const T e = EXP(-fabs(x)); dx = s * ((x >= 0.0f ? 1.0f : e) / (1.0f + e) - t);")
+                       "dx = ATELIER_BCE_LOGITS_GRAD(x, t, s);")
         case .mseGradient:
             return sig("mse_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
-                       "dx = 2.0f * s * (x - t);")
+                       "dx = ATELIER_MSE_GRAD(x, t, s);")
         case .l1Gradient:
             return sig("l1_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
-                       "dx = s * sign(x - t);")
+                       "dx = ATELIER_L1_GRAD(x, t, s);")
         case .hingeGradient:
             return sig("hinge_grad", [("x", .input), ("t", .input), ("dx", .output)], ["s"],
-                       "dx = -s * t * (1.0f - step(1.0f, x * t));")
+                       "dx = ATELIER_HINGE_GRAD(x, t, s);")
         case .batchNormStatistics:
             return sig("bn_stats", [("mean", .input), ("var", .input), ("rmean", .inOut), ("rvar", .inOut), ("invstd", .output)],
                        ["momentum", "eps", "unbias"],

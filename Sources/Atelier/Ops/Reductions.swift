@@ -27,16 +27,20 @@ public enum ReduceOp: Sendable, Hashable, CaseIterable {
 
     var divides: Bool { self != .sum }
 
-    /// OpenCL C term in `a` and `b`.
-    var expression: String {
+    /// The name of its formula in Kernels/formulas.cl: ATELIER_<NAME>(a, b)
+    /// for the term, ATELIER_<NAME>_GRAD(a, b, s) for the gradient.
+    var formula: String {
         switch self {
-        case .sum, .mean: "a"
-        case .bceWithLogits: "(fmax(a, 0.0f) - a * b + log1p(exp(-fabs(a))))"
-        case .mse: "((a - b) * (a - b))"
-        case .l1: "fabs(a - b)"
-        case .hinge: "fmax(1.0f - a * b, 0.0f)"
+        case .sum, .mean: "ATELIER_SUM"
+        case .bceWithLogits: "ATELIER_BCE_LOGITS"
+        case .mse: "ATELIER_MSE"
+        case .l1: "ATELIER_L1"
+        case .hinge: "ATELIER_HINGE"
         }
     }
+
+    /// OpenCL C term in `a` and `b`.
+    var expression: String { "\(formula)(a, b)" }
 
     @inline(__always)
     func term(_ a: Float, _ b: Float) -> Double {
@@ -117,15 +121,7 @@ extension ReduceOp {
 
     /// OpenCL C expression of that gradient in `a`, `b` and the scale `s`
     /// (the same formulas as PointwiseOp's), for the fused loss kernel.
-    var gradientExpression: String {
-        switch self {
-        case .sum, .mean: "(a * 0.0f + s)"
-        case .bceWithLogits: "(s * ((a >= 0.0f ? 1.0f : exp(-fabs(a))) / (1.0f + exp(-fabs(a))) - b))"
-        case .mse: "(2.0f * s * (a - b))"
-        case .l1: "(s * sign(a - b))"
-        case .hinge: "(-s * b * (1.0f - step(1.0f, a * b)))"
-        }
-    }
+    var gradientExpression: String { "\(formula)_GRAD(a, b, s)" }
 
     /// The gradient's constant factor: weight/count for means, the weight
     /// for a sum.

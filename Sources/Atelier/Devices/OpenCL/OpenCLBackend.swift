@@ -287,7 +287,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let width = tuning.pointwiseVector
         let k = try kernel(file: "pointwise.cl", name: "pointwise",
                            options: "-DATELIER_POLY_EXP=\(tuning.polynomialExp ? 1 : 0)",
-                           prelude: try KernelSources.source(named: "fastmath.cl") + Self.pointwisePrelude(sig, vectorWidth: width))
+                           prelude: try KernelSources.source(named: "fastmath.cl") + "\n" + KernelSources.source(named: "formulas.cl") + "\n"
+                               + Self.pointwisePrelude(sig, vectorWidth: width))
         let arguments: [Argument] = [.int(layout.count), .int(layout.inner), .int(layout.channels)]
             + operands.map { .buffer($0) } + op.scalars.map { .float($0) }
         guard perChannel else {
@@ -362,7 +363,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let chunk = ((n + partials - 1) / partials + 7) / 8 * 8  // whole float8 vectors
         let used = (n + chunk - 1) / chunk
         let partial = try buffer(count: used)
-        var prelude = "#define REDUCE_MAP \(op.expression)"
+        var prelude = try KernelSources.source(named: "formulas.cl") + "\n#define REDUCE_MAP \(op.expression)"
         if gradient != nil { prelude += "\n#define GRAD_MAP \(op.gradientExpression)" }
         let stage1 = try kernel(file: "reduce.cl", name: "reduce_partial", prelude: prelude)
         try launch(stage1, [.int(n), .int(chunk), .float(op.gradientScale(count: n, weight: weight)), .buffer(inputs[0]),
