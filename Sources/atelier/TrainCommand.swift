@@ -38,7 +38,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of initialisation, noise and shuffling.")
     var seed: UInt64 = 0
 
-    @Option(help: "auto, cpu, opencl or opencl:P:D (see `atelier devices`).")
+    @Option(help: "auto, cpu, opencl or opencl:P:D (see `atelier devices`); reference runs the plain reference backend (slow, for checking numerics).")
     var device = "auto"
 
     @Option(help: "Run folder (default: runs/MODEL).")

@@ -3,8 +3,9 @@ import Testing
 @testable import Atelier
 
 /// Walks every op of OpRegistry: autodiff against central finite
-/// differences on the CPU path, and OpenCL against the CPU path (forward
-/// output and every gradient) on the registry's odd shapes.
+/// differences on the CPU path, and the CPU path and OpenCL against the
+/// reference backend (forward output and every gradient) on the registry's
+/// odd shapes.
 struct OpRegistryTests {
     /// The sample's op in a graph whose loss is mse(output, target), with the
     /// gradients of the differentiable inputs; inputs filled from `seed`.
@@ -85,18 +86,27 @@ struct OpRegistryTests {
         }
     }
 
-    @Test("Every op gives the same output and gradients on OpenCL as on the CPU path", .requiresOpenCL,
-          arguments: OpRegistry.samples.map(\.name))
-    func openCLParity(name: String) throws {
-        let sample = OpRegistry.samples.first { $0.name == name }!
-        let (cpu, cl) = (try Self.build(sample, on: CPUBackend()), try Self.build(sample, on: try OpenCLTestSupport.backend()))
-        try cpu.plan.run()
-        try cl.plan.run()
-        expectClose(try cl.plan.read(cl.output), try cpu.plan.read(cpu.output), rtol: 1e-4, atol: 1e-5, "\(name): output")
-        for (i, (a, c)) in zip(cl.gradients, cpu.gradients).enumerated() {
+    /// `backend`'s output and gradients against the reference backend's.
+    static func checkAgainstReference(_ sample: OpRegistry.Sample, on backend: Backend) throws {
+        let (ref, other) = (try build(sample, on: ReferenceBackend()), try build(sample, on: backend))
+        try ref.plan.run()
+        try other.plan.run()
+        let what = "\(sample.name) on \(backend.name)"
+        expectClose(try other.plan.read(other.output), try ref.plan.read(ref.output), rtol: 1e-4, atol: 1e-5, "\(what): output")
+        for (i, (a, c)) in zip(other.gradients, ref.gradients).enumerated() {
             guard let a, let c else { continue }
-            expectClose(try cl.plan.read(a), try cpu.plan.read(c), rtol: 1e-3, atol: 1e-5, "\(name): gradient of input \(i)")
+            expectClose(try other.plan.read(a), try ref.plan.read(c), rtol: 1e-3, atol: 1e-5, "\(what): gradient of input \(i)")
         }
+    }
+
+    @Test("Every op gives the reference's output and gradients on the CPU path", arguments: OpRegistry.samples.map(\.name))
+    func cpuParity(name: String) throws {
+        try Self.checkAgainstReference(OpRegistry.samples.first { $0.name == name }!, on: CPUBackend())
+    }
+
+    @Test("Every op gives the reference's output and gradients on OpenCL", .requiresOpenCL, arguments: OpRegistry.samples.map(\.name))
+    func openCLParity(name: String) throws {
+        try Self.checkAgainstReference(OpRegistry.samples.first { $0.name == name }!, on: try OpenCLTestSupport.backend())
     }
 }
 

@@ -41,4 +41,17 @@ public struct DeviceKernel {
     var buffers: [DeviceBuffer] {
         arguments.compactMap { if case .buffer(let b) = $0 { b } else { nil } }
     }
+
+    /// Runs the CPU version on host buffers (the CPU path and the reference).
+    func runOnHost() {
+        var buffers: [UnsafeMutablePointer<Float>] = [], ints: [Int] = [], floats: [Float] = []
+        for argument in arguments {
+            switch argument {
+            case .buffer(let b): buffers.append(b.host)
+            case .int(let v): ints.append(v)
+            case .float(let v): floats.append(v)
+            }
+        }
+        cpu(HostArguments(buffers: buffers, ints: ints, floats: floats))
+    }
 }

@@ -1,9 +1,11 @@
-/// `--device auto | cpu | opencl | opencl:P:D`, as design.md defines them.
+/// `--device auto | cpu | opencl | opencl:P:D`, as design.md defines them,
+/// and `reference`: the plain reference backend (slow; for checking numerics).
 public enum DeviceChoice: Sendable, Equatable, CustomStringConvertible {
     /// An OpenCL GPU or accelerator if there is one, else the CPU path
     /// (OpenBLAS beats OpenCL-on-PoCL on CPUs).
     case auto
     case cpu
+    case reference
     /// The first GPU, else the first OpenCL device.
     case opencl
     /// Platform P, device D, as `atelier devices` lists them.
@@ -14,6 +16,7 @@ public enum DeviceChoice: Sendable, Equatable, CustomStringConvertible {
         switch lower {
         case "auto": self = .auto
         case "cpu": self = .cpu
+        case "reference": self = .reference
         case "opencl": self = .opencl
         default:
             let parts = lower.split(separator: ":", omittingEmptySubsequences: false)
@@ -28,6 +31,7 @@ public enum DeviceChoice: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .auto: "auto"
         case .cpu: "cpu"
+        case .reference: "reference"
         case .opencl: "opencl"
         case .openclDevice(let p, let d): "opencl:\(p):\(d)"
         }
@@ -44,6 +48,8 @@ public enum DeviceChoice: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .cpu:
             return CPUBackend()
+        case .reference:
+            return ReferenceBackend()
         case .auto:
             guard let devices = try? OpenCLDevices.handles(),
                   let pick = DeviceChoice.autoPick(devices.map(\.info)),
@@ -80,7 +86,7 @@ public enum DeviceSelectionError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .unparsable(let text):
-            return "unknown device '\(text)': use auto, cpu, opencl or opencl:P:D (see `atelier devices`)"
+            return "unknown device '\(text)': use auto, cpu, opencl, opencl:P:D (see `atelier devices`) or reference"
         case .noOpenCL(let requested, let reason):
             return "--device \(requested) asks for OpenCL, but none was found. \(reason)"
         case .unknownOpenCLDevice(let id, let available):

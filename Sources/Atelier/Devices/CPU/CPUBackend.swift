@@ -192,15 +192,7 @@ public final class CPUBackend: Backend {
     }
 
     public func run(_ kernel: DeviceKernel) throws {
-        var buffers: [UnsafeMutablePointer<Float>] = [], ints: [Int] = [], floats: [Float] = []
-        for argument in kernel.arguments {
-            switch argument {
-            case .buffer(let b): buffers.append(b.host)
-            case .int(let v): ints.append(v)
-            case .float(let v): floats.append(v)
-            }
-        }
-        kernel.cpu(DeviceKernel.HostArguments(buffers: buffers, ints: ints, floats: floats))
+        kernel.runOnHost()
     }
 
     public func reduceChannels(_ op: ChannelReduceOp, layout: ChannelLayout, scale: Float,
