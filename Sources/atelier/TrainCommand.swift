@@ -147,9 +147,8 @@ struct TrainCommand: ParsableCommand {
         do { _ = try options.schedule() } catch { throw ValidationError("\(error)") }
 
         let backend = try DeviceChoice(parsing: device).makeBackend(profiling: profile)
-        if let cl = backend as? OpenCLBackend {
-            cl.onCompile { file in Terminal.status("compiling \(file) for \(cl.info.name) (first run only)...") }
-        }
+        let deviceName = backend.name
+        backend.onCompile { file in Terminal.status("compiling \(file) for \(deviceName) (first run only)...") }
         let run = try TrainingRun(options: options, resume: resume, backend: backend) { Terminal.line($0) }
         run.profile = profile
         Interrupt.install()

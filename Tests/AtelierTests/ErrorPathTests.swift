@@ -13,7 +13,7 @@ struct ErrorPathTests {
             Issue.record("opencl:x was accepted")
         } catch {
             let text = "\(error)"
-            #expect(text.contains("opencl:x") && text.contains("auto, cpu, opencl or opencl:P:D"), "message: \(text)")
+            #expect(text.contains("opencl:x") && text.contains("auto, cpu, opencl, opencl:P:D") && text.contains("reference"), "message: \(text)")
         }
         #expect(try DeviceChoice(parsing: "OpenCL:1:2") == .openclDevice(platform: 1, device: 2))
         #expect(try DeviceChoice(parsing: "cpu") == .cpu)

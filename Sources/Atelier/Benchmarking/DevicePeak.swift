@@ -29,8 +29,7 @@ public enum PeakProbe {
     /// Best of `repeats` runs of each probe: a peak is what the device can
     /// do, and on a shared machine slower runs only measure the neighbours.
     public static func measure(_ backend: Backend, repeats: Int = 5) throws -> DevicePeak {
-        if let cl = backend as? OpenCLBackend { return try measure(cl, repeats: repeats) }
-        return measureCPU(repeats: repeats)
+        try backend.measurePeak(repeats: repeats)
     }
 
     static func best(_ values: [Double]) -> Double {
@@ -114,4 +113,6 @@ public enum PeakProbe {
 
 extension OpenCLBackend {
     public var isProfiling: Bool { profilingEnabled }
+
+    public func measurePeak(repeats: Int) throws -> DevicePeak { try PeakProbe.measure(self, repeats: repeats) }
 }

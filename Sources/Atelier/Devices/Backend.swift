@@ -72,6 +72,11 @@ public protocol Backend: AnyObject {
     /// on g.flops (effective rates, comparable across algorithms and
     /// devices) and the share of the FMA peak on these.
     func performedFlops(_ g: ConvGeometry, pass: ConvPass) -> Double
+    /// Capabilities (defaults in BackendCapabilities.swift): device-side
+    /// launch timing, first-compile notices and the measured peak.
+    var launchTimer: LaunchTimer? { get }
+    func onCompile(_ handler: @escaping @Sendable (String) -> Void)
+    func measurePeak(repeats: Int) throws -> DevicePeak
 }
 
 extension Backend {

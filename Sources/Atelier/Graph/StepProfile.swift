@@ -56,11 +56,10 @@ public final class OpProfiler {
 
     /// Runs `work` (one op's launches) and records its time under `name`.
     public func measure(_ name: String, cost: OpCost, on backend: Backend, _ work: () throws -> Void) throws {
-        if let cl = backend as? OpenCLBackend, cl.profilingEnabled {
-            cl.recordsEvents = true
-            _ = try cl.takeProfile()  // launches before this op are not its own
+        if let timer = backend.launchTimer {
+            try timer.startRecording()  // launches before this op are not its own
             try work()
-            let kernels = try cl.takeProfile()
+            let kernels = try timer.takeLaunchTimes()
             add(name, nanoseconds: kernels.reduce(0) { $0 + $1.nanoseconds }, cost: cost)
         } else {
             try backend.synchronize()
@@ -115,7 +114,6 @@ public final class OpProfiler {
 
     /// How the times were taken, for the report's footer.
     public static func timing(on backend: Backend) -> String {
-        if let cl = backend as? OpenCLBackend, cl.profilingEnabled { return "OpenCL event profiling, device time" }
-        return "wall time, each op waited for"
+        backend.launchTimer?.timingDescription ?? "wall time, each op waited for"
     }
 }

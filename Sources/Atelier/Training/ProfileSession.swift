@@ -38,12 +38,9 @@ final class ProfileSession {
     /// ten), or why there is none.
     func finish(_ trainer: Trainer) throws -> String? {
         trainer.profiler = nil
-        let cl = trainer.backend as? OpenCLBackend
+        let timer = trainer.backend.launchTimer
         // After the report, launches stop recording events: nobody reads them.
-        defer {
-            _ = try? cl?.takeProfile()
-            cl?.recordsEvents = false
-        }
+        defer { timer?.stopRecording() }
         guard !reported else { return nil }
         reported = true
         guard profiler.steps > 0 else {
@@ -55,7 +52,7 @@ final class ProfileSession {
         var report = "profile of \(profiler.steps) steps on \(trainer.backend.name):\n"
             + profiler.report(stepMilliseconds: median, peak: peak, timing: OpProfiler.timing(on: trainer.backend))
         if let host = HostPhases.median(plainPhases) {
-            report += "\n" + host.line(deviceRunsWhileEnqueued: cl == nil)
+            report += "\n" + host.line(deviceRunsWhileEnqueued: timer == nil)
         }
         return report
     }

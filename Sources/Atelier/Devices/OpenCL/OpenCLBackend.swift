@@ -69,6 +69,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         programs.onSourceBuild = report
     }
 
+    /// Event profiling, when the queue was made with it.
+    public var launchTimer: LaunchTimer? { profilingEnabled ? self : nil }
+
     // MARK: Memory
 
     public func write(_ values: [Float], to buffer: DeviceBuffer) throws {
@@ -408,4 +411,20 @@ extension DeviceBuffer {
         }
         return storage.handle
     }
+}
+
+extension OpenCLBackend: LaunchTimer {
+    public func startRecording() throws {
+        recordsEvents = true
+        _ = try takeProfile()
+    }
+
+    public func takeLaunchTimes() throws -> [(kernel: String, nanoseconds: UInt64)] { try takeProfile() }
+
+    public func stopRecording() {
+        _ = try? takeProfile()
+        recordsEvents = false
+    }
+
+    public var timingDescription: String { "OpenCL event profiling, device time" }
 }
