@@ -24,11 +24,16 @@ let package = Package(
                 .linkedLibrary("dl"),
             ]
         ),
+        // The library in layers, each depending only on those below it.
         .target(
-            name: "Atelier",
+            name: "AtelierDevices",
             dependencies: ["CAtelier"],
             plugins: [.plugin(name: "EmbedKernels")]
         ),
+        .target(name: "AtelierGraph", dependencies: ["AtelierDevices"]),
+        .target(name: "AtelierModels", dependencies: ["AtelierGraph", "AtelierDevices", "CAtelier"]),
+        .target(name: "AtelierTraining", dependencies: ["AtelierModels", "AtelierGraph", "AtelierDevices"]),
+        .target(name: "Atelier", dependencies: ["AtelierDevices", "AtelierGraph", "AtelierModels", "AtelierTraining"]),
         .executableTarget(
             name: "atelier",
             dependencies: [
@@ -53,7 +58,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AtelierTests",
-            dependencies: ["Atelier", "CAtelier", "atelier", "AtelierBench"]
+            dependencies: ["Atelier", "AtelierDevices", "AtelierGraph", "AtelierModels", "AtelierTraining", "CAtelier", "atelier", "AtelierBench"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// Losses as training declares them: weighted sums of terms, a term used
 /// twice, targets that are computed too, every GAN loss, and the errors for

@@ -2,6 +2,10 @@ import Foundation
 import Testing
 import CAtelier
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// The CPU path's own parallel versions against simple references: the
 /// chunked convolution against the whole-batch im2col composite, the split

@@ -1,5 +1,9 @@
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// The optimised CPU path (register tiles, indirect and Winograd
 /// convolutions, fused BatchNorm, the within-sample split) against the plain

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 @testable import AtelierBench
 
 /// The command-line tools as a user runs them, including on machines without

@@ -2,6 +2,10 @@ import Foundation
 import Testing
 @testable import AtelierBench
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// The OpenCL path's choice of convolution algorithm per pass and shape:
 /// the rule for untuned shapes, tuned choices overriding it, tuning files

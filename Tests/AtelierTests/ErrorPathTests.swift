@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// What a user sees when something is wrong: each error names the problem
 /// and the fix.

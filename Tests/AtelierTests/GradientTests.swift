@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// Every op's gradient on the CPU path against central finite differences of
 /// its forward pass. Each check uses loss = sum(output * r) for a random r,

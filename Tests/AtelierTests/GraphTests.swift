@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// Autodiff against finite differences on composite graphs, pruning, and
 /// the planner's buffer sharing.

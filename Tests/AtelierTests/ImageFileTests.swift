@@ -2,6 +2,10 @@ import CAtelier
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// Pictures as users have them: every kind of PNG, JPEG, damaged files, and
 /// folders of them resized and cropped to a model's size.

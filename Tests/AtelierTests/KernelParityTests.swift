@@ -1,5 +1,9 @@
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// Every kernel on OpenCL against the plain reference backend (double
 /// sums, simplest loops), on random data and shapes that are not multiples

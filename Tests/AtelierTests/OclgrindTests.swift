@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// The kernels' parity tests again, on Oclgrind (Debian's OpenCL device
 /// simulator) with its out-of-bounds and data-race checks: PoCL runs a

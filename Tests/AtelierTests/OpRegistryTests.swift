@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// Walks every op of OpRegistry: autodiff against central finite
 /// differences on the CPU path, and the CPU path and OpenCL against the

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// Numerics against the peers: with the canonical initial weights and noise
 /// of ../shared/peers (common.py export), our first three training steps

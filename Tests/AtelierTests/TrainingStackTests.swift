@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// The generic training stack with a model of its own: three networks in
 /// three groups, two phases, weighted terms and an extra state, saved and

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// Training end to end on real Fashion-MNIST: files, exact resume,
 /// sampling, bad input, and a short run that must behave like a GAN.

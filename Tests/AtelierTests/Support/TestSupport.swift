@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Atelier
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
 
 /// Seeded random numbers, so a failing case can be rerun exactly.
 struct SplitMix64: RandomNumberGenerator {

@@ -1,0 +1,77 @@
+import AtelierDevices
+import AtelierGraph
+/// Pictures a run writes: sample sheets and the loss curve, as pixels.
+public enum Pictures {
+    /// A grid of images (each [C, H, W] in `range`), `columns` wide, with a
+    /// 2-pixel gray border, scaled up `zoom` times.
+    public static func sheet(_ images: [Float], count: Int, channels: Int, size: Int, columns: Int,
+                             range: ClosedRange<Float>, zoom: Int = 2, border: Bool = true) -> PixelImage {
+        let rows = (count + columns - 1) / columns
+        let pad = border ? 2 : 0
+        let cell = size + pad
+        let width = (columns * cell + pad) * zoom, height = (rows * cell + pad) * zoom
+        let outChannels = channels == 1 ? 1 : 3
+        var pixels = [UInt8](repeating: 96, count: width * height * outChannels)
+        let scale = 255 / (range.upperBound - range.lowerBound)
+        for n in 0..<count {
+            let (r, c) = (n / columns, n % columns)
+            for y in 0..<size {
+                for x in 0..<size {
+                    for ch in 0..<outChannels {
+                        let v = images[((n * channels + min(ch, channels - 1)) * size + y) * size + x]
+                        let byte = UInt8(max(0, min(255, ((v - range.lowerBound) * scale).rounded())))
+                        for dy in 0..<zoom {
+                            for dx in 0..<zoom {
+                                let py = ((r * cell + pad + y) * zoom + dy), px = ((c * cell + pad + x) * zoom + dx)
+                                pixels[(py * width + px) * outChannels + ch] = byte
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return PixelImage(width: width, height: height, channels: outChannels, pixels: pixels)
+    }
+
+    /// Loss curves over steps: D in red, G in blue, on a white plot with a
+    /// light grid every 0.5 of loss. Each column shows the mean of its steps.
+    /// The colours of the curves, in order (red and blue first: D and G).
+    static let curveColours: [(UInt8, UInt8, UInt8)] = [(200, 30, 30), (30, 60, 200), (30, 150, 50), (230, 130, 0),
+                                                         (140, 40, 170), (0, 150, 160), (120, 90, 40), (220, 60, 160)]
+    public static let curveColourNames = ["red", "blue", "green", "orange", "purple", "teal", "brown", "pink"]
+
+    /// One curve per series (step by step, averaged per pixel column), in
+    /// `curveColours`' order, on a grid of 0.5 steps from 0.
+    public static func lossCurve(_ curves: [[Float]], width: Int = 640, height: Int = 320) -> PixelImage {
+        var pixels = [UInt8](repeating: 255, count: width * height * 3)
+        func plot(_ x: Int, _ y: Int, _ rgb: (UInt8, UInt8, UInt8)) {
+            guard x >= 0, x < width, y >= 0, y < height else { return }
+            let i = (y * width + x) * 3
+            pixels[i] = rgb.0; pixels[i + 1] = rgb.1; pixels[i + 2] = rgb.2
+        }
+        let finite = curves.joined().filter(\.isFinite)
+        let top = max(2, (finite.max() ?? 2) * 1.05)
+        var level: Float = 0.5
+        while level < top {
+            let y = height - 1 - Int(level / top * Float(height - 1))
+            for x in stride(from: 0, to: width, by: 2) { plot(x, y, (215, 215, 215)) }
+            level += 0.5
+        }
+        for x in 0..<width { plot(x, height - 1, (0, 0, 0)) }
+        for y in 0..<height { plot(0, y, (0, 0, 0)) }
+        for (index, series) in curves.enumerated() where !series.isEmpty {
+            let color = curveColours[index % curveColours.count]
+            var previous: Int?
+            for x in 0..<width {
+                let lo = series.count * x / width, hi = max(lo + 1, series.count * (x + 1) / width)
+                let slice = series[lo..<min(hi, series.count)].filter(\.isFinite)
+                guard !slice.isEmpty else { continue }
+                let mean = slice.reduce(0, +) / Float(slice.count)
+                let y = height - 1 - Int(min(mean, top) / top * Float(height - 1))
+                for yy in min(previous ?? y, y)...max(previous ?? y, y) { plot(x, yy, color); plot(x, yy - 1, color) }
+                previous = y
+            }
+        }
+        return PixelImage(width: width, height: height, channels: 3, pixels: pixels)
+    }
+}

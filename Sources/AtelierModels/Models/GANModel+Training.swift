@@ -1,0 +1,106 @@
+import AtelierDevices
+import AtelierGraph
+/// gan, dcgan and cdcgan as declarations on the generic trainer:
+///   fake = G(z)
+///   phase D (updates "discriminator"): Loss_D = loss(D(real), real) +
+///     loss(D(fake), fake); fake is a constant here, so G gets no gradient;
+///     D(x) and D(G(z)) are reported;
+///   phase G (updates "generator"): Loss_G = G's loss on D(fake) through the
+///     just-updated D, with no gradient for D's weights.
+extension GANModel: TrainingModel {
+    public var networks: [Network] { [Network("generator", generator), Network("discriminator", discriminator)] }
+
+    public var parameterGroups: [ParameterGroupSpec] {
+        [ParameterGroupSpec(name: "discriminator", networks: ["discriminator"], optimizer: optimizer, schedule: schedule),
+         ParameterGroupSpec(name: "generator", networks: ["generator"], optimizer: optimizer, schedule: schedule)]
+    }
+
+    public func buildStep(_ step: StepBuilder) throws {
+        let g = step.graph
+        let c = config
+        let context = step.context
+        let z = try step.input("z", sampleShape: [c.nz])
+        let classes = c.isConditional ? try step.input("classes", sampleShape: [c.classes]) : nil
+        // Class planes for D are expanded on the device from the one-hot labels.
+        let planes = try classes.map { try g(.broadcastPlanes(height: c.imageSize, width: c.imageSize), $0) }
+        let real = try step.input("real", sampleShape: c.imageShape)
+        let fake = try generate(z, classes: classes, context)
+        let loss = c.ganMode
+        try step.phase("D", updates: "discriminator", total: "Loss_D") { terms in
+            let scoresReal = try discriminate(real, classPlanes: planes, context)
+            let scoresFake = try discriminate(fake, classPlanes: planes, context)
+            try terms.add("D_real", try loss.discriminator(scoresReal, real: true, g), reported: false)
+            try terms.add("D_fake", try loss.discriminator(scoresFake, real: false, g), reported: false)
+            try terms.report("D(x)", try loss.meanScore(scoresReal, g))
+            try terms.report("D(G(z))", try loss.meanScore(scoresFake, g))
+        }
+        try step.phase("G", updates: "generator", total: "Loss_G") { terms in
+            try terms.add("G_GAN", try loss.generator(try discriminate(fake, classPlanes: planes, context), g), reported: false)
+        }
+    }
+
+    /// A step's inputs: real images in the model's pixel range ([N, C, S, S]
+    /// flattened), noise [N, nz], and for a conditional model each sample's
+    /// class.
+    public func feed(real: [Float], noise: [Float], classes: [Int]? = nil) throws -> (batch: Int, feed: [String: [Float]]) {
+        let perImage = config.imageShape.reduce(1, *)
+        guard real.count % perImage == 0, real.count > 0 else {
+            throw ShapeError("a batch of real images must hold a whole number of \(config.imageShape) images")
+        }
+        let batch = real.count / perImage
+        var feed = ["real": real, "z": try checkedNoise(noise, batch: batch)]
+        if let oneHot = try oneHot(classes, batch: batch) { feed["classes"] = oneHot }
+        return (batch, feed)
+    }
+
+    func checkedNoise(_ noise: [Float], batch: Int) throws -> [Float] {
+        guard noise.count == batch * config.nz else { throw ShapeError("noise holds \(noise.count) values, expected \(batch) x \(config.nz)") }
+        return noise
+    }
+
+    /// The one-hot classes of a conditional model (nil for the others).
+    func oneHot(_ classes: [Int]?, batch: Int) throws -> [Float]? {
+        guard config.isConditional else { return nil }
+        let k = config.classes
+        guard let classes, classes.count == batch else { throw ShapeError("cdcgan needs one class per sample") }
+        if let bad = classes.first(where: { !(0..<k).contains($0) }) {
+            throw ShapeError("class \(bad) is out of range: the model has \(k) classes (0...\(k - 1))")
+        }
+        var oneHot = [Float](repeating: 0, count: batch * k)
+        for (n, label) in classes.enumerated() { oneHot[n * k + label] = 1 }
+        return oneHot
+    }
+}
+
+/// Images from a GAN's generator with BatchNorm in eval mode, one plan per
+/// batch size.
+public final class GANSampler {
+    public let model: GANModel
+    public let backend: Backend
+    private var plans: [Int: (plan: Plan, z: Tensor, classes: Tensor?, images: Tensor)] = [:]
+
+    /// The model's parameters must be on `backend` (a Trainer puts them there).
+    public init(model: GANModel, backend: Backend) {
+        self.model = model
+        self.backend = backend
+    }
+
+    /// Images from noise [N, nz] (and classes), in the model's pixel range.
+    public func generate(noise: [Float], classes: [Int]? = nil) throws -> [Float] {
+        let nz = model.config.nz
+        let batch = noise.count / nz
+        guard batch > 0, noise.count == batch * nz else { throw ShapeError("noise must hold a whole number of \(nz)-vectors") }
+        if plans[batch] == nil {
+            let g = Graph()
+            let z = g.input("z", [batch, nz])
+            let classes = model.config.isConditional ? g.input("classes", [batch, model.config.classes]) : nil
+            let images = try model.generate(z, classes: classes, ForwardContext(graph: g, training: false))
+            plans[batch] = (try Plan(g, on: backend, keep: [images]), z, classes, images)
+        }
+        let p = plans[batch]!
+        try p.plan.write(try model.checkedNoise(noise, batch: batch), to: p.z)
+        if let t = p.classes, let oneHot = try model.oneHot(classes, batch: batch) { try p.plan.write(oneHot, to: t) }
+        try p.plan.run()
+        return try p.plan.read(p.images)
+    }
+}

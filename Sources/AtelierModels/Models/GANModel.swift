@@ -1,0 +1,126 @@
+import AtelierDevices
+import AtelierGraph
+/// The models `atelier train --model` offers.
+public enum ModelKind: String, Codable, CaseIterable, Sendable, CustomStringConvertible {
+    /// The reference article's GAN: MLP generator, small conv discriminator.
+    case gan
+    /// DCGAN for 28x28 gray images.
+    case dcgan
+    /// DCGAN conditioned on the class.
+    case cdcgan
+
+    public var description: String { rawValue }
+}
+
+/// Everything needed to rebuild a model: saved in every checkpoint, so a
+/// model loads without repeating the options it was trained with.
+public struct ModelConfig: Codable, Sendable, Equatable {
+    public var kind: ModelKind
+    /// Length of the noise vector z.
+    public var nz: Int
+    public var imageChannels: Int
+    public var imageSize: Int
+    /// Class names of a conditional model (empty otherwise).
+    public var classNames: [String]
+    /// Width of the generator's last hidden layer and of the
+    /// discriminator's first (pytorch/examples' --ngf and --ndf); the other
+    /// layers double it per step away from the image.
+    public var ngf: Int
+    public var ndf: Int
+    /// The adversarial loss it is trained with.
+    public var ganMode: GANLoss
+
+    public init(kind: ModelKind, nz: Int = 100, imageChannels: Int = 1, imageSize: Int = 28, classNames: [String] = [],
+                ngf: Int = 64, ndf: Int = 64, ganMode: GANLoss = .vanilla) {
+        self.kind = kind
+        self.nz = nz
+        self.imageChannels = imageChannels
+        self.imageSize = imageSize
+        self.classNames = kind == .cdcgan ? classNames : []
+        self.ngf = ngf
+        self.ndf = ndf
+        self.ganMode = ganMode
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf, ganMode }
+
+    /// Checkpoints written before the widths and losses were options hold no
+    /// ngf, ndf or ganMode: theirs were 64, 64 and vanilla.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(kind: try c.decode(ModelKind.self, forKey: .kind), nz: try c.decode(Int.self, forKey: .nz),
+                  imageChannels: try c.decode(Int.self, forKey: .imageChannels), imageSize: try c.decode(Int.self, forKey: .imageSize),
+                  classNames: try c.decode([String].self, forKey: .classNames),
+                  ngf: try c.decodeIfPresent(Int.self, forKey: .ngf) ?? 64, ndf: try c.decodeIfPresent(Int.self, forKey: .ndf) ?? 64,
+                  ganMode: try c.decodeIfPresent(GANLoss.self, forKey: .ganMode) ?? .vanilla)
+    }
+
+    public var isConditional: Bool { kind == .cdcgan }
+    public var classes: Int { classNames.count }
+    public var imageShape: [Int] { [imageChannels, imageSize, imageSize] }
+    /// Pixel range of the generator's output and of the training images.
+    public var pixelRange: ClosedRange<Float> { kind == .gan ? 0...1 : -1...1 }
+
+    /// The image sizes each model is built for.
+    public static func supportedSizes(_ kind: ModelKind) -> [Int] {
+        kind == .gan ? [28, 32, 64] : [28, 32, 64, 128, 256]
+    }
+
+    func validate() throws {
+        guard nz > 0 else { throw ShapeError("--nz must be positive") }
+        let sizes = Self.supportedSizes(kind)
+        guard sizes.contains(imageSize) else {
+            throw ShapeError("the \(kind) model is built for images of \(sizes.map(String.init).joined(separator: ", ")) pixels, not \(imageSize); pass one of them as --image-size (pictures are resized to it)")
+        }
+        guard imageChannels == 1 || imageChannels == 3 else {
+            throw ShapeError("images have 1 (gray) or 3 (RGB) channels, not \(imageChannels)")
+        }
+        guard (1...1024).contains(ngf), (1...1024).contains(ndf) else {
+            throw ShapeError("--ngf and --ndf must lie in 1...1024 (pytorch/examples use 64)")
+        }
+        if isConditional && classes < 2 {
+            throw ShapeError("cdcgan needs a labelled dataset with at least two classes")
+        }
+    }
+}
+
+/// A generator and a discriminator (which returns logits), and how they
+/// train: see GANModel+Training.swift.
+public final class GANModel {
+    public let config: ModelConfig
+    public let generator: Module
+    public let discriminator: Module
+    /// Both networks' optimizer settings and schedule.
+    public var optimizer = OptimizerSettings()
+    public var schedule = LearningRateSchedule.constant
+
+    public init(config: ModelConfig, rng: inout RandomGenerator) throws {
+        try config.validate()
+        self.config = config
+        let networks: (Module, Module)
+        switch config.kind {
+        case .gan: networks = GANNetworks.article(config, rng: &rng)
+        case .dcgan, .cdcgan:
+            networks = config.imageSize == 28 ? GANNetworks.dcgan28(config, rng: &rng) : GANNetworks.dcgan(config, rng: &rng)
+        }
+        (generator, discriminator) = networks
+    }
+
+    /// Images [N, C, S, S] from z [N, nz] (and one-hot classes [N, k]).
+    public func generate(_ z: Tensor, classes: Tensor?, _ context: ForwardContext) throws -> Tensor {
+        try generator(try conditioned(z, on: classes, context), context)
+    }
+
+    /// Logits [N, 1] for images (with class planes [N, k, S, S]).
+    public func discriminate(_ images: Tensor, classPlanes: Tensor?, _ context: ForwardContext) throws -> Tensor {
+        try discriminator(try conditioned(images, on: classPlanes, context), context)
+    }
+
+    /// A conditional model's input: `x` with the class joined along axis 1.
+    private func conditioned(_ x: Tensor, on classes: Tensor?, _ context: ForwardContext) throws -> Tensor {
+        guard config.isConditional else { return x }
+        guard let classes else { throw ShapeError("cdcgan needs the class of every sample") }
+        return try context.graph.apply(.concatChannels, [x, classes])[0]
+    }
+
+}

@@ -1,0 +1,184 @@
+import AtelierDevices
+import AtelierGraph
+/// y = x W^T + b with W [out, in] (PyTorch's layout).
+public final class Dense: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    public init(_ inputs: Int, _ outputs: Int, bias: Bool = true, initializer: Initializer, rng: inout RandomGenerator) {
+        weight = Parameter(name: "weight", shape: [outputs, inputs],
+                           initial: initializer.values([outputs, inputs], fanIn: inputs, fanOut: outputs, rng: &rng))
+        self.bias = bias ? Parameter(name: "bias", shape: [outputs], initial: [Float](repeating: 0, count: outputs)) : nil
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        let g = c.graph
+        let y = try g(.matmul(transposeA: false, transposeB: true), x, g.parameter(weight))
+        return try bias.map { try g(.biasAdd, y, g.parameter($0)) } ?? y
+    }
+}
+
+/// What the two convolution layers share: a square kernel, stride,
+/// padding, an optional bias, and the op that applies them.
+public class ConvolutionLayer: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Int
+    fileprivate var op: GraphOp { fatalError("subclass") }
+
+    fileprivate init(weightShape: Shape, outputs: Int, fanIn: Int, fanOut: Int, stride: Int, padding: Int, bias: Bool,
+                     initializer: Initializer, rng: inout RandomGenerator) {
+        weight = Parameter(name: "weight", shape: weightShape,
+                           initial: initializer.values(weightShape, fanIn: fanIn, fanOut: fanOut, rng: &rng))
+        self.bias = bias ? Parameter(name: "bias", shape: [outputs], initial: [Float](repeating: 0, count: outputs)) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        let g = c.graph
+        let y = try g(op, x, g.parameter(weight))
+        return try bias.map { try g(.biasAdd, y, g.parameter($0)) } ?? y
+    }
+}
+
+/// 2-D convolution, weight [out, in, k, k].
+public final class Conv2D: ConvolutionLayer {
+    public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                initializer: Initializer, rng: inout RandomGenerator) {
+        super.init(weightShape: [outputs, inputs, kernel, kernel], outputs: outputs, fanIn: inputs * kernel * kernel,
+                   fanOut: outputs * kernel * kernel, stride: stride, padding: padding, bias: bias, initializer: initializer, rng: &rng)
+    }
+    fileprivate override var op: GraphOp { .conv2d(stride: stride, padding: padding) }
+}
+
+/// Transposed 2-D convolution, weight [in, out, k, k] (PyTorch's layout);
+/// `outputPadding` as PyTorch's `output_padding` (CycleGAN's up layers use 1).
+public final class ConvTranspose2D: ConvolutionLayer {
+    public let outputPadding: Int
+
+    public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, outputPadding: Int = 0,
+                bias: Bool = true, initializer: Initializer, rng: inout RandomGenerator) {
+        self.outputPadding = outputPadding
+        super.init(weightShape: [inputs, outputs, kernel, kernel], outputs: outputs, fanIn: outputs * kernel * kernel,
+                   fanOut: inputs * kernel * kernel, stride: stride, padding: padding, bias: bias, initializer: initializer, rng: &rng)
+    }
+    fileprivate override var op: GraphOp { .convTranspose2d(stride: stride, padding: padding, outputPadding: outputPadding) }
+}
+
+/// BatchNorm over axis 1 of [N, C] (1-D) or [N, C, H, W] (2-D): batch
+/// statistics in training mode, running ones in eval mode (PyTorch's
+/// conventions: momentum 0.1, eps 1e-5, unbiased running variance).
+public final class BatchNorm: Module {
+    public let weight: Parameter
+    public let bias: Parameter
+    public let runningMean: Parameter
+    public let runningVar: Parameter
+    public let momentum: Float
+    public let epsilon: Float
+
+    /// `weightInitial`: the scales' first values (default all 1; DCGAN and
+    /// pix2pix draw them from N(1, 0.02)).
+    public init(_ channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, weightInitial: [Float]? = nil) {
+        precondition(weightInitial == nil || weightInitial!.count == channels, "BatchNorm(\(channels)): wrong number of initial weights")
+        weight = Parameter(name: "weight", shape: [channels], initial: weightInitial ?? [Float](repeating: 1, count: channels))
+        bias = Parameter(name: "bias", shape: [channels], initial: [Float](repeating: 0, count: channels))
+        runningMean = Parameter(name: "running_mean", shape: [channels], trainable: false, initial: [Float](repeating: 0, count: channels))
+        runningVar = Parameter(name: "running_var", shape: [channels], trainable: false, initial: [Float](repeating: 1, count: channels))
+        self.momentum = momentum
+        self.epsilon = epsilon
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        try callAsFunction(x, c, activation: .identity)
+    }
+
+    /// BatchNorm followed by `activation`, as one op (one pass over memory).
+    public func callAsFunction(_ x: Tensor, _ c: ForwardContext, activation: Activation) throws -> Tensor {
+        let g = c.graph
+        return try g.apply(.batchNorm(momentum: momentum, epsilon: epsilon, training: c.training, activation: activation),
+                           [x, g.parameter(weight), g.parameter(bias), g.parameter(runningMean), g.parameter(runningVar)])[0]
+    }
+}
+
+/// An elementwise activation as a layer.
+public final class ActivationLayer: Module {
+    public let activation: Activation
+    public init(_ activation: Activation) { self.activation = activation }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        try c.graph(.activation(activation), x)
+    }
+}
+
+/// Reshapes every sample to `shape` (the batch axis is kept); [-1] flattens.
+public final class Reshape: Module {
+    public let sampleShape: [Int]
+    public init(_ sampleShape: [Int]) { self.sampleShape = sampleShape }
+    public static var flatten: Reshape { Reshape([-1]) }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        let perSample = x.shape.count / x.shape[0]
+        let dims = sampleShape == [-1] ? [perSample] : sampleShape
+        return try c.graph(.reshape(Shape([x.shape[0]] + dims)), x)
+    }
+}
+
+/// Instance normalisation (PyTorch's InstanceNorm2d): per sample and
+/// channel, with learned scale and shift only when `affine`.
+public final class InstanceNorm: Module {
+    public let weight: Parameter?
+    public let bias: Parameter?
+    public let epsilon: Float
+
+    public init(_ channels: Int, affine: Bool = false, epsilon: Float = 1e-5) {
+        weight = affine ? Parameter(name: "weight", shape: [channels], initial: [Float](repeating: 1, count: channels)) : nil
+        bias = affine ? Parameter(name: "bias", shape: [channels], initial: [Float](repeating: 0, count: channels)) : nil
+        self.epsilon = epsilon
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        let g = c.graph
+        let affine = [weight, bias].compactMap { $0 }.map { g.parameter($0) }
+        return try g.apply(InstanceNormOp(epsilon: epsilon, affine: !affine.isEmpty), [x] + affine)[0]
+    }
+}
+
+/// Padding by zeros or reflection on every side (ZeroPad2d, ReflectionPad2d).
+public final class Pad: Module {
+    public let op: PadOp
+    public init(_ mode: PadOp.Mode, _ amount: Int) { op = PadOp(mode, amount) }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        try c.graph.apply(op, [x])[0]
+    }
+}
+
+/// Upsampling by an integer factor, nearest or bilinear.
+public final class Upsample: Module {
+    public let op: UpsampleOp
+    public init(factor: Int, mode: UpsampleOp.Mode) { op = UpsampleOp(factor: factor, mode: mode) }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        try c.graph.apply(op, [x])[0]
+    }
+}
+
+/// Dropout with probability `p` in training mode; with `inEvaluation` also
+/// when sampling (pix2pix keeps its dropout on at test time, its only noise).
+/// The mask comes from the graph's step seed, so runs and resumes repeat.
+public final class Dropout: Module {
+    public let probability: Float
+    public let inEvaluation: Bool
+    public init(_ probability: Float, inEvaluation: Bool = false) {
+        self.probability = probability
+        self.inEvaluation = inEvaluation
+    }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        guard probability > 0, c.training || inEvaluation else { return x }
+        let g = c.graph
+        return try g.apply(DropoutOp(probability: probability, salt: g.nextSalt()), [x, g.stepSeed()])[0]
+    }
+}

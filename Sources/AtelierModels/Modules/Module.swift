@@ -1,0 +1,82 @@
+import AtelierDevices
+import AtelierGraph
+/// A building block of a model. Subclasses hold their parameters and
+/// sub-modules as stored properties; `namedParameters` finds them by
+/// reflection, named by property path ("fc1.weight"), so no layer lists its
+/// parameters by hand.
+open class Module {
+    public init() {}
+
+    /// Adds this module's computation to `graph`.
+    open func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        fatalError("\(type(of: self)) must override callAsFunction(_:_:)")
+    }
+
+    /// Every parameter below this module, with its path ("layers.0.weight").
+    public func namedParameters(prefix: String = "") -> [(name: String, parameter: Parameter)] {
+        var found: [(String, Parameter)] = []
+        // A parameter is named by its own name ("weight", "running_mean")
+        // under the path of the module holding it, as PyTorch names them.
+        func visit(_ value: Any, _ path: String) {
+            switch value {
+            case let p as Parameter: found.append((prefix.isEmpty ? p.name : prefix + "." + p.name, p))
+            case let m as Module: found += m.namedParameters(prefix: path)
+            case let list as [Module]:
+                for (i, m) in list.enumerated() { found += m.namedParameters(prefix: path + "." + String(i)) }
+            case let optional as Parameter?:
+                if let p = optional { found.append((prefix.isEmpty ? p.name : prefix + "." + p.name, p)) }
+            default: break
+            }
+        }
+        var mirror: Mirror? = Mirror(reflecting: self)
+        var fields: [(String, Any)] = []
+        while let m = mirror {
+            fields = m.children.compactMap { child in child.label.map { ($0, child.value) } } + fields
+            mirror = m.superclassMirror
+        }
+        for (label, value) in fields {
+            visit(value, prefix.isEmpty ? label : prefix + "." + label)
+        }
+        return found
+    }
+
+    public var parameters: [Parameter] { namedParameters().map(\.parameter) }
+}
+
+/// What a forward pass is built in: the graph and the mode.
+public struct ForwardContext {
+    public let graph: Graph
+    /// BatchNorm uses batch statistics (and updates running ones) when true.
+    public let training: Bool
+
+    public init(graph: Graph, training: Bool) {
+        self.graph = graph
+        self.training = training
+    }
+}
+
+/// Modules applied one after another.
+public final class Sequential: Module {
+    public let layers: [Module]
+
+    public init(_ layers: [Module]) {
+        self.layers = layers
+    }
+
+    /// Runs the layers in order; a BatchNorm directly followed by an
+    /// activation becomes one fused op (same parameters, same result).
+    public override func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        var h = x
+        var i = 0
+        while i < layers.count {
+            if let norm = layers[i] as? BatchNorm, i + 1 < layers.count, let act = layers[i + 1] as? ActivationLayer {
+                h = try norm(h, context, activation: act.activation)
+                i += 2
+            } else {
+                h = try layers[i](h, context)
+                i += 1
+            }
+        }
+        return h
+    }
+}

@@ -1,0 +1,423 @@
+import AtelierDevices
+import AtelierGraph
+import AtelierModels
+import Foundation
+
+/// The options of `atelier train`, saved as options.json in the run folder.
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    public var model: ModelKind = .dcgan
+    /// nil: Fashion-MNIST from /usr/share/datasets/fashion-mnist.
+    public var dataroot: String?
+    public var epochs = 5
+    public var batchSize = 64
+    public var learningRate: Float = 2e-4
+    public var beta1: Float = 0.5
+    public var nz = 100
+    public var seed: UInt64 = 0
+    public var device = "auto"
+    public var out = "runs/dcgan"
+    /// One short epoch (two steps) that writes every file, to check a setup.
+    public var dryRun = false
+    /// Train on the last, smaller batch of each epoch too (it gets a plan of
+    /// its own) instead of dropping it.
+    public var keepLastBatch = false
+    /// Use only the first N images (quick trials).
+    public var limitImages: Int?
+    /// The side of the images the model is built for (pytorch/examples'
+    /// --imageSize); nil: 28, Fashion-MNIST's.
+    public var imageSize: Int?
+    /// Pictures are stored at this side (shorter side resized, centre
+    /// square) and cropped to imageSize per sample; nil: imageSize.
+    public var loadSize: Int?
+    /// 1 or 3; nil: RGB when any picture of the folder is in colour.
+    public var channels: Int?
+    /// Random crops of loadSize pictures instead of the centre one.
+    public var randomCrop = false
+    /// Random left-right mirroring.
+    public var flip = false
+    /// Leave out pictures that cannot be read (listed in the log) instead of stopping.
+    public var skipBadImages = false
+    /// Widths of the networks (pytorch/examples' --ngf, --ndf).
+    public var ngf = 64
+    public var ndf = 64
+    /// The adversarial loss.
+    public var ganMode = GANLoss.vanilla
+    /// constant, linear (to zero over the last lrDecayEpochs) or step
+    /// (x lrGamma every lrStepEpochs).
+    public var lrPolicy = "constant"
+    public var lrDecayEpochs: Int?
+    public var lrStepEpochs: Int?
+    public var lrGamma: Float = 0.1
+
+    public init() {}
+
+    /// The learning-rate schedule these options describe.
+    public func schedule() throws -> LearningRateSchedule {
+        let s: LearningRateSchedule
+        switch lrPolicy {
+        case "constant": s = .constant
+        case "linear": s = .linearDecay(decayEpochs: lrDecayEpochs ?? max(1, epochs / 2), totalEpochs: epochs)
+        case "step": s = .step(everyEpochs: lrStepEpochs ?? max(1, epochs / 2), gamma: lrGamma)
+        default: throw DatasetError("--lr-policy \(lrPolicy): choose constant, linear or step")
+        }
+        try s.validate()
+        return s
+    }
+
+    public var effectiveImageSize: Int { imageSize ?? 28 }
+
+    public var preprocessing: ImagePreprocessing {
+        ImagePreprocessing(size: effectiveImageSize, loadSize: loadSize, channels: channels, randomCrop: randomCrop, flip: flip)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case model, dataroot, epochs, batchSize, learningRate, beta1, nz, seed, device, out, dryRun, keepLastBatch, limitImages
+        case imageSize, loadSize, channels, randomCrop, flip, skipBadImages, ngf, ndf
+        case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
+    }
+
+    /// Options files of older runs lack the newer keys: those keep their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? fallback }
+        self.init()
+        model = try value(.model, model)
+        dataroot = try c.decodeIfPresent(String.self, forKey: .dataroot)
+        epochs = try value(.epochs, epochs)
+        batchSize = try value(.batchSize, batchSize)
+        learningRate = try value(.learningRate, learningRate)
+        beta1 = try value(.beta1, beta1)
+        nz = try value(.nz, nz)
+        seed = try value(.seed, seed)
+        device = try value(.device, device)
+        out = try value(.out, out)
+        dryRun = try value(.dryRun, dryRun)
+        keepLastBatch = try value(.keepLastBatch, keepLastBatch)
+        limitImages = try c.decodeIfPresent(Int.self, forKey: .limitImages)
+        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize)
+        loadSize = try c.decodeIfPresent(Int.self, forKey: .loadSize)
+        channels = try c.decodeIfPresent(Int.self, forKey: .channels)
+        randomCrop = try value(.randomCrop, randomCrop)
+        flip = try value(.flip, flip)
+        skipBadImages = try value(.skipBadImages, skipBadImages)
+        ngf = try value(.ngf, ngf)
+        ndf = try value(.ndf, ndf)
+        ganMode = try value(.ganMode, ganMode)
+        lrPolicy = try value(.lrPolicy, lrPolicy)
+        lrDecayEpochs = try c.decodeIfPresent(Int.self, forKey: .lrDecayEpochs)
+        lrStepEpochs = try c.decodeIfPresent(Int.self, forKey: .lrStepEpochs)
+        lrGamma = try value(.lrGamma, lrGamma)
+    }
+}
+
+/// The files of a run folder.
+public struct RunFiles: Sendable {
+    public let directory: URL
+    public var options: URL { directory.appendingPathComponent("options.json") }
+    public var log: URL { directory.appendingPathComponent("log.txt") }
+    public var losses: URL { directory.appendingPathComponent("losses.csv") }
+    public var lossCurve: URL { directory.appendingPathComponent("loss.png") }
+    public var checkpoint: URL { directory.appendingPathComponent("checkpoint.safetensors") }
+    public var samples: URL { directory.appendingPathComponent("samples") }
+    public func sampleSheet(epoch: Int) -> URL {
+        samples.appendingPathComponent(String(format: "epoch-%03d.png", epoch))
+    }
+    public init(_ path: String) { directory = URL(fileURLWithPath: path) }
+}
+
+/// Training, from options to a run folder: progress, logs, sample sheets,
+/// losses, checkpoints, exact resume.
+public final class TrainingRun {
+    public struct Progress: Sendable {
+        public var epoch: Int          // 1-based
+        public var epochs: Int
+        public var stepInEpoch: Int    // 1-based
+        public var stepsPerEpoch: Int
+        public var step: Int
+        public var samplesPerSecond: Double
+        public var secondsLeft: Double
+        public var statistics: StepStatistics
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case finished
+        case interrupted(epoch: Int, step: Int)
+    }
+
+    public let options: TrainingOptions
+    public let files: RunFiles
+    public let trainer: Trainer
+    public let model: GANModel
+    /// Sample sheets from the generator, BatchNorm in eval mode.
+    public let sampler: GANSampler
+    public let dataset: ImageDataset
+    /// How the dataset's pictures become batches (crops, flips).
+    public let preprocessing: ImagePreprocessing
+    public private(set) var state: TrainingState
+    private let log: (String) -> Void
+    /// Every step's statistics so far (this run's and, resumed, the earlier ones).
+    private var history: [[Float]] = []
+    /// What each step reports, in losses.csv's column order.
+    private let statistics: [(name: String, kind: StepStatistics.Kind)]
+
+    /// Loads the data, builds (or restores, with `resume`) the model and
+    /// prepares the run folder. `log` receives each line also written to
+    /// log.txt.
+    public init(options: TrainingOptions, resume: Bool, backend: Backend, log: @escaping (String) -> Void) throws {
+        self.files = RunFiles(options.out)
+        let fm = FileManager.default
+        var options = options
+        var restoredTensors: [String: Safetensors.Entry]?
+        var restoredState: TrainingState?
+        if resume {
+            guard fm.fileExists(atPath: files.checkpoint.path) else {
+                throw CheckpointError("--continue: \(files.checkpoint.path) does not exist; start the run without --continue")
+            }
+            let (state, tensors) = try Checkpoint.read(files.checkpoint.path)
+            if state.model.kind != options.model {
+                throw CheckpointError("--continue: \(files.checkpoint.path) holds a \(state.model.kind) model, not \(options.model); pass --model \(state.model.kind)")
+            }
+            // The checkpoint decides everything but the number of epochs.
+            if let saved = try? JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: files.options)) {
+                let epochs = options.epochs, device = options.device
+                options = saved
+                options.epochs = epochs
+                options.device = device
+                options.dryRun = false
+            }
+            restoredTensors = tensors
+            restoredState = state
+        } else if fm.fileExists(atPath: files.checkpoint.path) {
+            throw CheckpointError("\(files.directory.path) already holds a run; resume it with --continue or choose another --out")
+        }
+        guard options.epochs >= 1, options.batchSize >= 1 else {
+            throw DatasetError("--epochs and --batch-size must be at least 1")
+        }
+        self.options = options
+        self.log = log
+
+        // A resumed run's model decides the size and channels.
+        var preprocessing = options.preprocessing
+        if let model = restoredState?.model {
+            preprocessing.size = model.imageSize
+            preprocessing.loadSize = max(preprocessing.loadSize, model.imageSize)
+            preprocessing.channels = model.imageChannels
+        }
+        try preprocessing.validate()
+        var dataset: ImageDataset
+        var skipped: [String] = []
+        if let root = options.dataroot, !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte.gz")),
+           !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte")) {
+            let loaded = try ImageFolder.load(directory: root, preprocessing: preprocessing, skipBadImages: options.skipBadImages)
+            (dataset, skipped) = (loaded.dataset, loaded.skipped)
+        } else {
+            dataset = try FashionMNIST.load(directory: options.dataroot ?? FashionMNIST.defaultDirectory)
+        }
+        if let limit = options.limitImages, limit < dataset.count {
+            guard limit >= 1 else { throw DatasetError("--limit-images must be at least 1") }
+            dataset = dataset.prefix(limit)
+        }
+        dataset = dataset.converted(side: preprocessing.loadSize, channels: preprocessing.channels ?? dataset.channels)
+        guard dataset.count >= options.batchSize || options.keepLastBatch else {
+            throw DatasetError("\(dataset.source) has \(dataset.count) images, fewer than one batch of \(options.batchSize); lower --batch-size or pass --keep-last-batch")
+        }
+        self.dataset = dataset
+
+        self.preprocessing = preprocessing
+        let config = restoredState?.model ?? ModelConfig(kind: options.model, nz: options.nz, imageChannels: dataset.channels,
+                                                         imageSize: preprocessing.size, classNames: dataset.classNames,
+                                                         ngf: options.ngf, ndf: options.ndf, ganMode: options.ganMode)
+        if config.imageChannels != dataset.channels || (config.isConditional && config.classes != dataset.classNames.count) {
+            throw CheckpointError("the checkpoint's model expects \(config.imageChannels)-channel images and \(config.classes) classes; --dataroot gives \(dataset.channels) and \(dataset.classNames.count)")
+        }
+        var rng = RandomGenerator(seed: options.seed)
+        model = try GANModel(config: config, rng: &rng)
+        model.optimizer = OptimizerSettings(learningRate: options.learningRate, beta1: options.beta1)
+        model.schedule = try options.schedule()
+        trainer = try Trainer(model: model, backend: backend)
+        sampler = GANSampler(model: model, backend: backend)
+        statistics = try trainer.statisticNames(batch: options.batchSize)
+
+        if let restoredState, let restoredTensors {
+            try Checkpoint.restore(trainer, state: restoredState, from: restoredTensors, path: files.checkpoint.path)
+            state = restoredState
+            history = try Self.readLosses(files.losses, upTo: restoredState.step, columns: statistics.map { StepStatistics.column($0.name) })
+        } else {
+            state = TrainingState(model: config, groups: [], seed: options.seed, batchSize: options.batchSize,
+                                  dropLast: !options.keepLastBatch, epoch: 0, stepInEpoch: 0, step: 0,
+                                  epochStartRandom: rng, random: rng)
+            state.update(from: trainer)
+        }
+        try fm.createDirectory(at: files.samples, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(options).write(to: files.options, options: .atomic)
+        try Self.rewriteLosses(files.losses, header: lossHeader, keeping: history.count)
+        for reason in skipped { write("skipped: \(reason)") }
+        write("\(resume ? "resuming" : "starting") \(config.kind) \(config.imageSize)x\(config.imageSize)x\(config.imageChannels) on \(backend.name): \(dataset.count) images from \(dataset.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
+    }
+
+    public var stepsPerEpoch: Int {
+        state.dropLast ? dataset.count / state.batchSize : (dataset.count + state.batchSize - 1) / state.batchSize
+    }
+
+    private func write(_ line: String) {
+        log(line)
+        let stamped = ISO8601DateFormatter().string(from: Date()) + " " + line + "\n"
+        if let handle = try? FileHandle(forWritingTo: files.log) {
+            handle.seekToEndOfFile()
+            handle.write(Data(stamped.utf8))
+            try? handle.close()
+        } else {
+            try? Data(stamped.utf8).write(to: files.log)
+        }
+    }
+
+    /// Profile ten steps after a short warm-up and write the report to the
+    /// log (`atelier train --profile`; see ProfileSession).
+    public var profile = false
+
+    /// Trains until `options.epochs` are done or `shouldStop` says so (then a
+    /// checkpoint of the current step is saved first).
+    public func run(onStep: (Progress) -> Void, shouldStop: () -> Bool) throws -> Outcome {
+        let session = profile ? ProfileSession() : nil
+        defer {
+            if let report = try? session?.finish(trainer) { write(report) }
+        }
+        let epochs = options.dryRun ? 1 : options.epochs
+        let stepLimit = options.dryRun ? min(2, stepsPerEpoch) : stepsPerEpoch
+        let config = model.config
+        var clock = DispatchTime.now().uptimeNanoseconds
+        var timedSteps = 0
+        var elapsed = 0.0
+        if state.epoch >= epochs {
+            write("the run already has \(state.epoch) epochs; pass a larger --epochs to train further")
+            return .finished
+        }
+        let csv = try FileHandle(forWritingTo: files.losses)
+        csv.seekToEndOfFile()
+        defer { try? csv.close() }
+
+        while state.epoch < epochs {
+            if state.stepInEpoch == 0 { state.epochStartRandom = state.random }
+            var permutationSource = state.epochStartRandom
+            let order = permutationSource.permutation(dataset.count)
+            if state.stepInEpoch == 0 { state.random = permutationSource }
+
+            while state.stepInEpoch < stepLimit {
+                let start = state.stepInEpoch * state.batchSize
+                let indices = order[start..<min(start + state.batchSize, dataset.count)]
+                let noise = state.random.normal(indices.count * config.nz)
+                let real = dataset.batch(indices, range: config.pixelRange, size: config.imageSize, randomCrop: preprocessing.randomCrop,
+                                         flip: preprocessing.flip, random: &state.random)
+                let (batch, feed) = try model.feed(real: real, noise: noise,
+                                                   classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
+                let prepared = DispatchTime.now().uptimeNanoseconds
+                session?.beforeStep(trainer)
+                trainer.epoch = state.epoch
+                try trainer.step(batch: batch, feed: feed)
+                let enqueued = DispatchTime.now().uptimeNanoseconds
+                let stats = try trainer.statistics()
+                let waited = DispatchTime.now().uptimeNanoseconds
+                if let bad = zip(stats.names, stats.values).first(where: { !$0.1.isFinite }) {
+                    let saved = FileManager.default.fileExists(atPath: files.checkpoint.path)
+                        ? "the last checkpoint, \(files.checkpoint.path), is intact" : "no checkpoint was written yet"
+                    throw DatasetError("\(bad.0) became \(bad.1) at step \(state.step + 1): training diverged (\(saved)); lower --lr or check the data")
+                }
+                state.stepInEpoch += 1
+                state.step += 1
+                state.update(from: trainer)
+                history.append(stats.values)
+                csv.write(Data(("\(state.step),\(state.epoch + 1)," + stats.values.map { "\($0)" }.joined(separator: ",") + "\n").utf8))
+
+                let now = DispatchTime.now().uptimeNanoseconds
+                elapsed += Double(now - clock) / 1e9
+                let phases = HostPhases(prepare: Double(prepared - clock) / 1e9, enqueue: Double(enqueued - prepared) / 1e9,
+                                        wait: Double(waited - enqueued) / 1e9)
+                if let report = try session?.afterStep(trainer, seconds: Double(now - clock) / 1e9, phases: phases) { write(report) }
+                clock = now
+                timedSteps += 1
+                let perStep = elapsed / Double(timedSteps)
+                let left = Double((epochs - state.epoch - 1) * stepLimit + (stepLimit - state.stepInEpoch))
+                onStep(Progress(epoch: state.epoch + 1, epochs: epochs, stepInEpoch: state.stepInEpoch, stepsPerEpoch: stepLimit,
+                                step: state.step, samplesPerSecond: Double(indices.count) / max(perStep, 1e-9),
+                                secondsLeft: perStep * left, statistics: stats))
+                if shouldStop() && state.stepInEpoch < stepLimit {
+                    try Checkpoint.save(trainer, state: state, to: files.checkpoint.path)
+                    write("interrupted at epoch \(state.epoch + 1) step \(state.stepInEpoch); checkpoint saved to \(files.checkpoint.path); resume with --continue")
+                    return .interrupted(epoch: state.epoch + 1, step: state.stepInEpoch)
+                }
+            }
+            state.epoch += 1
+            state.stepInEpoch = 0
+            try writeSampleSheet(epoch: state.epoch)
+            let curves = statistics.indices.filter { statistics[$0].kind != .score }
+            try PNG.write(Pictures.lossCurve(curves.map { i in history.map { $0[i] } }), to: files.lossCurve.path)
+            try Checkpoint.save(trainer, state: state, to: files.checkpoint.path)
+            let last = history.last.map { values in
+                curves.map { String(format: "%@ %.4f", statistics[$0].name, values[$0]) }.joined(separator: " ")
+            } ?? ""
+            write("epoch \(state.epoch)/\(epochs) done: \(last); samples in \(files.sampleSheet(epoch: state.epoch).path)")
+            if shouldStop() && state.epoch < epochs {
+                write("stopped after epoch \(state.epoch); resume with --continue")
+                return .interrupted(epoch: state.epoch, step: 0)
+            }
+        }
+        return .finished
+    }
+
+    /// The fixed-noise sample sheet: 8x8, or one row of 8 per class.
+    public func writeSampleSheet(epoch: Int) throws {
+        let config = model.config
+        let (noise, classes) = Self.fixedNoise(config, seed: state.seed)
+        let images = try sampler.generate(noise: noise, classes: classes)
+        let sheet = Pictures.sheet(images, count: noise.count / config.nz, channels: config.imageChannels,
+                                   size: config.imageSize, columns: 8, range: config.pixelRange)
+        try PNG.write(sheet, to: files.sampleSheet(epoch: epoch).path)
+    }
+
+    /// The same noise every epoch, drawn from its own generator so it does
+    /// not disturb the training sequence.
+    static func fixedNoise(_ config: ModelConfig, seed: UInt64) -> ([Float], [Int]?) {
+        var rng = RandomGenerator(seed: seed &+ 0x5EED_F1CE_D000)
+        if config.isConditional {
+            let count = config.classes * 8
+            return (rng.normal(count * config.nz), (0..<count).map { $0 / 8 })
+        }
+        return (rng.normal(64 * config.nz), nil)
+    }
+
+    /// losses.csv's first line: step, epoch, then one column per statistic.
+    var lossHeader: String {
+        (["step", "epoch"] + statistics.map { StepStatistics.column($0.name) }).joined(separator: ",")
+    }
+
+    /// Which colour each curve of loss.png has, for the log.
+    public var lossCurveLegend: String {
+        let names = statistics.filter { $0.kind != .score }.map(\.name)
+        return zip(names, Pictures.curveColourNames).map { "\($0) \($1)" }.joined(separator: ", ")
+    }
+
+    /// The statistics of the first `step` steps of losses.csv, by its header
+    /// (the columns are found by name, in `columns`' order).
+    static func readLosses(_ url: URL, upTo step: Int, columns: [String]) throws -> [[Float]] {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
+        let lines = text.split(separator: "\n")
+        guard let header = lines.first?.split(separator: ",").map(String.init) else { return [] }
+        let positions = columns.map { header.firstIndex(of: $0) }
+        return lines.dropFirst().compactMap { line in
+            let f = line.split(separator: ",")
+            guard f.count == header.count, let s = Int(f[0]), s <= step else { return nil }
+            return positions.map { $0.flatMap { Float(f[$0]) } ?? .nan }
+        }
+    }
+
+    /// losses.csv holds exactly the steps of the checkpoint being resumed.
+    static func rewriteLosses(_ url: URL, header: String, keeping count: Int) throws {
+        var text = header + "\n"
+        if count > 0, let old = try? String(contentsOf: url, encoding: .utf8) {
+            for line in old.split(separator: "\n").dropFirst().prefix(count) { text += line + "\n" }
+        }
+        try Data(text.utf8).write(to: url, options: .atomic)
+    }
+}
