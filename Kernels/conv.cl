@@ -1,7 +1,7 @@
 // Convolutions that read the image where it lies: no
 // column buffer is written or read, which im2col + GEMM pays for with
 // C*R*S x N*P*Q floats each way. Chosen per layer shape and pass
-// (Sources/Atelier/Ops/ConvAlgorithm.swift holds the rule and the launch
+// (Sources/AtelierDevices/OpenCL/ConvAlgorithm.swift holds the rule and the launch
 // sizes; `atelier-bench --tune` measures the algorithms). Two families:
 // implicit GEMM for GPUs (work-items along pixels, below) and direct
 // convolution with explicit vectors for CPU devices (further down).

@@ -1,6 +1,6 @@
 // Dropout with a mask that is a pure function of (seed, salt, element): no
 // mask is stored, the gradient recomputes it, a resumed run draws the same
-// masks, and the CPU path (Ops/Definitions/Dropout.swift) computes the same
+// masks, and the CPU path (Sources/AtelierGraph/Ops/Definitions/Dropout.swift) computes the same
 // bits. The seed changes every step; the salt tells the layers apart.
 
 inline uint dropout_mix(uint h) {

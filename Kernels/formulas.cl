@@ -1,6 +1,6 @@
 // The formulas of every activation and loss, as named macros that work on
 // float and on float vectors alike. The elementwise, reduction and loss
-// kernels use them by name (Ops/Activation.swift and Ops/Reductions.swift
+// kernels use them by name (Sources/AtelierDevices/Primitives/Activation.swift and Reductions.swift
 // say which); the CPU path writes the same formulas in Swift and C, and the
 // parity tests hold the two together. A kernel developer edits them here
 // (with ATELIER_KERNEL_DIR, without rebuilding). EXP is Kernels/fastmath.cl's.

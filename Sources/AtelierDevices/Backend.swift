@@ -40,7 +40,7 @@ public protocol Backend: AnyObject {
     func convolutionBackwardWeights(_ geometry: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                     weightGradient: DeviceBuffer, accumulate: Bool) throws
     /// BatchNorm's training pass and its gradient, each fused with the
-    /// activation that follows (see Ops/BatchNorm.swift for the checked
+    /// activation that follows (see Primitives/BatchNorm.swift for the checked
     /// entry points and the default, made of the other primitives).
     func fusedBatchNormForward(layout: ChannelLayout, input: DeviceBuffer, state: BatchNormState,
                                activation: Activation, output: DeviceBuffer, saved: BatchNormSaved) throws
@@ -58,7 +58,7 @@ public protocol Backend: AnyObject {
     func reduce(_ op: ReduceOp, inputs: [DeviceBuffer], output: DeviceBuffer) throws
     /// The loss into `loss` (one float) and the gradient of `weight` x the
     /// loss with respect to inputs[0] into `gradient`. Default: the
-    /// reduction, then one elementwise pass (Ops/Reductions.swift).
+    /// reduction, then one elementwise pass (Primitives/Reductions.swift).
     func lossWithGradient(_ op: ReduceOp, inputs: [DeviceBuffer], loss: DeviceBuffer, gradient: DeviceBuffer,
                           weight: Float) throws
     /// Enqueues a kernel written for both backends (DeviceKernel).

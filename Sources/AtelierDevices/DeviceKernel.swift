@@ -1,7 +1,7 @@
 /// A kernel written once for both backends: the OpenCL kernel `name` in
 /// `Kernels/<file>` over `global` work-items, and the CPU path's `cpu`, the
 /// same computation over host memory. Ops that need nothing more than this
-/// (Ops/Definitions) run on any backend without the backend knowing them.
+/// (AtelierGraph's Ops/Definitions) run on any backend without the backend knowing them.
 public struct DeviceKernel {
     public enum Argument {
         case buffer(DeviceBuffer)

@@ -1,4 +1,4 @@
-/// `--device auto | cpu | opencl | opencl:P:D`, as design.md defines them,
+/// `--device auto | cpu | opencl | opencl:P:D` (README, "Devices"),
 /// and `reference`: the plain reference backend (slow; for checking numerics).
 public enum DeviceChoice: Sendable, Equatable, CustomStringConvertible {
     /// An OpenCL GPU or accelerator if there is one, else the CPU path

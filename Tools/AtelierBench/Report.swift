@@ -36,7 +36,7 @@ struct Report: Codable {
                 rate = String(format: "%.1f GB/s", b)
                 perUnit = String(format: "%.1f", b / Double(peak.units))
             }
-            let check = r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "reference"
+            let check = r.maxRelativeError.map { String(format: "%.1e", $0) } ?? "-"
             rows.append([r.name, String(format: "%.3f", r.milliseconds), rate, perUnit, String(format: "%.0f%%", r.percentOfPeak), check])
             if breakdown, let kernels = r.kernels {
                 for k in kernels {

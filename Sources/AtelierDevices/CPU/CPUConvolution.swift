@@ -6,7 +6,7 @@ import CAtelier
 /// forward pass and the weight gradient of a one-channel image run directly
 /// instead (cpu_conv_single.c), and all three passes of a 4x4 kernel at
 /// stride 2 by Winograd's F(2x2, 2x2) (cpu_conv_winograd.c). Same results
-/// as the im2col composites in Ops/Convolution.swift, which the tests
+/// as the im2col composites in Primitives/Convolution.swift, which the tests
 /// compare it with (Winograd's within a float sum's rounding).
 final class CPUConvolution {
     /// How the image operand of the GEMMs is laid out; chosen per layer.

@@ -1,5 +1,5 @@
 /// The OpenCL path's convolutions: per pass and layer shape, im2col + GEMM
-/// (the composites in Ops/Convolution.swift), or Kernels/conv.cl's
+/// (the composites in Primitives/Convolution.swift), or Kernels/conv.cl's
 /// implicit-GEMM or direct kernels, as DeviceTuning chooses.
 extension OpenCLBackend {
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
