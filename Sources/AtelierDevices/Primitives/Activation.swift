@@ -2,8 +2,9 @@ import CAtelier
 import Foundation
 
 /// An elementwise activation: its forward formula and its gradient, written
-/// once for OpenCL (named in Kernels/formulas.cl) and once for the CPU path
-/// (Swift, below); the parity tests compare them.
+/// once for OpenCL (Kernels/formulas.cl) and once for the CPU path (C,
+/// Sources/CAtelier/cpu_activation.h, which the fused loops and the plain
+/// elementwise ops share); the parity tests compare the two.
 ///
 /// Every gradient is expressed through the output y, so a graph can free the
 /// input after the forward pass.
@@ -66,46 +67,22 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
     /// OpenCL C: dx from y, dy and p.
     var gradientExpression: String { "\(formula)_GRAD(y, dy, p)" }
 
-    /// CPU: y[i] = f(x[i]) over `range`. One loop per case, so each
-    /// compiles to a straight loop rather than a switch per element.
+    /// CPU: y[i] = f(x[i]) over `range`, by the C formulas of the fused
+    /// loops (cpu_activation.h), so the CPU path has one copy of them.
     func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
-        switch self {
-        case .identity: Self.map(x, y, range) { $0 }
-        case .relu: Self.map(x, y, range) { max($0, 0) }
-        case .leakyRelu(let slope): Self.map(x, y, range) { $0 > 0 ? $0 : slope * $0 }
-        case .sigmoid:
-            Self.map(x, y, range) { x in
-                let e = Foundation.exp(-abs(x))
-                return (x >= 0 ? 1 : e) / (1 + e)
-            }
-        case .tanh:
-            Self.map(x, y, range) { x in
-                let e = Foundation.exp(-2 * abs(x))
-                return Float(signOf: x, magnitudeOf: (1 - e) / (1 + e))
-            }
-        }
+        let n = range.count
+        guard n > 0 else { return }
+        let out = y + range.lowerBound
+        if UnsafePointer(out) != x + range.lowerBound { out.update(from: x + range.lowerBound, count: n) }
+        atelier_epilogue(1, n, 1, n, out, nil, cCode, parameter, nil)
     }
 
-    /// CPU: dx[i] from y[i] and dy[i] over `range`.
+    /// CPU: dx[i] from y[i] and dy[i] over `range` (the same C formulas).
     func gradient(y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
-        switch self {
-        case .identity: Self.zip(y, dy, dx, range) { _, dy in dy }
-        case .relu: Self.zip(y, dy, dx, range) { y, dy in y > 0 ? dy : 0 }
-        case .leakyRelu(let slope): Self.zip(y, dy, dx, range) { y, dy in y > 0 ? dy : slope * dy }
-        case .sigmoid: Self.zip(y, dy, dx, range) { y, dy in dy * y * (1 - y) }
-        case .tanh: Self.zip(y, dy, dx, range) { y, dy in dy * (1 - y * y) }
-        }
-    }
-
-    @inline(__always)
-    private static func map(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>,
-                            _ f: (Float) -> Float) {
-        for i in range { y[i] = f(x[i]) }
-    }
-
-    @inline(__always)
-    private static func zip(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                            _ range: Range<Int>, _ f: (Float, Float) -> Float) {
-        for i in range { out[i] = f(a[i], b[i]) }
+        let n = range.count
+        guard n > 0 else { return }
+        let out = dx + range.lowerBound
+        if UnsafePointer(out) != dy + range.lowerBound { out.update(from: dy + range.lowerBound, count: n) }
+        atelier_epilogue(1, n, 1, n, out, nil, cCode, parameter, y + range.lowerBound)
     }
 }
