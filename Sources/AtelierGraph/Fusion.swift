@@ -12,8 +12,13 @@ import AtelierDevices
 ///   as D's on real and on fake images): the first GEMM or convolution
 ///   weight gradient writes the sum's buffer, the second adds to it
 ///   (GEMM beta 1); the `add` disappears.
+/// - Normalisation: a BatchNorm and the activation that alone reads it
+///   (the next node) run as one pass; in the backward pass the activation's
+///   gradient, which only the BatchNorm's gradient reads, runs inside it
+///   (at the BatchNorm gradient's place, reading the activation's output and
+///   its gradient, which live until then).
 struct Fusion {
-    enum Kind { case forward, gradient, accumulate }
+    enum Kind { case forward, gradient, accumulate, normActivation, normActivationGradient }
 
     let kind: Kind
     /// The GEMM or convolution node.
@@ -25,6 +30,8 @@ struct Fusion {
     /// Accumulation: the second weight gradient and the add.
     var accumulatorNode: Int? = nil
     var addNode: Int? = nil
+    /// A normalisation's gradient: the forward BatchNorm node (for beta).
+    var normNode: Int? = nil
     /// The value the fused step writes: the last absorbed node's output.
     let output: Int
     /// Values never materialised: they share `output`'s buffer.
@@ -32,7 +39,11 @@ struct Fusion {
 
     /// Nodes whose own step disappears.
     var absorbed: [Int] { [biasNode, activationNode, addNode].compactMap { $0 } }
-    var last: Int { addNode ?? activationNode ?? biasNode ?? head }
+    /// The nodes from the first to the last one involved.
+    var span: ClosedRange<Int> {
+        let all = [head] + absorbed + [accumulatorNode].compactMap { $0 }
+        return all.min()!...all.max()!
+    }
 
     /// Finds the fusions of `graph`. Values in `pinned` (kept for reading,
     /// or bound to caller buffers) are never skipped.
@@ -53,6 +64,28 @@ struct Fusion {
             return index
         }
         var fusions: [Fusion] = []
+        // Normalisations first: their activation gradients must not be
+        // taken by a data gradient's fusion below.
+        var taken = Set<Int>()
+        for (index, node) in nodes.enumerated() {
+            guard case .batchNorm(_, _, let training, .identity) = node.op,
+                  let act = soleReader(of: node.outputs[0], slot: 0, { if case .activation = $0 { true } else { false } }),
+                  act == index + 1 else { continue }
+            fusions.append(Fusion(kind: .normActivation, head: index, biasNode: nil, activationNode: act,
+                                  output: nodes[act].outputs[0], skipped: [node.outputs[0]]))
+            guard training else { continue }
+            let z = nodes[act].outputs[0]
+            for (g, gradient) in nodes.enumerated() where g > act {
+                guard case .activationGradient = gradient.op, gradient.inputs[0] == z,
+                      let b = soleReader(of: gradient.outputs[0], slot: 1, { if case .batchNormBackward(.identity) = $0 { true } else { false } }),
+                      nodes[b].inputs[3] == node.outputs[1] else { continue }
+                var fusion = Fusion(kind: .normActivationGradient, head: b, biasNode: nil, activationNode: g,
+                                    output: nodes[b].outputs[0], skipped: [gradient.outputs[0]])
+                fusion.normNode = index
+                fusions.append(fusion)
+                taken.insert(g)
+            }
+        }
         var producer = [Int: Int]()
         for (index, node) in nodes.enumerated() { for o in node.outputs { producer[o] = index } }
         for (index, node) in nodes.enumerated() {
@@ -89,7 +122,7 @@ struct Fusion {
                 gradientInput = nodes[reshape].outputs[0]
             }
             if let gradient = soleReader(of: gradientInput, slot: 1, { if case .activationGradient = $0 { true } else { false } }),
-               gradient > index {
+               gradient > index, !taken.contains(gradient) {
                 fusions.append(Fusion(kind: .gradient, head: index, biasNode: nil, activationNode: gradient,
                                       output: nodes[gradient].outputs[0], skipped: viaReshapes + [gradientInput]))
                 continue
@@ -112,7 +145,7 @@ struct Fusion {
             let fusion = Fusion(kind: .forward, head: index, biasNode: biasNode, activationNode: activationNode,
                                 output: output, skipped: skipped)
             fusions.append(fusion)
-            index = fusion.last
+            index = fusion.span.upperBound
         }
         return fusions
     }
@@ -131,6 +164,8 @@ struct Fusion {
         if kind == .accumulate, let accumulatorNode {
             return graph.nodes[accumulatorNode].op.profileName + ", accumulating"
         }
+        if kind == .normActivation { return "batch_norm + \(activation(in: graph))" }
+        if kind == .normActivationGradient { return "batch_norm + \(activation(in: graph)) grad" }
         var parts = [graph.nodes[head].op.profileName]
         if biasNode != nil { parts.append("bias") }
         if activationNode != nil { parts.append("\(activation(in: graph))\(kind == .gradient ? " grad" : "")") }

@@ -56,9 +56,9 @@ public final class Plan {
     /// Enqueues the ops of the nodes in `range` (graph node indices), so a
     /// caller can put other work between parts of one graph.
     public func run(nodes range: Range<Int>) throws {
-        if let split = fusions.first(where: { range.lowerBound > $0.head && range.lowerBound <= $0.last
-                                                || range.upperBound > $0.head && range.upperBound <= $0.last }) {
-            throw ShapeError("plan range \(range) splits the fused nodes \(split.head)...\(split.last)")
+        if let split = fusions.first(where: { range.lowerBound > $0.span.lowerBound && range.lowerBound <= $0.span.upperBound
+                                                || range.upperBound > $0.span.lowerBound && range.upperBound <= $0.span.upperBound }) {
+            throw ShapeError("plan range \(range) splits the fused nodes \(split.span)")
         }
         guard let profiler else {
             for step in steps[range] { try step?() }
@@ -83,7 +83,7 @@ public final class Plan {
     }
 
     /// The fused steps, as "head...last" node ranges with their names (for tests and profiles).
-    var fusedNodes: [(ClosedRange<Int>, String)] { fusions.map { ($0.head...$0.last, $0.name(in: graph)) } }
+    var fusedNodes: [(ClosedRange<Int>, String)] { fusions.map { ($0.span, $0.name(in: graph)) } }
 
     /// The buffer of a value (write inputs into it, read results from it).
     public func buffer(_ t: Tensor) throws -> DeviceBuffer {
@@ -137,6 +137,11 @@ public final class Plan {
         for (index, node) in graph.nodes.enumerated() {
             for i in node.inputs { lastUse[root[i]] = max(lastUse[root[i]], index) }
             for o in node.outputs { lastUse[root[o]] = max(lastUse[root[o]], index) }
+        }
+        // A normalisation's fused gradient runs at the BatchNorm gradient's
+        // place and reads what the activation gradient it absorbed read.
+        for fusion in fusions where fusion.kind == .normActivationGradient {
+            for v in graph.nodes[fusion.activationNode!].inputs { lastUse[root[v]] = max(lastUse[root[v]], fusion.head) }
         }
         for id in keep { lastUse[root[id]] = Int.max }
         for id in buffers.keys { lastUse[root[id]] = Int.max }  // bound values are never recycled
@@ -269,8 +274,32 @@ public final class Plan {
     private func bindFused(_ fusion: Fusion) throws -> () throws -> Void {
         let node = graph.nodes[fusion.head]
         let output = try buffers([fusion.output], of: node)[0]
+        let b = backend
+        let act = fusion.activation(in: graph)
+        let layout = graph.shapes[node.inputs[0]].channelLayout ?? ChannelLayout(outer: 1, channels: 1, inner: 1)
         let epilogue: Epilogue
         switch fusion.kind {
+        case .normActivation:
+            guard case .batchNorm(let momentum, let epsilon, let training, _) = node.op else { throw ShapeError("a fused BatchNorm without its node") }
+            let x = try buffers(node.inputs, of: node), y = try buffers(node.outputs, of: node)
+            let state = BatchNormState(gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], momentum: momentum, epsilon: epsilon)
+            if training {
+                return {
+                    try b.batchNormForwardTraining(layout: layout, input: x[0], state: state, activation: act, output: output,
+                                                   saved: BatchNormSaved(mean: y[1], invStd: y[2]))
+                }
+            }
+            return { try b.batchNormForwardInference(layout: layout, input: x[0], state: state, activation: act, output: output) }
+        case .normActivationGradient:
+            let gradient = graph.nodes[fusion.activationNode!], norm = graph.nodes[fusion.normNode!]
+            let x = try buffers(node.inputs, of: node), y = try buffers(node.outputs, of: node)
+            let (z, dz) = (try buffers([gradient.inputs[0]], of: gradient)[0], try buffers([gradient.inputs[1]], of: gradient)[0])
+            let beta = try buffers([norm.inputs[2]], of: norm)[0]
+            return {
+                try b.batchNormBackward(layout: layout, input: x[0], outputGradient: dz, gamma: x[2],
+                                        saved: BatchNormSaved(mean: x[3], invStd: x[4]), activation: act, activated: z, beta: beta,
+                                        inputGradient: y[0], gammaGradient: y[1], betaGradient: y[2])
+            }
         case .forward:
             let bias = try fusion.biasNode.map { try buffers([graph.nodes[$0].inputs[1]], of: graph.nodes[$0])[0] }
             epilogue = Epilogue(bias: bias, activation: fusion.activation(in: graph))
@@ -278,7 +307,7 @@ public final class Plan {
             guard let index = fusion.activationNode else { throw ShapeError("a fused gradient without its activation") }
             let activated = try buffers([graph.nodes[index].inputs[0]], of: graph.nodes[index])[0]
             epilogue = .gradient(through: fusion.activation(in: graph), activated: activated)
-        case .accumulate:
+        case .accumulate, .normActivation, .normActivationGradient:
             throw ShapeError("an accumulation has no epilogue")
         }
         return try bindCompute(node, output: output, epilogue: epilogue)

@@ -63,20 +63,11 @@ public final class Sequential: Module {
         self.layers = layers
     }
 
-    /// Runs the layers in order; a BatchNorm directly followed by an
-    /// activation becomes one fused op (same parameters, same result).
+    /// Runs the layers in order. A BatchNorm followed by an activation runs
+    /// as one pass, forward and backward: the planner fuses them.
     public override func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
         var h = x
-        var i = 0
-        while i < layers.count {
-            if let norm = layers[i] as? BatchNorm, i + 1 < layers.count, let act = layers[i + 1] as? ActivationLayer {
-                h = try norm(h, context, activation: act.activation)
-                i += 2
-            } else {
-                h = try layers[i](h, context)
-                i += 1
-            }
-        }
+        for layer in layers { h = try layer(h, context) }
         return h
     }
 }
