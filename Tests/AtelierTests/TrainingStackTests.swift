@@ -23,7 +23,8 @@ struct TrainingStackTests {
         init(seed: UInt64) {
             var rng = RandomGenerator(seed: seed)
             let normal = Initializer.normal(std: 0.3)
-            a = Sequential([Dense(4, 6, initializer: normal, rng: &rng), ActivationLayer(.tanh)])
+            // Dropout too: its masks follow the step count, which a checkpoint restores.
+            a = Sequential([Dense(4, 6, initializer: normal, rng: &rng), ActivationLayer(.tanh), Dropout(0.3)])
             b = Sequential([Dense(6, 4, initializer: normal, rng: &rng), ActivationLayer(.tanh)])
             c = Sequential([Dense(4, 1, initializer: normal, rng: &rng)])
         }
@@ -93,7 +94,7 @@ struct TrainingStackTests {
         #expect(StepStatistics.column("D(G(z))") == "d_g_z" && StepStatistics.column("Loss_D") == "loss_d")
     }
 
-    @Test("A checkpoint of any groups, schedules and extra state resumes to the same bits")
+    @Test("A checkpoint of any groups, schedules and extra state resumes to the same bits, dropout masks included")
     func exactResume() throws {
         let dir = try temporaryDirectory("stack-resume")
         defer { try? FileManager.default.removeItem(at: dir) }
