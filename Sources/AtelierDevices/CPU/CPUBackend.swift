@@ -72,8 +72,7 @@ public final class CPUBackend: Backend {
 
     public func view(of buffer: DeviceBuffer, offset: Int, count: Int) throws -> DeviceBuffer {
         try validateView(of: buffer, offset: offset, count: count)
-        guard let storage = buffer.storage as? HostStorage else { preconditionFailure("not a CPU buffer") }
-        return DeviceBuffer(count: count, storage: HostStorage(viewOf: storage, offset: offset, count: count), pool: nil)
+        return buffer.hostView(offset: offset, count: count)
     }
 
     public func gemm(_ s: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer, epilogue: Epilogue?) throws {

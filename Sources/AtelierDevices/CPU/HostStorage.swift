@@ -29,6 +29,13 @@ final class HostStorage: BufferStorage, @unchecked Sendable {
 }
 
 extension DeviceBuffer {
+    /// `count` floats of this host buffer from `offset`, sharing its memory
+    /// (the views of the CPU path and the reference backend).
+    func hostView(offset: Int, count: Int) -> DeviceBuffer {
+        guard let storage = storage as? HostStorage else { preconditionFailure("not a host buffer") }
+        return DeviceBuffer(count: count, storage: HostStorage(viewOf: storage, offset: offset, count: count), pool: nil)
+    }
+
     /// The host pointer of a CPU-path buffer.
     var host: UnsafeMutablePointer<Float> {
         guard let storage = storage as? HostStorage else {

@@ -37,8 +37,7 @@ public final class ReferenceBackend: Backend {
 
     public func view(of buffer: DeviceBuffer, offset: Int, count: Int) throws -> DeviceBuffer {
         try validateView(of: buffer, offset: offset, count: count)
-        guard let storage = buffer.storage as? HostStorage else { preconditionFailure("not a host buffer") }
-        return DeviceBuffer(count: count, storage: HostStorage(viewOf: storage, offset: offset, count: count), pool: nil)
+        return buffer.hostView(offset: offset, count: count)
     }
 
     /// C = alpha op(A) op(B) + beta C, each element's sum in double.
