@@ -206,3 +206,31 @@ extension CPUBackend {
         return Array(UnsafeBufferPointer(start: b.host, count: b.count))
     }
 }
+
+/// gan, dcgan and cdcgan at every size and channel count they offer: one
+/// training step each, with shapes and finite statistics.
+struct ModelSizeTests {
+    @Test("Every model trains a step at every image size, gray and RGB",
+          arguments: [ModelKind.gan, .dcgan, .cdcgan])
+    func everySize(kind: ModelKind) throws {
+        for size in ModelConfig.supportedSizes(kind).filter({ $0 <= 128 }) {
+            for channels in [1, 3] {
+                var rng = RandomGenerator(seed: 1)
+                let classes = kind == .cdcgan ? ["a", "b", "c"] : []
+                let config = ModelConfig(kind: kind, imageChannels: channels, imageSize: size, classNames: classes, ngf: 8, ndf: 8)
+                let model = try GANModel(config: config, rng: &rng)
+                let trainer = try Trainer(model: model, backend: CPUBackend())
+                let batch = 2
+                let real = rng.uniform(batch * channels * size * size, in: config.pixelRange)
+                let (n, feed) = try model.feed(real: real, noise: rng.normal(batch * config.nz), classes: kind == .cdcgan ? [0, 2] : nil)
+                try trainer.step(batch: n, feed: feed)
+                let stats = try trainer.statistics()
+                #expect(stats.values.allSatisfy { $0.isFinite }, "\(kind) \(size)x\(size)x\(channels): \(stats)")
+                let noise = rng.normal(3 * config.nz)
+                let images = try GANSampler(model: model, backend: trainer.backend).generate(noise: noise, classes: kind == .cdcgan ? [0, 1, 2] : nil)
+                #expect(images.count == 3 * channels * size * size, "\(kind) \(size)x\(size)x\(channels) samples")
+            }
+        }
+        #expect(throws: ShapeError.self) { var rng = RandomGenerator(seed: 1); _ = try GANModel(config: ModelConfig(kind: kind, imageSize: 48), rng: &rng) }
+    }
+}
