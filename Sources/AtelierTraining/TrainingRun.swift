@@ -254,6 +254,11 @@ public final class TrainingRun {
         try encoder.encode(options).write(to: files.options, options: .atomic)
         try Self.rewriteLosses(files.losses, header: lossHeader, keeping: history.count)
         for reason in skipped { write("skipped: \(reason)") }
+        for spec in trainer.groupSpecs {
+            if case .linearDecay(_, let total) = spec.schedule, options.epochs > total {
+                write("note: \(spec.name)'s learning rate decays to zero over the run's first \(total) epochs (the checkpoint's schedule); epochs past \(total) leave it at zero")
+            }
+        }
         write("\(resume ? "resuming" : "starting") \(config.kind) \(config.imageSize)x\(config.imageSize)x\(config.imageChannels) on \(backend.name): \(dataset.count) images from \(dataset.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
     }
 

@@ -133,6 +133,7 @@ struct TrainingStackTests {
         // junyanz: n_epochs 2, n_epochs_decay 3 -> 1, 1, 0.75, 0.5, 0.25.
         let linear = LearningRateSchedule.linearDecay(decayEpochs: 3, totalEpochs: 5)
         #expect((0..<5).map { linear.factor(epoch: $0) } == [1, 1, 0.75, 0.5, 0.25])
+        #expect(linear.factor(epoch: 5) == 0 && linear.factor(epoch: 9) == 0, "never negative past the total")
         let step = LearningRateSchedule.step(everyEpochs: 2, gamma: 0.5)
         #expect((0..<5).map { step.factor(epoch: $0) } == [1, 1, 0.5, 0.5, 0.25])
         #expect(LearningRateSchedule.constant.factor(epoch: 99) == 1)

@@ -32,8 +32,9 @@ public enum LearningRateSchedule: Codable, Sendable, Equatable, CustomStringConv
         case .constant:
             return 1
         case .linearDecay(let decay, let total):
+            // Past the total (a run continued with more epochs) it stays at zero.
             let constantEpochs = total - decay
-            return 1 - Float(max(0, epoch + 1 - constantEpochs)) / Float(decay + 1)
+            return max(0, 1 - Float(max(0, epoch + 1 - constantEpochs)) / Float(decay + 1))
         case .step(let every, let gamma):
             return Float(Foundation.pow(Double(gamma), Double(epoch / every)))
         }
