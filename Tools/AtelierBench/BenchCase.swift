@@ -42,7 +42,7 @@ enum BenchCatalogue {
             cases += dcganNormalisation(batch: b, channels: 64, side: 14)  // G's second
             cases += dcganNormalisation(batch: b, channels: 128, side: 7)  // D's
         }
-        return cases
+        return cases + definedOps()
     }
 
     static func gemm(_ name: String, _ s: GemmShape, group: String = "gemm") -> BenchCase {

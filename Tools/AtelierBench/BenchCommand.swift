@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("kernel"), help: "Only cases whose name contains this text (repeatable), e.g. 'gemm 1024' or 'dcgan'.")
     var filters: [String] = []
 
-    @Option(help: "Only cases of this group: gemm, dense, conv, pointwise, reduce, batchnorm, adam (repeatable).")
+    @Option(help: "Only cases of this group: gemm, dense, conv, pointwise, reduce, batchnorm, adam, defined (InstanceNorm, padding, upsampling, dropout) (repeatable).")
     var group: [String] = []
 
     @Option(help: "Batch sizes of the model layer cases, comma separated.")

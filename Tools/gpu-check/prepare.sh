@@ -20,7 +20,7 @@ done
 
 # Libraries the binaries load that a CUDA image may lack; libOpenCL is
 # dlopen'ed, so ldd does not list it.
-(cd "$vendor/debs" && apt-get download ocl-icd-libopencl1 libpng16-16 libopenblas0-pthread libgfortran5 libquadmath0 zlib1g >/dev/null 2>&1)
+(cd "$vendor/debs" && apt-get download ocl-icd-libopencl1 libpng16-16 libturbojpeg0 libopenblas0-pthread libgfortran5 libquadmath0 zlib1g >/dev/null 2>&1)
 
 echo "shared libraries still needed by the binaries:"
 ldd .build-gpu/release/atelier-bench | grep -v -E 'linux-vdso|ld-linux' | sed 's/^/  /'

@@ -67,6 +67,7 @@ public struct InstanceNormOp: OpDefinition {
 /// outputs dx (and dgamma, dbeta when affine).
 public struct InstanceNormBackwardOp: OpDefinition {
     public let affine: Bool
+    public init(affine: Bool) { self.affine = affine }
     public var key: String { "instance_norm_backward \(affine)" }
     public var description: String { "instance_norm grad" }
 

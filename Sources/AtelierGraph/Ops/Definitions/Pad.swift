@@ -41,18 +41,24 @@ public struct PadOp: OpDefinition {
         return [DeviceKernel(file: "spatial.cl", name: "pad_forward", arguments: arguments(planes, h, w) + [.buffer(inputs[0]), .buffer(outputs[0])],
                              global: [planes * ho * wo]) { a in
             let (x, y) = (a.buffers[0], a.buffers[1])
-            SpatialKernels.forEachElement(planes * ho * wo) { i in
-                let (oj, oi, plane) = (i % wo, (i / wo) % ho, i / (wo * ho))
-                var (si, sj) = (oi - pad.top, oj - pad.left)
-                if pad.mode == .reflect {
-                    (si, sj) = (SpatialKernels.reflect(si, h), SpatialKernels.reflect(sj, w))
-                } else if si < 0 || si >= h || sj < 0 || sj >= w {
-                    y[i] = 0
-                    return
+            // Where each output row and column reads from (-1: a zero), once per call.
+            let rows = (0..<ho).map { pad.source($0 - pad.top, h) }, cols = (0..<wo).map { pad.source($0 - pad.left, w) }
+            SpatialKernels.forEachPlane(planes, ho * wo) { plane in
+                let (xp, yp) = (x + plane * h * w, y + plane * ho * wo)
+                for oi in 0..<ho {
+                    let out = yp + oi * wo
+                    guard rows[oi] >= 0 else { out.update(repeating: 0, count: wo); continue }
+                    let line = xp + rows[oi] * w
+                    for oj in 0..<wo { out[oj] = cols[oj] >= 0 ? line[cols[oj]] : 0 }
                 }
-                y[i] = x[(plane * h + si) * w + sj]
             }
         }]
+    }
+
+    /// The input index an output at `t` (relative to the image) reads, or
+    /// -1 for a zero.
+    func source(_ t: Int, _ n: Int) -> Int {
+        mode == .reflect ? SpatialKernels.reflect(t, n) : (t >= 0 && t < n ? t : -1)
     }
 
     func arguments(_ planes: Int, _ h: Int, _ w: Int) -> [DeviceKernel.Argument] {
@@ -74,6 +80,10 @@ public struct PadOp: OpDefinition {
 public struct PadBackwardOp: OpDefinition {
     public let pad: PadOp
     public let inputShape: Shape
+    public init(pad: PadOp, inputShape: Shape) {
+        self.pad = pad
+        self.inputShape = inputShape
+    }
     public var key: String { "pad_backward \(pad.key) \(inputShape)" }
     public var description: String { "pad \(pad.mode) grad" }
 
@@ -96,13 +106,17 @@ public struct PadBackwardOp: OpDefinition {
         return [DeviceKernel(file: "spatial.cl", name: "pad_backward", arguments: pad.arguments(planes, h, w) + [.buffer(inputs[0]), .buffer(outputs[0])],
                              global: [planes * h * w]) { a in
             let (dy, dx) = (a.buffers[0], a.buffers[1])
-            SpatialKernels.forEachElement(planes * h * w) { i in
-                let (sj, si, plane) = (i % w, (i / w) % h, i / (w * h))
-                var sum: Float = 0
-                for r in pad.sources(si, h, before: pad.top, after: pad.bottom) {
-                    for c in pad.sources(sj, w, before: pad.left, after: pad.right) { sum += dy[(plane * ho + r) * wo + c] }
+            let rows = (0..<h).map { pad.sources($0, h, before: pad.top, after: pad.bottom) }
+            let cols = (0..<w).map { pad.sources($0, w, before: pad.left, after: pad.right) }
+            SpatialKernels.forEachPlane(planes, h * w) { plane in
+                let (gp, out) = (dy + plane * ho * wo, dx + plane * h * w)
+                for si in 0..<h {
+                    for sj in 0..<w {
+                        var sum: Float = 0
+                        for r in rows[si] { for c in cols[sj] { sum += gp[r * wo + c] } }
+                        out[si * w + sj] = sum
+                    }
                 }
-                dx[i] = sum
             }
         }]
     }
@@ -113,6 +127,13 @@ enum SpatialKernels {
     /// `body(i)` for 0..<count, split over the cores.
     static func forEachElement(_ count: Int, _ body: (Int) -> Void) {
         Parallel.forEachSlice(count) { range in for i in range { body(i) } }
+    }
+
+    /// `body(plane)` for every plane of `perPlane` values, split over the cores.
+    static func forEachPlane(_ planes: Int, _ perPlane: Int, _ body: (Int) -> Void) {
+        Parallel.forEachSlice(planes, minimumSlice: max(1, (1 << 14) / max(1, perPlane))) { range in
+            for plane in range { body(plane) }
+        }
     }
 
     static func reflect(_ t: Int, _ n: Int) -> Int { t < 0 ? -t : (t >= n ? 2 * (n - 1) - t : t) }

@@ -36,13 +36,23 @@ public struct UpsampleOp: OpDefinition {
                              arguments: [.int(planes), .int(h), .int(w), .int(f), .int(bilinear ? 1 : 0), .buffer(inputs[0]), .buffer(outputs[0])],
                              global: [planes * ho * wo]) { a in
             let (x, y) = (a.buffers[0], a.buffers[1])
-            SpatialKernels.forEachElement(planes * ho * wo) { i in
-                let (oj, oi, plane) = (i % wo, (i / wo) % ho, i / (wo * ho))
-                let xp = x + plane * h * w
-                guard bilinear else { y[i] = xp[(oi / f) * w + oj / f]; return }
-                let (r0, r1, wr) = Self.source(oi, f, h), (c0, c1, wc) = Self.source(oj, f, w)
-                y[i] = (1 - wr) * ((1 - wc) * xp[r0 * w + c0] + wc * xp[r0 * w + c1])
-                    + wr * ((1 - wc) * xp[r1 * w + c0] + wc * xp[r1 * w + c1])
+            // Each output row's and column's sources, once per call.
+            let rows = (0..<ho).map { bilinear ? Self.source($0, f, h) : ($0 / f, $0 / f, Float(0)) }
+            let cols = (0..<wo).map { bilinear ? Self.source($0, f, w) : ($0 / f, $0 / f, Float(0)) }
+            SpatialKernels.forEachPlane(planes, ho * wo) { plane in
+                let (xp, yp) = (x + plane * h * w, y + plane * ho * wo)
+                for oi in 0..<ho {
+                    let (r0, r1, wr) = rows[oi]
+                    let (line0, line1, out) = (xp + r0 * w, xp + r1 * w, yp + oi * wo)
+                    if !bilinear {
+                        for oj in 0..<wo { out[oj] = line0[cols[oj].0] }
+                        continue
+                    }
+                    for oj in 0..<wo {
+                        let (c0, c1, wc) = cols[oj]
+                        out[oj] = (1 - wr) * ((1 - wc) * line0[c0] + wc * line0[c1]) + wr * ((1 - wc) * line1[c0] + wc * line1[c1])
+                    }
+                }
             }
         }]
     }
@@ -65,6 +75,10 @@ public struct UpsampleOp: OpDefinition {
 public struct UpsampleBackwardOp: OpDefinition {
     public let upsample: UpsampleOp
     public let inputShape: Shape
+    public init(upsample: UpsampleOp, inputShape: Shape) {
+        self.upsample = upsample
+        self.inputShape = inputShape
+    }
     public var key: String { "upsample_backward \(upsample.key) \(inputShape)" }
     public var description: String { "upsample \(upsample.mode) grad" }
 
@@ -88,23 +102,28 @@ public struct UpsampleBackwardOp: OpDefinition {
                              arguments: [.int(planes), .int(h), .int(w), .int(f), .int(bilinear ? 1 : 0), .buffer(inputs[0]), .buffer(outputs[0])],
                              global: [planes * h * w]) { a in
             let (dy, dx) = (a.buffers[0], a.buffers[1])
-            SpatialKernels.forEachElement(planes * h * w) { i in
-                let (sj, si, plane) = (i % w, (i / w) % h, i / (w * h))
-                let gp = dy + plane * ho * wo
-                var sum: Float = 0
-                if !bilinear {
-                    for a in 0..<f { for b in 0..<f { sum += gp[(si * f + a) * wo + sj * f + b] } }
-                    dx[i] = sum
-                    return
+            // The outputs each input row and column feeds, with weights, once per call.
+            func reach(_ s: Int, _ n: Int, _ outputs: Int) -> [(Int, Float)] {
+                guard bilinear else { return (0..<f).map { (s * f + $0, Float(1)) } }
+                return (max(0, (s - 1) * f)...min(outputs - 1, (s + 2) * f)).compactMap { o in
+                    let weight = UpsampleOp.weight(o, reads: s, f, n)
+                    return weight == 0 ? nil : (o, weight)
                 }
-                for oi in max(0, (si - 1) * f)...min(ho - 1, (si + 2) * f) {
-                    let wr = UpsampleOp.weight(oi, reads: si, f, h)
-                    if wr == 0 { continue }
-                    var row: Float = 0
-                    for oj in max(0, (sj - 1) * f)...min(wo - 1, (sj + 2) * f) { row += UpsampleOp.weight(oj, reads: sj, f, w) * gp[oi * wo + oj] }
-                    sum += wr * row
+            }
+            let rows = (0..<h).map { reach($0, h, ho) }, cols = (0..<w).map { reach($0, w, wo) }
+            SpatialKernels.forEachPlane(planes, h * w) { plane in
+                let (gp, out) = (dy + plane * ho * wo, dx + plane * h * w)
+                for si in 0..<h {
+                    for sj in 0..<w {
+                        var sum: Float = 0
+                        for (oi, wr) in rows[si] {
+                            var row: Float = 0
+                            for (oj, wc) in cols[sj] { row += wc * gp[oi * wo + oj] }
+                            sum += wr * row
+                        }
+                        out[si * w + sj] = sum
+                    }
                 }
-                dx[i] = sum
             }
         }]
     }
