@@ -53,15 +53,23 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     /// The learning-rate schedule these options describe.
     public func schedule() throws -> LearningRateSchedule {
-        let s: LearningRateSchedule
         switch lrPolicy {
-        case "constant": s = .constant
-        case "linear": s = .linearDecay(decayEpochs: lrDecayEpochs ?? max(1, epochs / 2), totalEpochs: epochs)
-        case "step": s = .step(everyEpochs: lrStepEpochs ?? max(1, epochs / 2), gamma: lrGamma)
-        default: throw DatasetError("--lr-policy \(lrPolicy): choose constant, linear or step")
+        case "constant":
+            return .constant
+        case "linear":
+            let decay = lrDecayEpochs ?? max(1, epochs / 2)
+            guard (1...epochs).contains(decay) else {
+                throw DatasetError("--lr-decay-epochs \(decay) must lie in 1...\(epochs) (the run's --epochs)")
+            }
+            return .linearDecay(decayEpochs: decay, totalEpochs: epochs)
+        case "step":
+            let every = lrStepEpochs ?? max(1, epochs / 2)
+            guard every >= 1 else { throw DatasetError("--lr-step-epochs must be at least 1") }
+            guard lrGamma > 0, lrGamma.isFinite else { throw DatasetError("--lr-gamma must be a positive number, e.g. 0.1") }
+            return .step(everyEpochs: every, gamma: lrGamma)
+        default:
+            throw DatasetError("--lr-policy \(lrPolicy): choose constant, linear or step")
         }
-        try s.validate()
-        return s
     }
 
     public var effectiveImageSize: Int { imageSize ?? 28 }
@@ -233,7 +241,8 @@ public final class TrainingRun {
         var rng = RandomGenerator(seed: options.seed)
         model = try GANModel(config: config, rng: &rng)
         model.optimizer = OptimizerSettings(learningRate: options.learningRate, beta1: options.beta1)
-        model.schedule = try options.schedule()
+        // A resumed run keeps the checkpoint's schedule (Checkpoint.restore sets it).
+        model.schedule = restoredState == nil ? try options.schedule() : .constant
         trainer = try Trainer(model: model, backend: backend)
         sampler = GANSampler(model: model, backend: backend)
         statistics = try trainer.statisticNames(batch: options.batchSize)
