@@ -144,7 +144,7 @@ struct TrainCommand: ParsableCommand {
         options.lrDecayEpochs = lrDecayEpochs
         options.lrStepEpochs = lrStepEpochs
         options.lrGamma = lrGamma
-        do { _ = try options.schedule() } catch { throw ValidationError("\(error)") }
+        if !resume { do { _ = try options.schedule() } catch { throw ValidationError("\(error)") } }
 
         let backend = try DeviceChoice(parsing: device).makeBackend(profiling: profile)
         let deviceName = backend.name
