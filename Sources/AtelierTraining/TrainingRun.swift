@@ -245,6 +245,7 @@ public final class TrainingRun {
         model.schedule = restoredState == nil ? try options.schedule() : .constant
         trainer = try Trainer(model: model, backend: backend)
         sampler = GANSampler(model: model, backend: backend)
+        trainer.randomSeed = restoredState?.seed ?? options.seed
         statistics = try trainer.statisticNames(batch: options.batchSize)
 
         if let restoredState, let restoredTensors {
