@@ -77,7 +77,7 @@ extension GANModel: TrainingModel {
 public final class GANSampler {
     public let model: GANModel
     public let backend: Backend
-    private var plans: [Int: (plan: Plan, z: Tensor, classes: Tensor?, images: Tensor)] = [:]
+    private var plans: [Int: (plan: Plan, z: Tensor, classes: Tensor?, images: Tensor, seed: Tensor?)] = [:]
 
     /// The model's parameters must be on `backend` (a Trainer puts them there).
     public init(model: GANModel, backend: Backend) {
@@ -95,9 +95,11 @@ public final class GANSampler {
             let z = g.input("z", [batch, nz])
             let classes = model.config.isConditional ? g.input("classes", [batch, model.config.classes]) : nil
             let images = try model.generate(z, classes: classes, ForwardContext(graph: g, training: false))
-            plans[batch] = (try Plan(g, on: backend, keep: [images]), z, classes, images)
+            plans[batch] = (try Plan(g, on: backend, keep: [images]), z, classes, images, g.seedInput)
         }
         let p = plans[batch]!
+        // Dropout kept on when sampling draws the same masks every time.
+        if let seed = p.seed { try p.plan.write(DropoutOp.seedValues(0), to: seed) }
         try p.plan.write(try model.checkedNoise(noise, batch: batch), to: p.z)
         if let t = p.classes, let oneHot = try model.oneHot(classes, batch: batch) { try p.plan.write(oneHot, to: t) }
         try p.plan.run()
