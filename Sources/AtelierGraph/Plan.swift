@@ -191,7 +191,7 @@ public final class Plan {
 
     /// A GEMM or convolution node's work, from its op and shapes: one place
     /// for its launches (plain, fused or accumulating) and its cost.
-    private enum Compute {
+    enum Compute {
         case gemm(GemmShape)
         case convolution(ConvGeometry)          // y = conv(x, w)
         case convolutionData(ConvGeometry)      // dx from dy and w: conv2d's data gradient, convTranspose2d
@@ -218,22 +218,7 @@ public final class Plan {
     private func compute(_ node: Graph.Node) throws -> Compute? {
         let inShapes = node.inputs.map { graph.shapes[$0] }
         let outShape = graph.shapes[node.outputs[0]]
-        switch node.op {
-        case .matmul(let ta, let tb):
-            return .gemm(GemmShape(m: outShape[0], n: outShape[1], k: ta ? inShapes[0][0] : inShapes[0][1],
-                                   transposeA: ta, transposeB: tb))
-        case .conv2d(let stride, let padding):
-            return .convolution(try GraphOp.convGeometry(input: inShapes[0], weight: inShapes[1], stride: stride, padding: padding))
-        case .convTranspose2d(let stride, let padding, let outputPadding):
-            return .convolutionData(try GraphOp.transposedGeometry(input: inShapes[0], weight: inShapes[1], stride: stride,
-                                                                   padding: padding, outputPadding: outputPadding))
-        case .conv2dBackwardData(let stride, let padding, let inputShape):
-            return .convolutionData(try GraphOp.convGeometry(input: inputShape, weight: inShapes[1], stride: stride, padding: padding))
-        case .conv2dBackwardWeights(let stride, let padding, let weightShape):
-            return .convolutionWeights(try GraphOp.convGeometry(input: inShapes[0], weight: weightShape, stride: stride, padding: padding))
-        default:
-            return nil
-        }
+        return try node.op.rules.compute(node.op, inShapes: inShapes, outShape: outShape)
     }
 
     /// The buffers of `ids`, which must all have one.
@@ -336,73 +321,7 @@ public final class Plan {
         if try compute(node) != nil { return try bindCompute(node, output: y[0]) }
         let inShapes = node.inputs.map { graph.shapes[$0] }
         let outShape = graph.shapes[node.outputs[0]]
-        switch node.op {
-        case .matmul, .conv2d, .convTranspose2d, .conv2dBackwardData, .conv2dBackwardWeights:
-            preconditionFailure("bound by bindCompute above")
-        case .biasAdd:
-            let layout = inShapes[0].channelLayout!
-            return { try b.biasAdd(layout: layout, input: x[0], bias: x[1], output: y[0]) }
-        case .channelSum:
-            let layout = inShapes[0].channelLayout!
-            return { try b.biasGradient(layout: layout, outputGradient: x[0], biasGradient: y[0]) }
-        case .activation(let act):
-            return { try b.pointwise(.activation(act), count: outShape.count, operands: [x[0], y[0]]) }
-        case .activationGradient(let act):
-            return { try b.pointwise(.activationGradient(act), count: outShape.count, operands: [x[0], x[1], y[0]]) }
-        case .batchNorm(let momentum, let epsilon, let training, let act):
-            let layout = inShapes[0].channelLayout!
-            let state = BatchNormState(gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], momentum: momentum, epsilon: epsilon)
-            if training {
-                return {
-                    try b.batchNormForwardTraining(layout: layout, input: x[0], state: state, activation: act, output: y[0],
-                                                   saved: BatchNormSaved(mean: y[1], invStd: y[2]))
-                }
-            }
-            return { try b.batchNormForwardInference(layout: layout, input: x[0], state: state, activation: act, output: y[0]) }
-        case .batchNormBackward(let act):
-            let layout = inShapes[0].channelLayout!
-            return {
-                try b.batchNormBackward(layout: layout, input: x[0], outputGradient: x[1], gamma: x[2],
-                                        saved: BatchNormSaved(mean: x[3], invStd: x[4]), activation: act,
-                                        activated: act == .identity ? nil : x[5], beta: act == .identity ? nil : x[6],
-                                        inputGradient: y[0], gammaGradient: y[1], betaGradient: y[2])
-            }
-        case .reshape:
-            return {}  // the output shares the input's buffer
-        case .concatChannels:
-            let outer = outShape[0], inner = outShape.dims.dropFirst(2).reduce(1, *), total = outShape[1]
-            var offset = 0
-            let pieces = inShapes.map { s -> (Int, Int) in defer { offset += s[1] }; return (offset, s[1]) }
-            return {
-                for (input, (start, channels)) in zip(x, pieces) {
-                    try b.copyBlocks(BlockCopy(blocks: outer, length: channels * inner, sourceStride: channels * inner,
-                                               sourceOffset: 0, destinationStride: total * inner, destinationOffset: start * inner),
-                                     from: input, to: y[0])
-                }
-            }
-        case .sliceChannels(let start, let count):
-            let s = inShapes[0]
-            let outer = s[0], inner = s.dims.dropFirst(2).reduce(1, *)
-            let copy = BlockCopy(blocks: outer, length: count * inner, sourceStride: s[1] * inner,
-                                 sourceOffset: start * inner, destinationStride: count * inner, destinationOffset: 0)
-            return { try b.copyBlocks(copy, from: x[0], to: y[0]) }
-        case .loss(let op):
-            return { try b.reduce(op, inputs: Array(x.prefix(op.arity)), output: y[0]) }
-        case .lossWithGradient(let op, let weight):
-            return { try b.lossWithGradient(op, inputs: Array(x.prefix(op.arity)), loss: y[0], gradient: y[1], weight: weight) }
-        case .lossGradient(let op, let weight):
-            return { try b.lossGradient(op, inputs: Array(x.prefix(op.arity)), gradient: y[0], weight: weight) }
-        case .add:
-            return { try b.pointwise(.add, count: outShape.count, operands: [x[0], x[1], y[0]]) }
-        case .scale(let factor):
-            return { try b.pointwise(.scale(factor), count: outShape.count, operands: [x[0], y[0]]) }
-        case .custom(let op):
-            let kernels = try op.definition.kernels(inputs: x, outputs: y, inputShapes: inShapes) { try b.buffer(count: $0) }
-            return { for k in kernels { try b.run(k) } }
-        case .broadcastPlanes:
-            let layout = ChannelLayout(outer: 1, channels: outShape[0] * outShape[1], inner: outShape[2] * outShape[3])
-            return { try b.pointwise(.broadcastChannels, layout: layout, operands: [x[0], y[0]]) }
-        }
+        return try node.op.rules.launches(node.op, LaunchStep(backend: b, x: x, y: y, inShapes: inShapes, outShape: outShape))
     }
 }
 
