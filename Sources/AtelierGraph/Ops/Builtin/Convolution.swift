@@ -6,32 +6,30 @@ import AtelierDevices
 enum ConvolutionOps: OpRules {
     static func outputShapes(_ op: GraphOp, _ c: ShapeCheck) throws -> [Shape] {
         let inputs = c.inputs
-        func fail(_ why: String) -> ShapeError { c.fail(why) }
-        func expectCount(_ n: Int) throws { try c.expectCount(n) }
         switch op {
         case .conv2d(let stride, let padding):
-            try expectCount(2)
+            try c.expectCount(2)
             guard inputs[0].rank == 4, inputs[1].rank == 4, inputs[0][1] == inputs[1][1] else {
-                throw fail("needs x [N, C, H, W] and w [K, C, R, S] with the same C")
+                throw c.fail("needs x [N, C, H, W] and w [K, C, R, S] with the same C")
             }
             let g = try GraphOp.convGeometry(input: inputs[0], weight: inputs[1], stride: stride, padding: padding)
             return [[g.batch, g.outChannels, g.outHeight, g.outWidth]]
         case .convTranspose2d(let stride, let padding, let outputPadding):
-            try expectCount(2)
+            try c.expectCount(2)
             guard inputs[0].rank == 4, inputs[1].rank == 4, inputs[0][1] == inputs[1][0] else {
-                throw fail("needs x [N, C, H, W] and w [C, K, R, S] with the same C")
+                throw c.fail("needs x [N, C, H, W] and w [C, K, R, S] with the same C")
             }
             guard outputPadding >= 0, outputPadding < max(stride, 1) || outputPadding == 0 else {
-                throw fail("output padding \(outputPadding) must be smaller than the stride \(stride)")
+                throw c.fail("output padding \(outputPadding) must be smaller than the stride \(stride)")
             }
             let g = try GraphOp.transposedGeometry(input: inputs[0], weight: inputs[1], stride: stride, padding: padding,
                                                 outputPadding: outputPadding)
             return [[g.batch, g.inChannels, g.height, g.width]]
         case .conv2dBackwardData(_, _, let inputShape):
-            try expectCount(2)
+            try c.expectCount(2)
             return [inputShape]
         case .conv2dBackwardWeights(_, _, let weightShape):
-            try expectCount(2)
+            try c.expectCount(2)
             return [weightShape]
         default: preconditionFailure("\(op) is not a \(Self.self) op")
         }
@@ -39,17 +37,14 @@ enum ConvolutionOps: OpRules {
 
     static func gradient(_ op: GraphOp, _ s: GradientStep) throws {
         let (graph, node, x) = (s.graph, s.node, s.x)
-        func dyTensor() throws -> Tensor { try s.dyTensor() }
-        func relevant(_ id: Int) -> Bool { s.relevant(id) }
-        func accumulate(_ id: Int, _ g: GradientValue) throws { try s.accumulate(id, g) }
         switch op {
         case .conv2d(let stride, let padding):
-            let g = try dyTensor()
-            if relevant(x[0].id) {
-                try accumulate(x[0].id, .tensor(try graph(.conv2dBackwardData(stride: stride, padding: padding, inputShape: x[0].shape), g, x[1]).id))
+            let g = try s.dyTensor()
+            if s.relevant(x[0].id) {
+                try s.accumulate(x[0].id, .tensor(try graph(.conv2dBackwardData(stride: stride, padding: padding, inputShape: x[0].shape), g, x[1]).id))
             }
-            if relevant(x[1].id) {
-                try accumulate(x[1].id, .tensor(try graph(.conv2dBackwardWeights(stride: stride, padding: padding, weightShape: x[1].shape), x[0], g).id))
+            if s.relevant(x[1].id) {
+                try s.accumulate(x[1].id, .tensor(try graph(.conv2dBackwardWeights(stride: stride, padding: padding, weightShape: x[1].shape), x[0], g).id))
             }
         case .convTranspose2d(let stride, let padding, _):
             // The output padding only sizes y; the convolution of y back
@@ -57,12 +52,12 @@ enum ConvolutionOps: OpRules {
             // pass never wrote more than they hold.
             // y = conv2d's data gradient, so dx is a conv2d of dy and dw
             // the conv2d weight gradient with input dy and output grad x.
-            let g = try dyTensor()
-            if relevant(x[0].id) {
-                try accumulate(x[0].id, .tensor(try graph(.conv2d(stride: stride, padding: padding), g, x[1]).id))
+            let g = try s.dyTensor()
+            if s.relevant(x[0].id) {
+                try s.accumulate(x[0].id, .tensor(try graph(.conv2d(stride: stride, padding: padding), g, x[1]).id))
             }
-            if relevant(x[1].id) {
-                try accumulate(x[1].id, .tensor(try graph(.conv2dBackwardWeights(stride: stride, padding: padding, weightShape: x[1].shape), g, x[0]).id))
+            if s.relevant(x[1].id) {
+                try s.accumulate(x[1].id, .tensor(try graph(.conv2dBackwardWeights(stride: stride, padding: padding, weightShape: x[1].shape), g, x[0]).id))
             }
         case .conv2dBackwardData, .conv2dBackwardWeights:
             throw ShapeError("\(node.op) is a gradient op; second derivatives are not supported")

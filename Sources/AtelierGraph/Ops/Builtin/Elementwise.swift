@@ -6,32 +6,30 @@ import AtelierDevices
 enum ElementwiseOps: OpRules {
     static func outputShapes(_ op: GraphOp, _ c: ShapeCheck) throws -> [Shape] {
         let inputs = c.inputs
-        func fail(_ why: String) -> ShapeError { c.fail(why) }
-        func expectCount(_ n: Int) throws { try c.expectCount(n) }
         switch op {
         case .biasAdd:
-            try expectCount(2)
+            try c.expectCount(2)
             guard let layout = inputs[0].channelLayout, inputs[1] == [layout.channels] else {
-                throw fail("needs x [N, C, ...] and b [C]")
+                throw c.fail("needs x [N, C, ...] and b [C]")
             }
             return [inputs[0]]
         case .activation:
-            try expectCount(1)
+            try c.expectCount(1)
             return [inputs[0]]
         case .add:
-            try expectCount(2)
-            guard inputs[0] == inputs[1] else { throw fail("shapes differ") }
+            try c.expectCount(2)
+            guard inputs[0] == inputs[1] else { throw c.fail("shapes differ") }
             return [inputs[0]]
         case .scale(let factor):
-            try expectCount(1)
-            guard factor.isFinite else { throw fail("the factor must be finite") }
+            try c.expectCount(1)
+            guard factor.isFinite else { throw c.fail("the factor must be finite") }
             return [inputs[0]]
         case .activationGradient:
-            try expectCount(2)
+            try c.expectCount(2)
             return [inputs[0]]
         case .channelSum:
-            try expectCount(1)
-            guard let layout = inputs[0].channelLayout else { throw fail("needs [N, C, ...]") }
+            try c.expectCount(1)
+            guard let layout = inputs[0].channelLayout else { throw c.fail("needs [N, C, ...]") }
             return [[layout.channels]]
         default: preconditionFailure("\(op) is not a \(Self.self) op")
         }
@@ -39,25 +37,22 @@ enum ElementwiseOps: OpRules {
 
     static func gradient(_ op: GraphOp, _ s: GradientStep) throws {
         let (graph, node, x, dy) = (s.graph, s.node, s.x, s.dy)
-        func dyTensor() throws -> Tensor { try s.dyTensor() }
-        func relevant(_ id: Int) -> Bool { s.relevant(id) }
-        func accumulate(_ id: Int, _ g: GradientValue) throws { try s.accumulate(id, g) }
         switch op {
         case .add:
-            try accumulate(x[0].id, dy)
-            try accumulate(x[1].id, dy)
+            try s.accumulate(x[0].id, dy)
+            try s.accumulate(x[1].id, dy)
         case .scale(let factor):
             switch dy {
-            case .constant(let c): try accumulate(x[0].id, .constant(c * factor))
-            case .tensor(let t): try accumulate(x[0].id, .tensor(try graph(.scale(factor), graph.tensor(t)).id))
+            case .constant(let c): try s.accumulate(x[0].id, .constant(c * factor))
+            case .tensor(let t): try s.accumulate(x[0].id, .tensor(try graph(.scale(factor), graph.tensor(t)).id))
             }
         case .biasAdd:
-            let g = try dyTensor()
-            try accumulate(x[0].id, .tensor(g.id))
-            if relevant(x[1].id) { try accumulate(x[1].id, .tensor(try graph(.channelSum, g).id)) }
+            let g = try s.dyTensor()
+            try s.accumulate(x[0].id, .tensor(g.id))
+            if s.relevant(x[1].id) { try s.accumulate(x[1].id, .tensor(try graph(.channelSum, g).id)) }
         case .activation(let act):
-            let g = try dyTensor()
-            try accumulate(x[0].id, .tensor(try graph(.activationGradient(act), graph.tensor(node.outputs[0]), g).id))
+            let g = try s.dyTensor()
+            try s.accumulate(x[0].id, .tensor(try graph(.activationGradient(act), graph.tensor(node.outputs[0]), g).id))
         case .activationGradient, .channelSum:
             throw ShapeError("\(node.op) is a gradient op; second derivatives are not supported")
         default: preconditionFailure("\(op) is not a \(Self.self) op")

@@ -6,29 +6,27 @@ import AtelierDevices
 enum LayoutOps: OpRules {
     static func outputShapes(_ op: GraphOp, _ c: ShapeCheck) throws -> [Shape] {
         let inputs = c.inputs
-        func fail(_ why: String) -> ShapeError { c.fail(why) }
-        func expectCount(_ n: Int) throws { try c.expectCount(n) }
         switch op {
         case .reshape(let shape):
-            try expectCount(1)
-            guard shape.count == inputs[0].count else { throw fail("\(inputs[0].count) elements cannot become \(shape)") }
+            try c.expectCount(1)
+            guard shape.count == inputs[0].count else { throw c.fail("\(inputs[0].count) elements cannot become \(shape)") }
             return [shape]
         case .concatChannels:
             guard let first = inputs.first, first.rank >= 2,
                   inputs.allSatisfy({ $0.rank == first.rank && $0[0] == first[0] && $0.dims.dropFirst(2) == first.dims.dropFirst(2) })
-            else { throw fail("inputs must agree on every axis but 1") }
+            else { throw c.fail("inputs must agree on every axis but 1") }
             var out = first
             out.dims[1] = inputs.reduce(0) { $0 + $1[1] }
             return [out]
         case .sliceChannels(let start, let count):
-            try expectCount(1)
-            guard inputs[0].rank >= 2, start >= 0, count > 0, start + count <= inputs[0][1] else { throw fail("channels out of range") }
+            try c.expectCount(1)
+            guard inputs[0].rank >= 2, start >= 0, count > 0, start + count <= inputs[0][1] else { throw c.fail("channels out of range") }
             var out = inputs[0]
             out.dims[1] = count
             return [out]
         case .broadcastPlanes(let h, let w):
-            try expectCount(1)
-            guard inputs[0].rank == 2, h > 0, w > 0 else { throw fail("needs x [N, C] and a positive plane size") }
+            try c.expectCount(1)
+            guard inputs[0].rank == 2, h > 0, w > 0 else { throw c.fail("needs x [N, C] and a positive plane size") }
             return [[inputs[0][0], inputs[0][1], h, w]]
         default: preconditionFailure("\(op) is not a \(Self.self) op")
         }
@@ -36,40 +34,37 @@ enum LayoutOps: OpRules {
 
     static func gradient(_ op: GraphOp, _ s: GradientStep) throws {
         let (graph, x) = (s.graph, s.x)
-        func dyTensor() throws -> Tensor { try s.dyTensor() }
-        func relevant(_ id: Int) -> Bool { s.relevant(id) }
-        func accumulate(_ id: Int, _ g: GradientValue) throws { try s.accumulate(id, g) }
         switch op {
         case .broadcastPlanes(let h, let w):
             // Each value's gradient is the sum over its plane: the planes as
             // the channels of one sample, summed by channel.
-            let g = try dyTensor()
+            let g = try s.dyTensor()
             let (n, c) = (x[0].shape[0], x[0].shape[1])
             let sums = try graph(.channelSum, try graph(.reshape([1, n * c, h, w]), g))
-            try accumulate(x[0].id, .tensor(try graph(.reshape([n, c]), sums).id))
+            try s.accumulate(x[0].id, .tensor(try graph(.reshape([n, c]), sums).id))
         case .reshape:
-            let g = try dyTensor()
-            try accumulate(x[0].id, .tensor(try graph(.reshape(x[0].shape), g).id))
+            let g = try s.dyTensor()
+            try s.accumulate(x[0].id, .tensor(try graph(.reshape(x[0].shape), g).id))
         case .concatChannels:
-            let g = try dyTensor()
+            let g = try s.dyTensor()
             var start = 0
             for input in x {
                 let c = input.shape[1]
-                if relevant(input.id) {
-                    try accumulate(input.id, .tensor(try graph(.sliceChannels(start: start, count: c), g).id))
+                if s.relevant(input.id) {
+                    try s.accumulate(input.id, .tensor(try graph(.sliceChannels(start: start, count: c), g).id))
                 }
                 start += c
             }
         case .sliceChannels(let start, let count):
             // The slice's gradient back in its place, zeros in the other channels.
-            let g = try dyTensor()
+            let g = try s.dyTensor()
             var pieces: [Tensor] = []
             var zeros = x[0].shape
             if start > 0 { zeros.dims[1] = start; pieces.append(graph.constant(0, zeros)) }
             pieces.append(g)
             let rest = x[0].shape[1] - start - count
             if rest > 0 { zeros.dims[1] = rest; pieces.append(graph.constant(0, zeros)) }
-            try accumulate(x[0].id, .tensor(pieces.count == 1 ? g.id : try graph.apply(.concatChannels, pieces)[0].id))
+            try s.accumulate(x[0].id, .tensor(pieces.count == 1 ? g.id : try graph.apply(.concatChannels, pieces)[0].id))
         default: preconditionFailure("\(op) is not a \(Self.self) op")
         }
     }

@@ -6,20 +6,18 @@ import AtelierDevices
 enum LossOps: OpRules {
     static func outputShapes(_ op: GraphOp, _ c: ShapeCheck) throws -> [Shape] {
         let inputs = c.inputs
-        func fail(_ why: String) -> ShapeError { c.fail(why) }
-        func expectCount(_ n: Int) throws { try c.expectCount(n) }
         switch op {
         case .loss(let op):
-            try expectCount(op.arity)
-            guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw fail("prediction and target shapes differ") }
+            try c.expectCount(op.arity)
+            guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw c.fail("prediction and target shapes differ") }
             return [[]]
         case .lossWithGradient(let op, _):
-            try expectCount(op.arity)
-            guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw fail("prediction and target shapes differ") }
+            try c.expectCount(op.arity)
+            guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw c.fail("prediction and target shapes differ") }
             return [[], inputs[0]]
         case .lossGradient(let op, _):
-            try expectCount(op.arity)
-            guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw fail("prediction and target shapes differ") }
+            try c.expectCount(op.arity)
+            guard inputs.allSatisfy({ $0 == inputs[0] }) else { throw c.fail("prediction and target shapes differ") }
             return [inputs[0]]
         default: preconditionFailure("\(op) is not a \(Self.self) op")
         }
@@ -27,23 +25,20 @@ enum LossOps: OpRules {
 
     static func gradient(_ op: GraphOp, _ s: GradientStep) throws {
         let (graph, node, x, dy, index) = (s.graph, s.node, s.x, s.dy, s.index)
-        func dyTensor() throws -> Tensor { try s.dyTensor() }
-        func relevant(_ id: Int) -> Bool { s.relevant(id) }
-        func accumulate(_ id: Int, _ g: GradientValue) throws { try s.accumulate(id, g) }
         switch op {
         case .loss(let op), .lossWithGradient(let op, _):
             guard case .constant(let weight) = dy else {
                 throw ShapeError("the loss \(op) of \(x[0]) reaches the root through \(graph.describeUse(of: node.outputs[0])); a loss may only be scaled by constants and summed")
             }
             let gradient = try graph.lossGradient(at: index, weight: weight)
-            try accumulate(x[0].id, .tensor(gradient.id))
-            if op.arity == 2 && relevant(x[1].id) {
+            try s.accumulate(x[0].id, .tensor(gradient.id))
+            if op.arity == 2 && s.relevant(x[1].id) {
                 // The target depends on what is differentiated too (an
                 // identity or cycle term between two generated images).
                 switch op {
-                case .mse, .l1: try accumulate(x[1].id, .tensor(try graph(.scale(-1), gradient).id))
+                case .mse, .l1: try s.accumulate(x[1].id, .tensor(try graph(.scale(-1), gradient).id))
                 case .bceWithLogits:
-                    try accumulate(x[1].id, .tensor(try graph(.scale(-op.gradientScale(count: x[0].shape.count, weight: weight)), x[0]).id))
+                    try s.accumulate(x[1].id, .tensor(try graph(.scale(-op.gradientScale(count: x[0].shape.count, weight: weight)), x[0]).id))
                 default:
                     throw ShapeError("the \(op) loss of \(x[0]) has a target, \(x[1]), that depends on what is differentiated; its targets must be constants")
                 }

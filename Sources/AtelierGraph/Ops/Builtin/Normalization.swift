@@ -6,22 +6,20 @@ import AtelierDevices
 enum NormalizationOps: OpRules {
     static func outputShapes(_ op: GraphOp, _ c: ShapeCheck) throws -> [Shape] {
         let inputs = c.inputs
-        func fail(_ why: String) -> ShapeError { c.fail(why) }
-        func expectCount(_ n: Int) throws { try c.expectCount(n) }
         switch op {
         case .batchNorm(_, _, let training, let act):
             try act.validate()
-            try expectCount(5)
+            try c.expectCount(5)
             guard let layout = inputs[0].channelLayout, inputs[1...].allSatisfy({ $0 == [layout.channels] }) else {
-                throw fail("needs x [N, C, ...] and four [C] vectors")
+                throw c.fail("needs x [N, C, ...] and four [C] vectors")
             }
-            if training && layout.perChannel < 2 { throw fail("training mode needs more than one value per channel") }
+            if training && layout.perChannel < 2 { throw c.fail("training mode needs more than one value per channel") }
             return training ? [inputs[0], [layout.channels], [layout.channels]] : [inputs[0]]
         case .batchNormBackward(let act):
             // x, dz, gamma, mean, invstd, and unless identity the activation's
             // output z and beta (a ReLU-type gradient may take its mask from x
             // and beta instead of reading z).
-            try expectCount(act == .identity ? 5 : 7)
+            try c.expectCount(act == .identity ? 5 : 7)
             let c = inputs[2]
             return [inputs[0], c, c]
         default: preconditionFailure("\(op) is not a \(Self.self) op")
@@ -30,19 +28,16 @@ enum NormalizationOps: OpRules {
 
     static func gradient(_ op: GraphOp, _ s: GradientStep) throws {
         let (graph, node, x) = (s.graph, s.node, s.x)
-        func dyTensor() throws -> Tensor { try s.dyTensor() }
-        func relevant(_ id: Int) -> Bool { s.relevant(id) }
-        func accumulate(_ id: Int, _ g: GradientValue) throws { try s.accumulate(id, g) }
         switch op {
         case .batchNorm(_, _, let training, let act):
             guard training else { throw ShapeError("BatchNorm in eval mode has no gradient here; train in training mode") }
-            let g = try dyTensor()
+            let g = try s.dyTensor()
             let activated = act == .identity ? [] : [graph.tensor(node.outputs[0]), x[2]]
             let out = try graph.apply(.batchNormBackward(activation: act),
                                 [x[0], g, x[1], graph.tensor(node.outputs[1]), graph.tensor(node.outputs[2])] + activated)
-            try accumulate(x[0].id, .tensor(out[0].id))
-            try accumulate(x[1].id, .tensor(out[1].id))
-            try accumulate(x[2].id, .tensor(out[2].id))
+            try s.accumulate(x[0].id, .tensor(out[0].id))
+            try s.accumulate(x[1].id, .tensor(out[1].id))
+            try s.accumulate(x[2].id, .tensor(out[2].id))
         case .batchNormBackward:
             throw ShapeError("\(node.op) is a gradient op; second derivatives are not supported")
         default: preconditionFailure("\(op) is not a \(Self.self) op")
