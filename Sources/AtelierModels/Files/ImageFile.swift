@@ -19,17 +19,21 @@ public enum ImageFile {
 
     /// Reads a PNG or JPEG as gray or RGB; transparency is laid over white.
     public static func read(_ path: String) throws -> PixelImage {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ImageFileError("cannot read \(path): \((error as NSError).localizedDescription)")
-        }
+        let data = try contents(of: path)
         switch format(of: data) {
         case .png: return try PNG.decode(data, name: path)
         case .jpeg: return try JPEG.decode(data, name: path)
         case nil:
             throw ImageFileError(data.isEmpty ? "\(path) is empty" : "\(path) is neither a PNG nor a JPEG (its first bytes say otherwise)")
+        }
+    }
+
+    /// A file's bytes, or an error naming it.
+    static func contents(of path: String) throws -> Data {
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ImageFileError("cannot read \(path): \((error as NSError).localizedDescription)")
         }
     }
 

@@ -32,9 +32,10 @@ public struct ImageFileError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum PNG {
-    /// Reads a PNG file as gray (1 channel) or RGB (3), whatever it holds.
+    /// Reads a PNG file as gray (1 channel) or RGB (3), whatever it holds
+    /// (ImageFile.read takes JPEG too).
     public static func read(_ path: String) throws -> PixelImage {
-        try ImageFile.read(path)
+        try decode(try ImageFile.contents(of: path), name: path)
     }
 
     /// Decodes PNG bytes of any kind libpng reads (gray, gray+alpha, RGB,
@@ -70,25 +71,25 @@ public enum PNG {
         }
     }
 
-    /// Writes atomically: to a temporary file, then renamed.
+    /// Writes atomically (ImageFile.writeAtomically: a temporary file, then renamed).
     public static func write(_ picture: PixelImage, to path: String) throws {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         image.width = UInt32(picture.width)
         image.height = UInt32(picture.height)
         image.format = picture.channels == 1 ? UInt32(PNG_FORMAT_GRAY) : UInt32(PNG_FORMAT_RGB)
-        let temporary = path + ".tmp-\(getpid())"
-        let ok = picture.pixels.withUnsafeBytes {
-            png_image_write_to_file(&image, temporary, 0, $0.baseAddress, 0, nil)
+        // Encoded in memory: the first call measures, the second writes.
+        var size = 0
+        var data = Data()
+        let ok = picture.pixels.withUnsafeBytes { pixels -> Bool in
+            guard png_image_write_to_memory(&image, nil, &size, 0, pixels.baseAddress, 0, nil) != 0 else { return false }
+            data = Data(count: size)
+            return data.withUnsafeMutableBytes {
+                png_image_write_to_memory(&image, $0.baseAddress, &size, 0, pixels.baseAddress, 0, nil) != 0
+            }
         }
-        guard ok != 0 else {
-            unlink(temporary)
-            throw ImageFileError("cannot write \(path): \(message(&image))")
-        }
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw ImageFileError("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
+        guard ok else { throw ImageFileError("cannot encode \(path) as PNG: \(message(&image))") }
+        try ImageFile.writeAtomically(data.prefix(size), to: path)
     }
 
     private static func message(_ image: inout png_image) -> String {

@@ -40,7 +40,7 @@ public struct DropoutOp: OpDefinition {
                              global: [n]) { a in
             let (seedValues, x, y) = (a.buffers[0], a.buffers[1], a.buffers[2])
             let seed = UInt32(seedValues[0]) | (UInt32(seedValues[1]) << 16)
-            SpatialKernels.forEachElement(n) { i in
+            HostLoops.forEachElement(n) { i in
                 y[i] = Self.keep(seed, salt, UInt32(truncatingIfNeeded: i), p) ? x[i] / (1 - p) : 0
             }
         }]

@@ -44,7 +44,7 @@ public struct InstanceNormOp: OpDefinition {
                                          .buffer(outputs[1]), .buffer(outputs[2])],
                              global: [planes * NormKernels.workGroup], local: [NormKernels.workGroup]) { a in
             let (x, gamma, beta, y, meanOut, invstdOut) = (a.buffers[0], a.buffers[1], a.buffers[2], a.buffers[3], a.buffers[4], a.buffers[5])
-            NormKernels.forEachPlane(planes, inner) { plane in
+            HostLoops.forEachPlane(planes, inner) { plane in
                 let xp = x + plane * inner, yp = y + plane * inner
                 var sum = 0.0
                 for i in 0..<inner { sum += Double(xp[i]) }
@@ -100,7 +100,7 @@ public struct InstanceNormBackwardOp: OpDefinition {
                                     global: [planes * NormKernels.workGroup], local: [NormKernels.workGroup]) { a in
             let (x, dy, gamma, mean, invstd, dx, sums) = (a.buffers[0], a.buffers[1], a.buffers[2], a.buffers[3], a.buffers[4],
                                                            a.buffers[5], a.buffers[6])
-            NormKernels.forEachPlane(planes, inner) { plane in
+            HostLoops.forEachPlane(planes, inner) { plane in
                 let base = plane * inner
                 let (m, inv) = (mean[plane], invstd[plane])
                 var sdy = 0.0, sdyx = 0.0
@@ -143,11 +143,4 @@ public struct InstanceNormBackwardOp: OpDefinition {
 enum NormKernels {
     /// Work-items per plane on OpenCL (norm.cl's NORM_WG).
     static let workGroup = 64
-
-    /// `body(plane)` for every plane, split over the cores by planes.
-    static func forEachPlane(_ planes: Int, _ inner: Int, _ body: (Int) -> Void) {
-        Parallel.forEachSlice(planes, minimumSlice: max(1, (1 << 14) / max(1, inner))) { range in
-            for plane in range { body(plane) }
-        }
-    }
 }

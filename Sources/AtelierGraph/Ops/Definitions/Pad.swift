@@ -43,7 +43,7 @@ public struct PadOp: OpDefinition {
             let (x, y) = (a.buffers[0], a.buffers[1])
             // Where each output row and column reads from (-1: a zero), once per call.
             let rows = (0..<ho).map { pad.source($0 - pad.top, h) }, cols = (0..<wo).map { pad.source($0 - pad.left, w) }
-            SpatialKernels.forEachPlane(planes, ho * wo) { plane in
+            HostLoops.forEachPlane(planes, ho * wo) { plane in
                 let (xp, yp) = (x + plane * h * w, y + plane * ho * wo)
                 for oi in 0..<ho {
                     let out = yp + oi * wo
@@ -105,36 +105,9 @@ public struct PadBackwardOp: OpDefinition {
         let (ho, wo) = (h + pad.top + pad.bottom, w + pad.left + pad.right)
         return [DeviceKernel(file: "spatial.cl", name: "pad_backward", arguments: pad.arguments(planes, h, w) + [.buffer(inputs[0]), .buffer(outputs[0])],
                              global: [planes * h * w]) { a in
-            let (dy, dx) = (a.buffers[0], a.buffers[1])
-            let rows = (0..<h).map { pad.sources($0, h, before: pad.top, after: pad.bottom) }
-            let cols = (0..<w).map { pad.sources($0, w, before: pad.left, after: pad.right) }
-            SpatialKernels.forEachPlane(planes, h * w) { plane in
-                let (gp, out) = (dy + plane * ho * wo, dx + plane * h * w)
-                for si in 0..<h {
-                    for sj in 0..<w {
-                        var sum: Float = 0
-                        for r in rows[si] { for c in cols[sj] { sum += gp[r * wo + c] } }
-                        out[si * w + sj] = sum
-                    }
-                }
-            }
+            let rows = (0..<h).map { pad.sources($0, h, before: pad.top, after: pad.bottom).map { ($0, Float(1)) } }
+            let cols = (0..<w).map { pad.sources($0, w, before: pad.left, after: pad.right).map { ($0, Float(1)) } }
+            SpatialKernels.gather(planes: planes, from: a.buffers[0], ho, wo, into: a.buffers[1], h, w, rows: rows, cols: cols)
         }]
     }
-}
-
-/// What the spatial kernels' CPU versions share.
-enum SpatialKernels {
-    /// `body(i)` for 0..<count, split over the cores.
-    static func forEachElement(_ count: Int, _ body: (Int) -> Void) {
-        Parallel.forEachSlice(count) { range in for i in range { body(i) } }
-    }
-
-    /// `body(plane)` for every plane of `perPlane` values, split over the cores.
-    static func forEachPlane(_ planes: Int, _ perPlane: Int, _ body: (Int) -> Void) {
-        Parallel.forEachSlice(planes, minimumSlice: max(1, (1 << 14) / max(1, perPlane))) { range in
-            for plane in range { body(plane) }
-        }
-    }
-
-    static func reflect(_ t: Int, _ n: Int) -> Int { t < 0 ? -t : (t >= n ? 2 * (n - 1) - t : t) }
 }

@@ -39,7 +39,7 @@ public struct UpsampleOp: OpDefinition {
             // Each output row's and column's sources, once per call.
             let rows = (0..<ho).map { bilinear ? Self.source($0, f, h) : ($0 / f, $0 / f, Float(0)) }
             let cols = (0..<wo).map { bilinear ? Self.source($0, f, w) : ($0 / f, $0 / f, Float(0)) }
-            SpatialKernels.forEachPlane(planes, ho * wo) { plane in
+            HostLoops.forEachPlane(planes, ho * wo) { plane in
                 let (xp, yp) = (x + plane * h * w, y + plane * ho * wo)
                 for oi in 0..<ho {
                     let (r0, r1, wr) = rows[oi]
@@ -101,7 +101,6 @@ public struct UpsampleBackwardOp: OpDefinition {
         return [DeviceKernel(file: "spatial.cl", name: "upsample_backward",
                              arguments: [.int(planes), .int(h), .int(w), .int(f), .int(bilinear ? 1 : 0), .buffer(inputs[0]), .buffer(outputs[0])],
                              global: [planes * h * w]) { a in
-            let (dy, dx) = (a.buffers[0], a.buffers[1])
             // The outputs each input row and column feeds, with weights, once per call.
             func reach(_ s: Int, _ n: Int, _ outputs: Int) -> [(Int, Float)] {
                 guard bilinear else { return (0..<f).map { (s * f + $0, Float(1)) } }
@@ -111,20 +110,7 @@ public struct UpsampleBackwardOp: OpDefinition {
                 }
             }
             let rows = (0..<h).map { reach($0, h, ho) }, cols = (0..<w).map { reach($0, w, wo) }
-            SpatialKernels.forEachPlane(planes, h * w) { plane in
-                let (gp, out) = (dy + plane * ho * wo, dx + plane * h * w)
-                for si in 0..<h {
-                    for sj in 0..<w {
-                        var sum: Float = 0
-                        for (oi, wr) in rows[si] {
-                            var row: Float = 0
-                            for (oj, wc) in cols[sj] { row += wc * gp[oi * wo + oj] }
-                            sum += wr * row
-                        }
-                        out[si * w + sj] = sum
-                    }
-                }
-            }
+            SpatialKernels.gather(planes: planes, from: a.buffers[0], ho, wo, into: a.buffers[1], h, w, rows: rows, cols: cols)
         }]
     }
 }
