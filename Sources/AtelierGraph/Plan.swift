@@ -261,12 +261,16 @@ public final class Plan {
         let output = try buffers([fusion.output], of: node)[0]
         let b = backend
         let act = fusion.activation(in: graph)
-        let layout = graph.shapes[node.inputs[0]].channelLayout ?? ChannelLayout(outer: 1, channels: 1, inner: 1)
+        /// A normalisation's (N, C, inner), from its input x.
+        func normLayout() throws -> ChannelLayout {
+            guard let layout = graph.shapes[node.inputs[0]].channelLayout else { throw ShapeError("a fused BatchNorm on a 1-D input") }
+            return layout
+        }
         let epilogue: Epilogue
         switch fusion.kind {
         case .normActivation:
             guard case .batchNorm(let momentum, let epsilon, let training, _) = node.op else { throw ShapeError("a fused BatchNorm without its node") }
-            let x = try buffers(node.inputs, of: node), y = try buffers(node.outputs, of: node)
+            let x = try buffers(node.inputs, of: node), y = try buffers(node.outputs, of: node), layout = try normLayout()
             let state = BatchNormState(gamma: x[1], beta: x[2], runningMean: x[3], runningVar: x[4], momentum: momentum, epsilon: epsilon)
             if training {
                 return {
@@ -277,7 +281,7 @@ public final class Plan {
             return { try b.batchNormForwardInference(layout: layout, input: x[0], state: state, activation: act, output: output) }
         case .normActivationGradient:
             let gradient = graph.nodes[fusion.activationNode!], norm = graph.nodes[fusion.normNode!]
-            let x = try buffers(node.inputs, of: node), y = try buffers(node.outputs, of: node)
+            let x = try buffers(node.inputs, of: node), y = try buffers(node.outputs, of: node), layout = try normLayout()
             let (z, dz) = (try buffers([gradient.inputs[0]], of: gradient)[0], try buffers([gradient.inputs[1]], of: gradient)[0])
             let beta = try buffers([norm.inputs[2]], of: norm)[0]
             return {

@@ -83,16 +83,14 @@ public final class Trainer {
         let builder = StepBuilder(batch: batch, groups: groups.mapValues(\.parameters))
         try model.buildStep(builder)
         guard !builder.phases.isEmpty else { throw ShapeError("the model's step declares no phase") }
+        // A group updated by two phases would have its gradients overwritten.
+        if let twice = Dictionary(grouping: builder.phases, by: \.group).first(where: { $0.value.count > 1 })?.key {
+            throw ShapeError("group \(twice) is updated by two phases; give each phase its own group")
+        }
         var bindings: [Tensor: DeviceBuffer] = [:]
         for phase in builder.phases {
             let group = try group(phase.group)
-            for (p, t) in phase.gradients {
-                // A group updated by two phases would have its gradients overwritten.
-                guard bindings.values.allSatisfy({ $0 !== (try? group.gradient(of: p)) }) else {
-                    throw ShapeError("group \(phase.group) is updated by two phases; give each phase its own group")
-                }
-                bindings[t] = try group.gradient(of: p)
-            }
+            for (p, t) in phase.gradients { bindings[t] = try group.gradient(of: p) }
         }
         let statistics = builder.orderedStatistics.map { (name: $0.name, kind: $0.kind, value: $0.value) }
         let plan = try Plan(builder.graph, on: backend, keep: statistics.map(\.value), bindings: bindings)

@@ -216,6 +216,7 @@ public final class TrainingRun {
         var skipped: [String] = []
         if let root = options.dataroot, !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte.gz")),
            !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte")) {
+            log("reading the pictures of \(root)...")  // decoding thousands of photos takes a while
             let loaded = try ImageFolder.load(directory: root, preprocessing: preprocessing, skipBadImages: options.skipBadImages)
             (dataset, skipped) = (loaded.dataset, loaded.skipped)
         } else {

@@ -2,7 +2,9 @@ import Foundation
 
 /// The plain reference every optimised path (the CPU path's tiles,
 /// indirect and Winograd convolutions, and every OpenCL kernel) is tested
-/// against: one thread, the simplest loops, sums in double precision.
+/// against: the simplest loops, sums in double precision; GEMMs, layouts
+/// and reductions on one thread (elementwise formulas are the CPU path's
+/// plain loops).
 /// Convolutions and BatchNorm are the protocol's default composites (im2col
 /// + GEMM; reductions + elementwise passes) over these primitives, so no
 /// optimised code is on its path. Slow; `--device reference` runs training
