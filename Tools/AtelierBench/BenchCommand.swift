@@ -46,14 +46,17 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "With --model --breakdown: one line per node of the step's graph (its op and its index there) instead of per op kind.")
     var byNode = false
 
-    @Option(help: "Time whole training steps of this model (gan, dcgan, cdcgan) at each of --batches instead of kernels.")
+    @Option(help: "Time whole training steps of this model (gan, dcgan, cdcgan, pix2pix) at each of --batches instead of kernels.")
     var model: ModelKind?
 
-    @Option(name: .customLong("image-size"), help: "With --model: the image side the model is built for (28, 32, 64, 128, 256).")
-    var imageSize = 28
+    @Option(name: .customLong("image-size"), help: "With --model: the image side the model is built for (28, 32, 64, 128, 256; default 28, pix2pix 64).")
+    var imageSize: Int?
 
-    @Option(help: "With --model: image channels, 1 (gray) or 3 (RGB).")
-    var channels = 1
+    @Option(help: "With --model: image channels, 1 (gray) or 3 (RGB; pix2pix: of input and output alike); default 1, pix2pix 3 as torch_i2i.py.")
+    var channels: Int?
+
+    @Option(name: .customLong("check-peer"), help: "With --model pix2pix: run the numerics check of ../shared/peers/torch_i2i.py on the folder its `export` wrote (canonical weights, inputs, expected figures) and report the differences, instead of timing.")
+    var checkPeer: String?
 
     @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM), 'implicit:BLOCK:LOCAL' (Kernels/conv.cl for GPUs: BLOCK channels per work-item, work-groups of LOCAL) or 'direct:WIDTH:PIXELS' (for CPU devices: vectors of WIDTH channels, PIXELS pixels per work-item). CPU path: how layers with many input channels run, 'pixel-major' (columns + OpenBLAS), 'indirect' (no columns) or 'winograd' (indirect, and 4x4 stride-2 layers by Winograd's F(2x2, 2x2): the default on AVX-512 CPUs).")
     var conv: String?
@@ -116,6 +119,11 @@ struct BenchCommand: ParsableCommand {
             try runTuning(backend)
             return
         }
+        if let model, let checkPeer {
+            guard model == .pix2pix else { throw ValidationError("--check-peer applies to --model pix2pix") }
+            print(try PeerCheck.run(folder: checkPeer, backend: backend))
+            return
+        }
         if let model {
             try runSteps(model, choice, profiled: backend)
             return
@@ -161,7 +169,8 @@ struct BenchCommand: ParsableCommand {
         var results: [StepBenchmark.Result] = []
         for batch in parsedBatches {
             Log.status("timing \(kind) steps at batch \(batch) on \(backend.name)...")
-            results.append(try StepBenchmark.run(kind, imageSize: imageSize, channels: channels, batch: batch, backend: backend, profiled: breakdown ? profiled : nil,
+            results.append(try StepBenchmark.run(kind, imageSize: imageSize ?? (kind.isTranslation ? 64 : 28),
+                                                 channels: channels ?? (kind.isTranslation ? 3 : 1), batch: batch, backend: backend, profiled: breakdown ? profiled : nil,
                                                  byNode: byNode, warmup: max(warmup, 2), repeats: repeats, peak: peak))
         }
         Log.clear()

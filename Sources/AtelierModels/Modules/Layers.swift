@@ -97,6 +97,8 @@ public final class BatchNorm: Module {
     /// BatchNorm followed by `activation`, as one op (one pass over memory).
     public func callAsFunction(_ x: Tensor, _ c: ForwardContext, activation: Activation) throws -> Tensor {
         let g = c.graph
+        // Momentum 0 leaves the running statistics as they are.
+        let momentum = c.updatesRunningStatistics ? momentum : 0
         return try g.apply(.batchNorm(momentum: momentum, epsilon: epsilon, training: c.training, activation: activation),
                            [x, g.parameter(weight), g.parameter(bias), g.parameter(runningMean), g.parameter(runningVar)])[0]
     }

@@ -48,10 +48,15 @@ public struct ForwardContext {
     public let graph: Graph
     /// BatchNorm uses batch statistics (and updates running ones) when true.
     public let training: Bool
+    /// Whether BatchNorm in training mode also updates its running
+    /// statistics: not when a pix2pix generator translates on the
+    /// statistics of the batch it is given, as pix2pix does at test time.
+    public let updatesRunningStatistics: Bool
 
-    public init(graph: Graph, training: Bool) {
+    public init(graph: Graph, training: Bool, updatesRunningStatistics: Bool = true) {
         self.graph = graph
         self.training = training
+        self.updatesRunningStatistics = updatesRunningStatistics
     }
 }
 

@@ -8,8 +8,14 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable, CustomStringConv
     case dcgan
     /// DCGAN conditioned on the class.
     case cdcgan
+    /// Paired image-to-image translation (sketch -> garment): U-Net
+    /// generator, PatchGAN discriminator, GAN + L1 loss.
+    case pix2pix
 
     public var description: String { rawValue }
+
+    /// Whether it maps images to images (no noise input, no classes).
+    public var isTranslation: Bool { self == .pix2pix }
 }
 
 /// Everything needed to rebuild a model: saved in every checkpoint, so a
@@ -29,9 +35,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var ndf: Int
     /// The adversarial loss it is trained with.
     public var ganMode: GANLoss
+    /// An image-to-image model's input channels, norm, loss weights and
+    /// direction (nil for the GANs); `imageChannels` are its outputs'.
+    public var translation: TranslationSettings?
 
     public init(kind: ModelKind, nz: Int = 100, imageChannels: Int = 1, imageSize: Int = 28, classNames: [String] = [],
-                ngf: Int = 64, ndf: Int = 64, ganMode: GANLoss = .vanilla) {
+                ngf: Int = 64, ndf: Int = 64, ganMode: GANLoss = .vanilla, translation: TranslationSettings? = nil) {
         self.kind = kind
         self.nz = nz
         self.imageChannels = imageChannels
@@ -40,9 +49,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.ngf = ngf
         self.ndf = ndf
         self.ganMode = ganMode
+        self.translation = kind.isTranslation ? translation ?? TranslationSettings(inputChannels: imageChannels) : nil
     }
 
-    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf, ganMode }
+    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf, ganMode, translation }
 
     /// Checkpoints written before the widths and losses were options hold no
     /// ngf, ndf or ganMode: theirs were 64, 64 and vanilla.
@@ -52,7 +62,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                   imageChannels: try c.decode(Int.self, forKey: .imageChannels), imageSize: try c.decode(Int.self, forKey: .imageSize),
                   classNames: try c.decode([String].self, forKey: .classNames),
                   ngf: try c.decodeIfPresent(Int.self, forKey: .ngf) ?? 64, ndf: try c.decodeIfPresent(Int.self, forKey: .ndf) ?? 64,
-                  ganMode: try c.decodeIfPresent(GANLoss.self, forKey: .ganMode) ?? .vanilla)
+                  ganMode: try c.decodeIfPresent(GANLoss.self, forKey: .ganMode) ?? .vanilla,
+                  translation: try c.decodeIfPresent(TranslationSettings.self, forKey: .translation))
     }
 
     public var isConditional: Bool { kind == .cdcgan }
@@ -60,14 +71,22 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var imageShape: [Int] { [imageChannels, imageSize, imageSize] }
     /// Pixel range of the generator's output and of the training images.
     public var pixelRange: ClosedRange<Float> { kind == .gan ? 0...1 : -1...1 }
+    /// An image-to-image model's input shape [C, S, S].
+    public var inputShape: [Int] { [translation?.inputChannels ?? imageChannels, imageSize, imageSize] }
 
     /// The image sizes each model is built for.
     public static func supportedSizes(_ kind: ModelKind) -> [Int] {
-        kind == .gan ? [28, 32, 64] : [28, 32, 64, 128, 256]
+        switch kind {
+        case .gan: [28, 32, 64]
+        case .dcgan, .cdcgan: [28, 32, 64, 128, 256]
+        // The U-Net halves the image down to 1x1 at least five times.
+        case .pix2pix: [32, 64, 128, 256, 512]
+        }
     }
 
     func validate() throws {
-        guard nz > 0 else { throw ShapeError("--nz must be positive") }
+        guard nz > 0 || kind.isTranslation else { throw ShapeError("--nz must be positive") }
+        if let translation { try translation.validate() }
         let sizes = Self.supportedSizes(kind)
         guard sizes.contains(imageSize) else {
             throw ShapeError("the \(kind) model is built for images of \(sizes.map(String.init).joined(separator: ", ")) pixels, not \(imageSize); pass one of them as --image-size (pictures are resized to it)")
@@ -84,43 +103,3 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// A generator and a discriminator (which returns logits), and how they
-/// train: see GANModel+Training.swift.
-public final class GANModel {
-    public let config: ModelConfig
-    public let generator: Module
-    public let discriminator: Module
-    /// Both networks' optimizer settings and schedule.
-    public var optimizer = OptimizerSettings()
-    public var schedule = LearningRateSchedule.constant
-
-    public init(config: ModelConfig, rng: inout RandomGenerator) throws {
-        try config.validate()
-        self.config = config
-        let networks: (Module, Module)
-        switch config.kind {
-        case .gan: networks = GANNetworks.article(config, rng: &rng)
-        case .dcgan, .cdcgan:
-            networks = config.imageSize == 28 ? GANNetworks.dcgan28(config, rng: &rng) : GANNetworks.dcgan(config, rng: &rng)
-        }
-        (generator, discriminator) = networks
-    }
-
-    /// Images [N, C, S, S] from z [N, nz] (and one-hot classes [N, k]).
-    public func generate(_ z: Tensor, classes: Tensor?, _ context: ForwardContext) throws -> Tensor {
-        try generator(try conditioned(z, on: classes, context), context)
-    }
-
-    /// Logits [N, 1] for images (with class planes [N, k, S, S]).
-    public func discriminate(_ images: Tensor, classPlanes: Tensor?, _ context: ForwardContext) throws -> Tensor {
-        try discriminator(try conditioned(images, on: classPlanes, context), context)
-    }
-
-    /// A conditional model's input: `x` with the class joined along axis 1.
-    private func conditioned(_ x: Tensor, on classes: Tensor?, _ context: ForwardContext) throws -> Tensor {
-        guard config.isConditional else { return x }
-        guard let classes else { throw ShapeError("cdcgan needs the class of every sample") }
-        return try context.graph.apply(.concatChannels, [x, classes])[0]
-    }
-
-}

@@ -1,0 +1,44 @@
+import AtelierDevices
+import AtelierGraph
+/// A generator and a discriminator (which returns logits), and how they
+/// train: see GANModel+Training.swift.
+public final class GANModel {
+    public let config: ModelConfig
+    public let generator: Module
+    public let discriminator: Module
+    /// Both networks' optimizer settings and schedule.
+    public var optimizer = OptimizerSettings()
+    public var schedule = LearningRateSchedule.constant
+
+    public init(config: ModelConfig, rng: inout RandomGenerator) throws {
+        try config.validate()
+        self.config = config
+        let networks: (Module, Module)
+        switch config.kind {
+        case .gan: networks = GANNetworks.article(config, rng: &rng)
+        case .dcgan, .cdcgan:
+            networks = config.imageSize == 28 ? GANNetworks.dcgan28(config, rng: &rng) : GANNetworks.dcgan(config, rng: &rng)
+        case .pix2pix:
+            throw ShapeError("\(config.kind) is an image-to-image model, not a GAN from noise; build it as Pix2PixModel")
+        }
+        (generator, discriminator) = networks
+    }
+
+    /// Images [N, C, S, S] from z [N, nz] (and one-hot classes [N, k]).
+    public func generate(_ z: Tensor, classes: Tensor?, _ context: ForwardContext) throws -> Tensor {
+        try generator(try conditioned(z, on: classes, context), context)
+    }
+
+    /// Logits [N, 1] for images (with class planes [N, k, S, S]).
+    public func discriminate(_ images: Tensor, classPlanes: Tensor?, _ context: ForwardContext) throws -> Tensor {
+        try discriminator(try conditioned(images, on: classPlanes, context), context)
+    }
+
+    /// A conditional model's input: `x` with the class joined along axis 1.
+    private func conditioned(_ x: Tensor, on classes: Tensor?, _ context: ForwardContext) throws -> Tensor {
+        guard config.isConditional else { return x }
+        guard let classes else { throw ShapeError("cdcgan needs the class of every sample") }
+        return try context.graph.apply(.concatChannels, [x, classes])[0]
+    }
+
+}
