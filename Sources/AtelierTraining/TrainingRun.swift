@@ -48,8 +48,30 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var lrDecayEpochs: Int?
     public var lrStepEpochs: Int?
     public var lrGamma: Float = 0.1
+    /// pix2pix: which half of a pair is the input.
+    public var direction = TranslationSettings.Direction.AtoB
+    /// pix2pix: the networks' normalisation.
+    public var norm = TranslationSettings.Norm.batch
+    /// pix2pix: weight of the L1 term.
+    public var lambdaL1: Float = 100
+    /// pix2pix: dropout of the innermost decoder levels (0: none).
+    public var dropout: Float = 0.5
+    /// pix2pix's jitter (junyanz's --preprocess): "resize_and_crop" (to
+    /// the load size, then a random crop), "resize" (to the image size) or
+    /// "none" (pictures must have the image size).
+    public var preprocess = "resize_and_crop"
+    /// pix2pix: no random mirroring (junyanz's --no_flip).
+    public var noFlip = false
 
     public init() {}
+
+    /// pix2pix's preprocessing at `size`: load at `loadSize` (default
+    /// junyanz's 286 for 256, scaled), random crops and flips.
+    public func pairPreprocessing(size: Int) -> ImagePreprocessing {
+        let jitter = preprocess == "resize_and_crop"
+        let load = jitter ? loadSize ?? Int((Double(size) * 286 / 256).rounded()) : size
+        return ImagePreprocessing(size: size, loadSize: load, randomCrop: jitter, flip: !noFlip)
+    }
 
     /// The learning-rate schedule these options describe.
     public func schedule() throws -> LearningRateSchedule {
@@ -82,6 +104,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case model, dataroot, epochs, batchSize, learningRate, beta1, nz, seed, device, out, dryRun, keepLastBatch, limitImages
         case imageSize, loadSize, channels, randomCrop, flip, skipBadImages, ngf, ndf
         case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
+        case direction, norm, lambdaL1, dropout, preprocess, noFlip
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -115,6 +138,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         lrDecayEpochs = try c.decodeIfPresent(Int.self, forKey: .lrDecayEpochs)
         lrStepEpochs = try c.decodeIfPresent(Int.self, forKey: .lrStepEpochs)
         lrGamma = try value(.lrGamma, lrGamma)
+        direction = try value(.direction, direction)
+        norm = try value(.norm, norm)
+        lambdaL1 = try value(.lambdaL1, lambdaL1)
+        dropout = try value(.dropout, dropout)
+        preprocess = try value(.preprocess, preprocess)
+        noFlip = try value(.noFlip, noFlip)
     }
 }
 
@@ -155,12 +184,14 @@ public final class TrainingRun {
     public let options: TrainingOptions
     public let files: RunFiles
     public let trainer: Trainer
-    public let model: GANModel
-    /// Sample sheets from the generator, BatchNorm in eval mode.
-    public let sampler: GANSampler
-    public let dataset: ImageDataset
-    /// How the dataset's pictures become batches (crops, flips).
-    public let preprocessing: ImagePreprocessing
+    /// The model, its data and its sheets.
+    let task: RunTask
+    public var model: TrainingModel { task.model }
+    public var config: ModelConfig { task.config }
+    /// A GAN's sampler (BatchNorm in eval mode), for its sample sheets.
+    public var sampler: GANSampler? { (task as? GANTask)?.sampler }
+    /// Training samples per epoch.
+    public var count: Int { task.count }
     public private(set) var state: TrainingState
     private let log: (String) -> Void
     /// Every step's statistics so far (this run's and, resumed, the earlier ones).
@@ -204,48 +235,19 @@ public final class TrainingRun {
         self.options = options
         self.log = log
 
-        // A resumed run's model decides the size and channels.
-        var preprocessing = options.preprocessing
-        if let model = restoredState?.model {
-            preprocessing.size = model.imageSize
-            preprocessing.loadSize = max(preprocessing.loadSize, model.imageSize)
-            preprocessing.channels = model.imageChannels
-        }
-        try preprocessing.validate()
-        var dataset: ImageDataset
-        var skipped: [String] = []
-        if let root = options.dataroot, !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte.gz")),
-           !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte")) {
-            log("reading the pictures of \(root)...")  // decoding thousands of photos takes a while
-            let loaded = try ImageFolder.load(directory: root, preprocessing: preprocessing, skipBadImages: options.skipBadImages)
-            (dataset, skipped) = (loaded.dataset, loaded.skipped)
-        } else {
-            dataset = try FashionMNIST.load(directory: options.dataroot ?? FashionMNIST.defaultDirectory)
-        }
-        if let limit = options.limitImages, limit < dataset.count {
-            guard limit >= 1 else { throw DatasetError("--limit-images must be at least 1") }
-            dataset = dataset.prefix(limit)
-        }
-        dataset = dataset.converted(side: preprocessing.loadSize, channels: preprocessing.channels ?? dataset.channels)
-        guard dataset.count >= options.batchSize || options.keepLastBatch else {
-            throw DatasetError("\(dataset.source) has \(dataset.count) images, fewer than one batch of \(options.batchSize); lower --batch-size or pass --keep-last-batch")
-        }
-        self.dataset = dataset
-
-        self.preprocessing = preprocessing
-        let config = restoredState?.model ?? ModelConfig(kind: options.model, nz: options.nz, imageChannels: dataset.channels,
-                                                         imageSize: preprocessing.size, classNames: dataset.classNames,
-                                                         ngf: options.ngf, ndf: options.ndf, ganMode: options.ganMode)
-        if config.imageChannels != dataset.channels || (config.isConditional && config.classes != dataset.classNames.count) {
-            throw CheckpointError("the checkpoint's model expects \(config.imageChannels)-channel images and \(config.classes) classes; --dataroot gives \(dataset.channels) and \(dataset.classNames.count)")
-        }
         var rng = RandomGenerator(seed: options.seed)
-        model = try GANModel(config: config, rng: &rng)
-        model.optimizer = OptimizerSettings(learningRate: options.learningRate, beta1: options.beta1)
+        let restoredModel = restoredState?.model
+        task = options.model.isTranslation
+            ? try Pix2PixTask(options: options, restored: restoredModel, backend: backend, rng: &rng, log: log)
+            : try GANTask(options: options, restored: restoredModel, backend: backend, rng: &rng, log: log)
+        guard task.count >= options.batchSize || options.keepLastBatch else {
+            throw DatasetError("\(task.source) has \(task.count) \(options.model.isTranslation ? "pairs" : "images"), fewer than one batch of \(options.batchSize); lower --batch-size or pass --keep-last-batch")
+        }
+        let config = task.config
         // A resumed run keeps the checkpoint's schedule (Checkpoint.restore sets it).
-        model.schedule = restoredState == nil ? try options.schedule() : .constant
-        trainer = try Trainer(model: model, backend: backend)
-        sampler = GANSampler(model: model, backend: backend)
+        task.configure(optimizer: OptimizerSettings(learningRate: options.learningRate, beta1: options.beta1),
+                       schedule: restoredState == nil ? try options.schedule() : .constant)
+        trainer = try Trainer(model: task.model, backend: backend)
         trainer.randomSeed = restoredState?.seed ?? options.seed
         statistics = try trainer.statisticNames(batch: options.batchSize)
 
@@ -264,17 +266,17 @@ public final class TrainingRun {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(options).write(to: files.options, options: .atomic)
         try Self.rewriteLosses(files.losses, header: lossHeader, keeping: history.count)
-        for reason in skipped { write("skipped: \(reason)") }
+        for note in task.notes { write(note) }
         for spec in trainer.groupSpecs {
             if case .linearDecay(_, let total) = spec.schedule, options.epochs > total {
                 write("note: \(spec.name)'s learning rate decays to zero over the run's first \(total) epochs (the checkpoint's schedule); epochs past \(total) leave it at zero")
             }
         }
-        write("\(resume ? "resuming" : "starting") \(config.kind) \(config.imageSize)x\(config.imageSize)x\(config.imageChannels) on \(backend.name): \(dataset.count) images from \(dataset.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
+        write("\(resume ? "resuming" : "starting") \(config.kind) \(config.imageSize)x\(config.imageSize)x\(config.imageChannels) on \(backend.name): \(task.count) \(config.kind.isTranslation ? "pairs" : "images") from \(task.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
     }
 
     public var stepsPerEpoch: Int {
-        state.dropLast ? dataset.count / state.batchSize : (dataset.count + state.batchSize - 1) / state.batchSize
+        state.dropLast ? task.count / state.batchSize : (task.count + state.batchSize - 1) / state.batchSize
     }
 
     private func write(_ line: String) {
@@ -302,7 +304,6 @@ public final class TrainingRun {
         }
         let epochs = options.dryRun ? 1 : options.epochs
         let stepLimit = options.dryRun ? min(2, stepsPerEpoch) : stepsPerEpoch
-        let config = model.config
         var clock = DispatchTime.now().uptimeNanoseconds
         var timedSteps = 0
         var elapsed = 0.0
@@ -317,17 +318,13 @@ public final class TrainingRun {
         while state.epoch < epochs {
             if state.stepInEpoch == 0 { state.epochStartRandom = state.random }
             var permutationSource = state.epochStartRandom
-            let order = permutationSource.permutation(dataset.count)
+            let order = permutationSource.permutation(task.count)
             if state.stepInEpoch == 0 { state.random = permutationSource }
 
             while state.stepInEpoch < stepLimit {
                 let start = state.stepInEpoch * state.batchSize
-                let indices = order[start..<min(start + state.batchSize, dataset.count)]
-                let noise = state.random.normal(indices.count * config.nz)
-                let real = dataset.batch(indices, range: config.pixelRange, size: config.imageSize, randomCrop: preprocessing.randomCrop,
-                                         flip: preprocessing.flip, random: &state.random)
-                let (batch, feed) = try model.feed(real: real, noise: noise,
-                                                   classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
+                let indices = order[start..<min(start + state.batchSize, task.count)]
+                let (batch, feed) = try task.feed(indices, random: &state.random)
                 let prepared = DispatchTime.now().uptimeNanoseconds
                 session?.beforeStep(trainer)
                 trainer.epoch = state.epoch
@@ -382,25 +379,10 @@ public final class TrainingRun {
         return .finished
     }
 
-    /// The fixed-noise sample sheet: 8x8, or one row of 8 per class.
+    /// The epoch's sheet: a GAN's images from fixed noise (8x8, or a row
+    /// of 8 per class), or pix2pix's input | output | target rows.
     public func writeSampleSheet(epoch: Int) throws {
-        let config = model.config
-        let (noise, classes) = Self.fixedNoise(config, seed: state.seed)
-        let images = try sampler.generate(noise: noise, classes: classes)
-        let sheet = Pictures.sheet(images, count: noise.count / config.nz, channels: config.imageChannels,
-                                   size: config.imageSize, columns: 8, range: config.pixelRange)
-        try PNG.write(sheet, to: files.sampleSheet(epoch: epoch).path)
-    }
-
-    /// The same noise every epoch, drawn from its own generator so it does
-    /// not disturb the training sequence.
-    static func fixedNoise(_ config: ModelConfig, seed: UInt64) -> ([Float], [Int]?) {
-        var rng = RandomGenerator(seed: seed &+ 0x5EED_F1CE_D000)
-        if config.isConditional {
-            let count = config.classes * 8
-            return (rng.normal(count * config.nz), (0..<count).map { $0 / 8 })
-        }
-        return (rng.normal(64 * config.nz), nil)
+        try PNG.write(try task.sheet(seed: state.seed), to: files.sampleSheet(epoch: epoch).path)
     }
 
     /// losses.csv's first line: step, epoch, then one column per statistic.

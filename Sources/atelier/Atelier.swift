@@ -5,7 +5,7 @@ import Atelier
 struct AtelierCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "atelier",
-        abstract: "Train GANs for fashion images on any OpenCL device, or on the CPU.",
-        subcommands: [TrainCommand.self, SampleCommand.self, DevicesCommand.self]
+        abstract: "Train GANs and style-transfer models (pix2pix) for fashion images on any OpenCL device, or on the CPU.",
+        subcommands: [TrainCommand.self, TransferCommand.self, SampleCommand.self, DatasetsCommand.self, DevicesCommand.self]
     )
 }

@@ -3,3 +3,6 @@ import Atelier
 
 extension ModelKind: ExpressibleByArgument {}
 extension GANLoss: ExpressibleByArgument {}
+extension TranslationSettings.Direction: ExpressibleByArgument {}
+extension TranslationSettings.Norm: ExpressibleByArgument {}
+extension PictureFit: ExpressibleByArgument {}

@@ -30,6 +30,9 @@ struct SampleCommand: ParsableCommand {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         let (state, tensors) = try Checkpoint.read(checkpoint)
         let config = state.model
+        guard !config.kind.isTranslation else {
+            throw ValidationError("\(checkpoint) holds a \(config.kind) model, which translates pictures rather than generating them: use `atelier transfer --checkpoint \(checkpoint) --in PICTURES --out DIR`")
+        }
         var classes: [Int]?
         if config.isConditional {
             let index: Int

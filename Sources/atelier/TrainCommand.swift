@@ -5,26 +5,34 @@ import Foundation
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a GAN; writes options, log, sample sheets, losses and checkpoints to --out.",
+        abstract: "Train a GAN or a pix2pix model; writes options, log, sample sheets, losses and checkpoints to --out.",
         discussion: """
-        Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) unless \
+        GANs: Fashion-MNIST from /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) unless \
         --dataroot names another folder of IDX files or a folder of PNG and JPEG pictures of any size (class \
         sub-folders give labels), resized to --image-size. \
+        pix2pix: --dataroot holds pairs, as junyanz's aligned layout (train/, val/, test/ of A|B pictures side \
+        by side) or folders A/ and B/ of pictures with the same names; `atelier datasets edges2fashion` makes \
+        one. Defaults follow junyanz: batch 1, --epochs 100 then --epochs-decay 100 with the rate falling \
+        linearly to zero, jitter (--load-size 286 for 256 px, scaled) and flips; each epoch's sheet shows \
+        input | output | target for the first validation pairs. \
         Ctrl-C stops after the current step and saves a checkpoint; --continue resumes exactly.
         """
     )
 
-    @Option(help: "gan (the reference article's MLP GAN), dcgan, or cdcgan (DCGAN conditioned on the class).")
+    @Option(help: "gan (the reference article's MLP GAN), dcgan, cdcgan (DCGAN conditioned on the class), or pix2pix (paired image-to-image translation, e.g. sketch -> garment).")
     var model: ModelKind = .dcgan
 
     @Option(help: "Folder of Fashion-MNIST IDX files or of PNG/JPEG pictures (default: the Debian package's).")
     var dataroot: String?
 
-    @Option(help: "Epochs to train (with --continue: the total to reach).")
-    var epochs = 5
+    @Option(help: "Epochs to train (with --continue: the total to reach); default 5, pix2pix 100 (then --epochs-decay more).")
+    var epochs: Int?
 
-    @Option(name: .customLong("batch-size"), help: "Images per step.")
-    var batchSize = 64
+    @Option(name: .customLong("epochs-decay"), help: "pix2pix: epochs after --epochs over which the learning rate falls linearly to zero (junyanz's --n_epochs_decay; default 100).")
+    var epochsDecay: Int?
+
+    @Option(name: .customLong("batch-size"), help: "Images (pix2pix: pairs) per step; default 64, pix2pix 1.")
+    var batchSize: Int?
 
     @Option(help: "Adam learning rate of both networks.")
     var lr: Float = 2e-4
@@ -98,9 +106,42 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Width of the discriminator (its first layer; pytorch/examples' --ndf).")
     var ndf = 64
 
+    @Option(help: "pix2pix: AtoB (the left or A/ pictures are the input) or BtoA.")
+    var direction: TranslationSettings.Direction = .AtoB
+
+    @Option(help: "pix2pix: the networks' normalisation, batch or instance.")
+    var norm: TranslationSettings.Norm = .batch
+
+    @Option(name: .customLong("lambda-l1"), help: "pix2pix: weight of the L1 distance to the target in G's loss.")
+    var lambdaL1: Float = 100
+
+    @Option(help: "pix2pix: dropout of the generator's innermost decoder levels, also kept on when translating (0: none).")
+    var dropout: Float = 0.5
+
+    @Option(help: "pix2pix: resize_and_crop (to --load-size, then a random --image-size crop), resize (to --image-size), or none (pictures must already be --image-size).")
+    var preprocess = "resize_and_crop"
+
+    @Flag(name: .customLong("no-flip"), help: "pix2pix: no random left-right mirroring of the pairs.")
+    var noFlip = false
+
+    var translation: Bool { model.isTranslation }
+
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        if let epochs { guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") } }
+        if let batchSize { guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") } }
+        if let epochsDecay {
+            guard translation else { throw ValidationError("--epochs-decay applies to pix2pix; GANs take --lr-policy linear --lr-decay-epochs N") }
+            guard epochsDecay >= 0 else { throw ValidationError("--epochs-decay must be 0 or more") }
+        }
+        if translation {
+            guard ["resize_and_crop", "resize", "none"].contains(preprocess) else {
+                throw ValidationError("--preprocess takes resize_and_crop, resize or none")
+            }
+            guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must lie in [0, 1), e.g. 0.5") }
+            guard lambdaL1 >= 0, lambdaL1.isFinite else { throw ValidationError("--lambda-l1 must be zero or positive, e.g. 100") }
+            if lrPolicy != "constant" { throw ValidationError("pix2pix's schedule is --epochs constant then --epochs-decay linear; --lr-policy does not apply") }
+            if randomCrop || flip { throw ValidationError("pix2pix jitters by --preprocess resize_and_crop and flips unless --no-flip; --random-crop and --flip do not apply") }
+        }
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, e.g. 2e-4") }
         guard (0..<1).contains(beta1) else { throw ValidationError("--beta1 must lie in [0, 1), e.g. 0.5") }
         guard nz >= 1 else { throw ValidationError("--nz must be at least 1") }
@@ -108,7 +149,7 @@ struct TrainCommand: ParsableCommand {
         if let imageSize, !ModelConfig.supportedSizes(model).contains(imageSize) {
             throw ValidationError("--image-size \(imageSize): \(model) is built for \(ModelConfig.supportedSizes(model).map(String.init).joined(separator: ", ")) pixels")
         }
-        if let loadSize, loadSize < (imageSize ?? 28) || loadSize > 8192 {
+        if let loadSize, loadSize < (imageSize ?? (translation ? 32 : 28)) || loadSize > 8192 {
             throw ValidationError("--load-size must lie between --image-size (\(imageSize ?? 28)) and 8192")
         }
         if let channels, channels != 1 && channels != 3 { throw ValidationError("--channels takes 1 (gray) or 3 (RGB)") }
@@ -120,8 +161,10 @@ struct TrainCommand: ParsableCommand {
         var options = TrainingOptions()
         options.model = model
         options.dataroot = dataroot
-        options.epochs = epochs
-        options.batchSize = batchSize
+        // pix2pix as junyanz: --epochs at the full rate, then --epochs-decay falling to zero.
+        let decay = translation ? epochsDecay ?? 100 : 0
+        options.epochs = (epochs ?? (translation ? 100 : 5)) + decay
+        options.batchSize = batchSize ?? (translation ? 1 : 64)
         options.learningRate = lr
         options.beta1 = beta1
         options.nz = nz
@@ -144,6 +187,16 @@ struct TrainCommand: ParsableCommand {
         options.lrDecayEpochs = lrDecayEpochs
         options.lrStepEpochs = lrStepEpochs
         options.lrGamma = lrGamma
+        if translation && decay > 0 {
+            options.lrPolicy = "linear"
+            options.lrDecayEpochs = decay
+        }
+        options.direction = direction
+        options.norm = norm
+        options.lambdaL1 = lambdaL1
+        options.dropout = dropout
+        options.preprocess = preprocess
+        options.noFlip = noFlip
         if !resume { do { _ = try options.schedule() } catch { throw ValidationError("\(error)") } }
 
         let backend = try DeviceChoice(parsing: device).makeBackend(profiling: profile)
@@ -165,7 +218,7 @@ struct TrainCommand: ParsableCommand {
         }, shouldStop: { Interrupt.requested })
         switch outcome {
         case .finished:
-            Terminal.line("done: sample sheets in \(run.files.samples.path), checkpoint \(run.files.checkpoint.path)")
+            Terminal.line("done: \(translation ? "validation" : "sample") sheets in \(run.files.samples.path), checkpoint \(run.files.checkpoint.path)")
         case .interrupted:
             throw ExitCode(130)
         }

@@ -55,7 +55,7 @@ public enum ImageFolder {
         try preprocessing.validate()
         let (files, classNames) = try listing(directory)
         let count = files.count
-        let results = ResultSlots<PixelImage>(count: count)
+        let results = Slots<PixelImage>(count: count)
         // Decoding and resizing dominate loading: spread them over the cores.
         DispatchQueue.concurrentPerform(iterations: count) { i in
             results.set(i, Result {
@@ -127,16 +127,4 @@ public enum ImageFolder {
         }
         return (files, classNames)
     }
-}
-
-/// One slot per index, each written by exactly one iteration of a
-/// concurrentPerform; read only after it returns.
-private final class ResultSlots<T>: @unchecked Sendable {
-    // Safe: every index is written once, by one thread, before any read;
-    // raw storage, since an array property would be one shared variable.
-    private let slots: UnsafeMutableBufferPointer<Result<T, Error>?>
-    init(count: Int) { slots = .allocate(capacity: count); slots.initialize(repeating: nil) }
-    deinit { slots.deinitialize(); slots.deallocate() }
-    func set(_ i: Int, _ value: Result<T, Error>) { slots[i] = value }
-    var values: [Result<T, Error>?] { Array(slots) }
 }

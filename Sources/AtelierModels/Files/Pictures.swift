@@ -33,6 +33,25 @@ public enum Pictures {
         return PixelImage(width: width, height: height, channels: outChannels, pixels: pixels)
     }
 
+    /// Rows of side-by-side columns (input | output | target): column k
+    /// holds `count` images [channels[k], size, size]; gray columns are
+    /// shown as gray in an RGB sheet when any column is in colour.
+    public static func triplets(_ columns: [[Float]], channels: [Int], count: Int, size: Int, range: ClosedRange<Float>) -> PixelImage {
+        let out = channels.max() ?? 1
+        let plane = size * size
+        var images: [Float] = []
+        images.reserveCapacity(count * columns.count * out * plane)
+        for n in 0..<count {
+            for (column, c) in zip(columns, channels) {
+                for ch in 0..<out {
+                    let source = (n * c + min(ch, c - 1)) * plane
+                    images += column[source..<source + plane]
+                }
+            }
+        }
+        return sheet(images, count: count * columns.count, channels: out, size: size, columns: columns.count, range: range)
+    }
+
     /// Loss curves over steps: D in red, G in blue, on a white plot with a
     /// light grid every 0.5 of loss. Each column shows the mean of its steps.
     /// The colours of the curves, in order (red and blue first: D and G).
