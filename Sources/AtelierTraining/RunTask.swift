@@ -108,7 +108,7 @@ final class GANTask: RunTask {
 
 /// pix2pix: pairs from an aligned or parallel folder, jittered (resized to
 /// the load size, cropped at random, flipped) alike; the sheet shows rows
-/// of input | output | target for the first validation pairs (val/, else
+/// of input | output | target (two to a row) for the first validation pairs (val/, else
 /// test/, else train/).
 final class Pix2PixTask: RunTask {
     let pix2pix: Pix2PixModel
@@ -177,6 +177,6 @@ final class Pix2PixTask: RunTask {
         let (input, target) = validation.batch(Array(0..<validation.count)[...], size: config.imageSize, randomCrop: false, flip: false, random: &unused)
         let output = try translator.translate(input)
         return Pictures.triplets([input, output, target], channels: [config.inputShape[0], config.imageChannels, config.imageChannels],
-                                 count: validation.count, size: config.imageSize, range: config.pixelRange)
+                                 count: validation.count, size: config.imageSize, range: config.pixelRange, perRow: 2)
     }
 }

@@ -47,19 +47,25 @@ struct TransferCommand: ParsableCommand {
         if let sheet, !sheet.lowercased().hasSuffix(".png") { throw ValidationError("--sheet writes a PNG: give it a .png name") }
     }
 
+    private func listing(_ folder: String) throws -> [String] {
+        do { return try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
+            throw DatasetError("cannot list --in \(folder): \((error as NSError).localizedDescription)")
+        }
+    }
+
     func run() throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else {
-            throw ValidationError("--in \(input) does not exist")
+            throw DatasetError("--in \(input) does not exist")
         }
         let inputs: [URL]
         let outputs: [URL]
         if isDirectory.boolValue {
-            let names = try FileManager.default.contentsOfDirectory(atPath: input)
+            let names = try listing(input)
                 .filter { !$0.hasPrefix(".") && ImageFile.extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-            guard !names.isEmpty else { throw ValidationError("--in \(input) holds no pictures (.png, .jpg, .jpeg)") }
+            guard !names.isEmpty else { throw DatasetError("--in \(input) holds no pictures (.png, .jpg, .jpeg)") }
             do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
-                throw ValidationError("cannot create --out \(out): \((error as NSError).localizedDescription)")
+                throw DatasetError("cannot create --out \(out): \((error as NSError).localizedDescription)")
             }
             inputs = names.map { URL(fileURLWithPath: input).appendingPathComponent($0) }
             outputs = names.map { URL(fileURLWithPath: out).appendingPathComponent(($0 as NSString).deletingPathExtension + ".png") }
@@ -98,7 +104,7 @@ struct TransferCommand: ParsableCommand {
                  PictureFit.resize.input(pair.1, side: side, channels: config.imageChannels).0)
             }
             let picture = Pictures.triplets([columns.flatMap(\.0), columns.flatMap(\.1)], channels: [config.imageChannels, config.imageChannels],
-                                            count: columns.count, size: side, range: -1...1)
+                                            count: columns.count, size: side, range: -1...1, perRow: 4)
             try PNG.write(picture, to: sheet)
         }
         Terminal.line("translated \(inputs.count) picture\(inputs.count == 1 ? "" : "s") to \(out)\(sheet.map { "; input | output sheet in \($0)" } ?? "")")

@@ -33,23 +33,30 @@ public enum Pictures {
         return PixelImage(width: width, height: height, channels: outChannels, pixels: pixels)
     }
 
-    /// Rows of side-by-side columns (input | output | target): column k
-    /// holds `count` images [channels[k], size, size]; gray columns are
-    /// shown as gray in an RGB sheet when any column is in colour.
-    public static func triplets(_ columns: [[Float]], channels: [Int], count: Int, size: Int, range: ClosedRange<Float>) -> PixelImage {
+    /// Groups of side-by-side columns (input | output | target), `perRow`
+    /// groups to a row: column k holds `count` images [channels[k], size,
+    /// size]; gray columns are shown as gray in an RGB sheet when any
+    /// column is in colour, and the last row is filled out with white.
+    public static func triplets(_ columns: [[Float]], channels: [Int], count: Int, size: Int, range: ClosedRange<Float>,
+                                perRow: Int = 1) -> PixelImage {
         let out = channels.max() ?? 1
         let plane = size * size
+        let rows = (count + perRow - 1) / perRow
         var images: [Float] = []
-        images.reserveCapacity(count * columns.count * out * plane)
-        for n in 0..<count {
+        images.reserveCapacity(rows * perRow * columns.count * out * plane)
+        for n in 0..<rows * perRow {
             for (column, c) in zip(columns, channels) {
                 for ch in 0..<out {
-                    let source = (n * c + min(ch, c - 1)) * plane
-                    images += column[source..<source + plane]
+                    if n < count {
+                        let source = (n * c + min(ch, c - 1)) * plane
+                        images += column[source..<source + plane]
+                    } else {
+                        images += repeatElement(range.upperBound, count: plane)
+                    }
                 }
             }
         }
-        return sheet(images, count: count * columns.count, channels: out, size: size, columns: columns.count, range: range)
+        return sheet(images, count: rows * perRow * columns.count, channels: out, size: size, columns: columns.count * perRow, range: range)
     }
 
     /// Loss curves over steps: D in red, G in blue, on a white plot with a
