@@ -21,17 +21,25 @@ struct Pix2PixTests {
                     translation: TranslationSettings(inputChannels: inputs, norm: norm, dropout: dropout))
     }
 
-    @Test("pix2pix: three steps match junyanz's pix2pix in PyTorch (every term, step-0 gradient norms)")
+    @Test("pix2pix: three steps match junyanz's pix2pix in PyTorch (every term, step-0 gradient norms) on the CPU path")
     func pix2pixMatchesPyTorch() throws {
+        try matchPyTorch(on: CPUBackend())
+    }
+
+    @Test("pix2pix: the same three steps match PyTorch on PoCL", .requiresOpenCL)
+    func pix2pixMatchesPyTorchOnOpenCL() throws {
+        try matchPyTorch(on: try OpenCLTestSupport.backend())
+    }
+
+    func matchPyTorch(on backend: Backend) throws {
         var rng = RandomGenerator(seed: 3)
         let config = Self.config(size: Self.size, inputs: Self.inputs, outputs: Self.outputs, width: Self.width, dropout: 0)
         let model = try Pix2PixModel(config: config, rng: &rng)
-        let backend = CPUBackend()
         let trainer = try Trainer(model: model, backend: backend)
         var random = RandomGenerator(seed: 4)
         let a = (0..<3).map { _ in random.uniform(Self.batch * config.inputShape.reduce(1, *), in: -1...1) }
         let b = (0..<3).map { _ in random.uniform(Self.batch * config.imageShape.reduce(1, *), in: -1...1) }
-        if let folder = ProcessInfo.processInfo.environment["ATELIER_PIX2PIX_EXPORT"] {
+        if let folder = ProcessInfo.processInfo.environment["ATELIER_PIX2PIX_EXPORT"], backend is CPUBackend {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let trainable = model.namedParameters.filter(\.parameter.trainable)
             func write(_ values: [Float], _ name: String) throws {
@@ -56,13 +64,13 @@ struct Pix2PixTests {
                     let g = try backend.read(try trainer.group(group).gradients)
                     let norm = Float(g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
                     let reference = try #require(Self.pytorchGradientNorms[group])
-                    #expect(abs(norm - reference) <= 1e-4 * reference, "step 0 gradient norm of \(group): ours \(norm), PyTorch \(reference)")
+                    #expect(abs(norm - reference) <= 1e-4 * reference, "\(backend.name): step 0 gradient norm of \(group): ours \(norm), PyTorch \(reference)")
                 }
             }
             let reference = try #require(Self.pytorch.count > s ? Self.pytorch[s] : nil, "no reference for step \(s)")
             for (torchName, ours) in names {
                 let value = try #require(stats[ours]), expected = try #require(reference[torchName])
-                #expect(abs(value - expected) <= bounds[s] * max(1, abs(expected)), "step \(s) \(torchName): ours \(value), PyTorch \(expected)")
+                #expect(abs(value - expected) <= bounds[s] * max(1, abs(expected)), "\(backend.name): step \(s) \(torchName): ours \(value), PyTorch \(expected)")
             }
         }
     }
