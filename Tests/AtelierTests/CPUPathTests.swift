@@ -610,4 +610,41 @@ struct SmallBatchTests {
         #expect(!cpu.splitsWithinSamples(ConvGeometry(batch: 64, inChannels: 64, height: 14, width: 14, outChannels: 128, kernel: 4,
                                                       stride: 2, padding: 1)), "a full batch splits by samples")
     }
+
+    @Test("Narrow convolutions (a few output pixels, large weights) equal the im2col composites, every pass and epilogue")
+    func narrow() throws {
+        let cpu = CPUBackend()
+        // A U-Net's innermost level at batch 1 (one output pixel, odd widths), and
+        // a 3x3 layer of 12 output pixels over two samples.
+        let geometries = [ConvGeometry(batch: 1, inChannels: 67, height: 3, width: 3, outChannels: 63, kernel: 4, stride: 2, padding: 1),
+                          ConvGeometry(batch: 2, inChannels: 80, height: 4, width: 5, outChannels: 100, kernel: 3, stride: 2, padding: 1)]
+        for g in geometries {
+            #expect(cpu.convolution.narrowApplies(g) && !cpu.splitsWithinSamples(g), "\(g)")
+            let (x, w, dy) = (try cpu.upload(randomValues(g.inputCount, seed: 1)), try cpu.upload(randomValues(g.weightCount, seed: 2)),
+                              try cpu.upload(randomValues(g.outputCount, seed: 3)))
+            let epilogue = Epilogue(bias: try cpu.upload(randomValues(g.outChannels, seed: 4)), activation: .leakyRelu(slope: 0.2))
+            let (y, yRef) = (try cpu.buffer(count: g.outputCount), try cpu.buffer(count: g.outputCount))
+            try cpu.convolutionForward(g, input: x, weight: w, output: y, epilogue: epilogue)
+            try cpu.convolutionForwardByColumns(g, input: x, weight: w, output: yRef)
+            let bias = try cpu.read(epilogue.bias!), pq = g.outHeight * g.outWidth
+            let expected = try cpu.read(yRef).enumerated().map { i, v in
+                let z = v + bias[(i / pq) % g.outChannels]
+                return z > 0 ? z : 0.2 * z
+            }
+            expectClose(try cpu.read(y), expected, rtol: 1e-4, atol: 1e-4, "forward + bias + leaky ReLU \(g)")
+            let (dx, dxRef) = (try cpu.buffer(count: g.inputCount), try cpu.buffer(count: g.inputCount))
+            try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: dx, epilogue: nil)
+            try cpu.convolutionBackwardDataByColumns(g, outputGradient: dy, weight: w, inputGradient: dxRef)
+            expectClose(try cpu.read(dx), try cpu.read(dxRef), rtol: 1e-4, atol: 1e-4, "data gradient \(g)")
+            for accumulate in [false, true] {
+                let start = randomValues(g.weightCount, seed: 5)
+                let (dw, dwRef) = (try cpu.upload(start), try cpu.upload(start))
+                try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw, accumulate: accumulate)
+                try cpu.convolutionBackwardWeightsByColumns(g, input: x, outputGradient: dy, weightGradient: dwRef, accumulate: accumulate)
+                expectClose(try cpu.read(dw), try cpu.read(dwRef), rtol: 1e-4, atol: 1e-4, "weight gradient (accumulate \(accumulate)) \(g)")
+            }
+        }
+        #expect(!cpu.convolution.narrowApplies(ConvGeometry(batch: 1, inChannels: 8, height: 3, width: 3, outChannels: 8, kernel: 4,
+                                                            stride: 2, padding: 1)), "small weights stay on the general paths")
+    }
 }

@@ -85,9 +85,11 @@ public final class CPUBackend: Backend {
     /// cores within the samples, instead of a share of the batch per core:
     /// with fewer samples than cores (pix2pix and CycleGAN train at batch 1)
     /// the per-sample split would leave cores idle. Tiny layers stay on the
-    /// per-sample path, where one core is quicker than a hand-off.
+    /// per-sample path, where one core is quicker than a hand-off, and
+    /// layers of a few output pixels take the narrow path (it splits the
+    /// weights over the cores).
     func splitsWithinSamples(_ g: ConvGeometry) -> Bool {
-        Parallel.cores > 1 && g.batch < Parallel.cores && g.flops >= Self.withinSampleMinimumFlops
+        Parallel.cores > 1 && g.batch < Parallel.cores && g.flops >= Self.withinSampleMinimumFlops && !convolution.narrowApplies(g)
     }
     /// About 0.1 ms of one core's work.
     static let withinSampleMinimumFlops = 1e7

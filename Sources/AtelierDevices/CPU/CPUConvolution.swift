@@ -57,6 +57,8 @@ final class CPUConvolution {
     private var scratchCapacity = 0
     private var weights = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var weightsCapacity = 1
+    /// Layers with a few output pixels and large weights (CPUNarrowConvolution).
+    private let narrow = CPUNarrowConvolution()
     /// Read by the indirect algorithm for taps in the padding; only ever zero.
     private var zeros = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private var zerosCapacity = 0
@@ -97,8 +99,13 @@ final class CPUConvolution {
     /// vectors, mostly padding).
     func winogradApplies(_ g: ConvGeometry) -> Bool {
         var conv = CPULayout.geometry(g)
-        return winograd && forcedAlgorithm == nil && min(g.inChannels, g.outChannels) >= 16
+        return winograd && forcedAlgorithm == nil && !narrowApplies(g) && min(g.inChannels, g.outChannels) >= 16
             && atelier_conv_winograd_supported(&conv) != 0
+    }
+
+    /// Whether `g` runs on the narrow path (not when a test forces an algorithm).
+    func narrowApplies(_ g: ConvGeometry) -> Bool {
+        forcedAlgorithm == nil && CPUNarrowConvolution.applies(g)
     }
 
     /// Floating-point operations `pass` of `g` performs: the direct
@@ -117,6 +124,7 @@ final class CPUConvolution {
     /// Each worker applies the epilogue to its samples right after computing them.
     func forward(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
                  y: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none) {
+        if narrowApplies(g) { return narrow.forward(g, x: x, w: w, y: y, epilogue: epilogue) }
         nonisolated(unsafe) let (x, y) = (x, y)
         let k = Int32(g.outChannels), e = epilogue
         if singleChannelDirect && g.inChannels == 1 {
@@ -155,6 +163,7 @@ final class CPUConvolution {
 
     func backwardData(_ g: ConvGeometry, dy: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
                       dx: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue = .none) {
+        if narrowApplies(g) { return narrow.backwardData(g, dy: dy, w: w, dx: dx, epilogue: epilogue) }
         nonisolated(unsafe) let (dy, dx) = (dy, dx)
         let k = Int32(g.outChannels), e = epilogue
         if winogradApplies(g) {
@@ -188,6 +197,7 @@ final class CPUConvolution {
     /// then added in worker order, so the result does not depend on timing.
     func backwardWeights(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
                          dw: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if narrowApplies(g) { return narrow.backwardWeights(g, x: x, dy: dy, dw: dw, accumulate: accumulate) }
         nonisolated(unsafe) let (x, dy, dw) = (x, dy, dw)
         let k = Int32(g.outChannels)
         var conv = CPULayout.geometry(g)

@@ -87,6 +87,16 @@ void atelier_conv_backward_data(const AtelierConv *g, int k, const float *dy, co
 /// dw = beta * dw + the weight gradient of samples [n_begin, n_end).
 void atelier_conv_backward_weights(const AtelierConv *g, int k, const float *x, const float *dy, float *dw, float beta,
                                    int n_begin, int n_end, int chunk, float *scratch);
+/// Convolutions with a few output pixels in the whole batch (cpu_conv_narrow.c):
+/// GEMMs with one side of at most a few rows that read or write each weight
+/// once. c[i][j] = a[i] . b[j] for rows [m0, m1) of a (m x len), b (n x len):
+void atelier_narrow_dot(long m0, long m1, long n, long len, const float *a, const float *b, float *c);
+/// out[j][l] = sum_i coef[i][j] a[i][l] for l in [l0, l1); a (m x len), coef (m x n), out (n x len).
+void atelier_narrow_combine_columns(long l0, long l1, long m, long n, long len, const float *a, const float *coef,
+                                    float *out);
+/// out[i] = beta out[i] + sum_j coef[i][j] b[j] for rows [m0, m1); coef (m x n), b (n x len), out (m x len).
+void atelier_narrow_combine_rows(long m0, long m1, long n, long len, const float *coef, const float *b, float beta,
+                                 float *out);
 /// The pixel-major variant for many input channels (cpu_conv_pixels.c):
 /// weights permuted once per call, to (R, S, C, K) (`taps_major`) for the
 /// forward pass and to (K, R, S, C) for backward data; weight gradients are
