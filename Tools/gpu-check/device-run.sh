@@ -47,12 +47,16 @@ echo "== training steps (whole iterations, as atelier train runs them)"
 for m in gan dcgan cdcgan; do
   "$bin/atelier-bench" --device opencl --model "$m" --batches 64,256 --repeats 20 --breakdown 2>/dev/null | tee -a "$OUT/steps.txt"
 done
+"$bin/atelier-bench" --device opencl --model pix2pix --image-size 256 --batches 1,8 --repeats 20 --breakdown 2>/dev/null | tee -a "$OUT/steps.txt"
 
 echo "== PyTorch on CUDA, same models and step (Tools/gpu-check/torch_cuda_step.py)"
 if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   for m in gan dcgan; do for b in 64 256; do
     python3 Tools/gpu-check/torch_cuda_step.py --model "$m" --batch "$b" --steps 50 2>&1 | tail -1 | tee -a "$OUT/torch-cuda.jsonl"
   done; done
+  for b in 1 8; do
+    python3 Tools/gpu-check/torch_cuda_step.py --model pix2pix --size 256 --batch "$b" --steps 50 2>&1 | tail -1 | tee -a "$OUT/torch-cuda.jsonl"
+  done
 else
   echo "no PyTorch with CUDA here" | tee "$OUT/torch-cuda.jsonl"
 fi
@@ -67,6 +71,7 @@ echo "== training steps again, with the tuned setting"
 for m in gan dcgan; do
   "$bin/atelier-bench" --device opencl --model "$m" --batches 64,256 --repeats 20 2>/dev/null | tee -a "$OUT/steps-tuned.txt"
 done
+"$bin/atelier-bench" --device opencl --model pix2pix --image-size 256 --batches 1,8 --repeats 20 2>/dev/null | tee -a "$OUT/steps-tuned.txt"
 
 echo "== CPU path on this machine, for scale"
 "$bin/atelier-bench" --device cpu --kernel "gemm 1024" 2>/dev/null | tee "$OUT/bench-cpu.txt"

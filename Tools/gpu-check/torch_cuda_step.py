@@ -8,6 +8,10 @@ device machine does not have; the step's time does not depend on the
 pixel values, so this one uses random images in the model's range.
 
   python3 torch_cuda_step.py --model dcgan --batch 256 --steps 50
+  python3 torch_cuda_step.py --model pix2pix --size 256 --batch 1
+pix2pix is the step of ../shared/peers/torch_i2i.py (junyanz's U-Net and 70x70
+PatchGAN with BatchNorm, dropout 0.5, vanilla GAN + 100 L1, D halved, then G
+through the updated D), 3-channel images.
 Prints one JSON line: median ms per step, samples/s, device name.
 """
 import argparse
@@ -75,9 +79,81 @@ class DCDisc(nn.Module):
         return self.fc(h.flatten(1))
 
 
+class UNetLevel(nn.Module):
+    """junyanz's UnetSkipConnectionBlock; the skip carries leaky_relu(x) as its in-place LeakyReLU makes it."""
+
+    def __init__(self, outer, inner, cin=None, sub=None, outermost=False, innermost=False, dropout=0.0):
+        super().__init__()
+        down = nn.Conv2d(cin or outer, inner, 4, 2, 1, bias=False)
+        if outermost:
+            layers = [down, sub, nn.ReLU(), nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1), nn.Tanh()]
+        elif innermost:
+            layers = [nn.LeakyReLU(0.2), down, nn.ReLU(), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
+        else:
+            layers = [nn.LeakyReLU(0.2), down, nn.BatchNorm2d(inner), sub, nn.ReLU(),
+                      nn.ConvTranspose2d(2 * inner, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
+            layers += [nn.Dropout(dropout)] if dropout else []
+        self.model, self.outermost = nn.Sequential(*layers), outermost
+
+    def forward(self, x):
+        if self.outermost:
+            return self.model(x)
+        h = self.model[0](x)
+        return torch.cat([h, self.model[1:](h)], 1)
+
+
+def unet(size, ngf=64):
+    level = UNetLevel(ngf * 8, ngf * 8, innermost=True)
+    for _ in range(size.bit_length() - 1 - 5):
+        level = UNetLevel(ngf * 8, ngf * 8, sub=level, dropout=0.5)
+    for m in (4, 2, 1):
+        level = UNetLevel(ngf * m, ngf * m * 2, sub=level)
+    return UNetLevel(3, ngf, cin=3, sub=level, outermost=True)
+
+
+def patchgan(cin=6, ndf=64):
+    layers = [nn.Conv2d(cin, ndf, 4, 2, 1), nn.LeakyReLU(0.2)]
+    width = ndf
+    for n in (1, 2, 3):
+        nxt = ndf * min(2 ** n, 8)
+        layers += [nn.Conv2d(width, nxt, 4, 2 if n < 3 else 1, 1, bias=False), nn.BatchNorm2d(nxt), nn.LeakyReLU(0.2)]
+        width = nxt
+    return nn.Sequential(*layers, nn.Conv2d(width, 1, 4, 1, 1))
+
+
+def pix2pix_step(a, dev, opt):
+    G, D = unet(a.size).to(dev).train(), patchgan().to(dev).train()
+    optG, optD = torch.optim.Adam(G.parameters(), **opt), torch.optim.Adam(D.parameters(), **opt)
+    A = (torch.rand(a.batch, 3, a.size, a.size) * 2 - 1).to(dev)
+    B = (torch.rand(a.batch, 3, a.size, a.size) * 2 - 1).to(dev)
+
+    def bce(x, target):
+        return F.binary_cross_entropy_with_logits(x, torch.full_like(x, target))
+
+    def step():
+        fake = G(A)
+        optD.zero_grad(set_to_none=True)
+        d_fake, d_real = bce(D(torch.cat((A, fake.detach()), 1)), 0.0), bce(D(torch.cat((A, B), 1)), 1.0)
+        lossD = 0.5 * (d_fake + d_real)
+        lossD.backward()
+        optD.step()
+        for p in D.parameters():
+            p.requires_grad_(False)
+        optG.zero_grad(set_to_none=True)
+        g_gan, g_l1 = bce(D(torch.cat((A, fake), 1)), 1.0), F.l1_loss(fake, B) * 100
+        (g_gan + g_l1).backward()
+        optG.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+        # Every term, read back every step as Atelier does.
+        return torch.stack([lossD, g_gan + g_l1, d_fake, d_real, g_gan, g_l1]).tolist()
+    return step
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--model", choices=["mlp", "gan", "dcgan"], default="dcgan")
+    p.add_argument("--model", choices=["mlp", "gan", "dcgan", "pix2pix"], default="dcgan")
+    p.add_argument("--size", type=int, default=256, help="pix2pix: image side")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)
@@ -86,10 +162,31 @@ def main():
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.backends.cudnn.benchmark = True
+    opt = dict(lr=2e-4, betas=(0.5, 0.999), eps=1e-8)
+    if a.model == "pix2pix":
+        step = pix2pix_step(a, dev, opt)
+    else:
+        step = gan_step(a, dev, opt)
+    for _ in range(a.warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(a.steps):
+        t = time.perf_counter()
+        step()
+        sync()
+        times.append((time.perf_counter() - t) * 1e3)
+    ms = statistics.median(times)
+    print(json.dumps({"framework": f"torch-{dev.type}", "model": a.model, "batch": a.batch, "size": a.size if a.model == "pix2pix" else 28,
+                      "median_ms": round(ms, 3),
+                      "samples_per_s": round(a.batch / ms * 1e3, 1), "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
+                      "torch": torch.__version__, "cudnn": torch.backends.cudnn.version() if dev.type == "cuda" else None}))
+
+
+def gan_step(a, dev, opt):
     mlp = a.model in ("mlp", "gan")
     G, D = (MLPGen(), MLPDisc()) if mlp else (DCGen(), DCDisc())
     G, D = G.to(dev).train(), D.to(dev).train()
-    opt = dict(lr=2e-4, betas=(0.5, 0.999), eps=1e-8)
     optG, optD = torch.optim.Adam(G.parameters(), **opt), torch.optim.Adam(D.parameters(), **opt)
     low = 0.0 if mlp else -1.0
     real = (torch.rand(a.batch, 1, 28, 28) * (1 - low) + low).to(dev)
@@ -110,20 +207,7 @@ def main():
         optG.step()
         # The progress line's scalars, read back every step as Atelier does.
         return lossD.item(), lossG.item(), torch.sigmoid(lr_).mean().item(), torch.sigmoid(lf_).mean().item()
-
-    for _ in range(a.warmup):
-        step()
-    sync()
-    times = []
-    for _ in range(a.steps):
-        t = time.perf_counter()
-        step()
-        sync()
-        times.append((time.perf_counter() - t) * 1e3)
-    ms = statistics.median(times)
-    print(json.dumps({"framework": f"torch-{dev.type}", "model": a.model, "batch": a.batch, "median_ms": round(ms, 3),
-                      "samples_per_s": round(a.batch / ms * 1e3, 1), "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
-                      "torch": torch.__version__, "cudnn": torch.backends.cudnn.version() if dev.type == "cuda" else None}))
+    return step
 
 
 if __name__ == "__main__":
