@@ -60,8 +60,16 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// the load size, then a random crop), "resize" (to the image size) or
     /// "none" (pictures must have the image size).
     public var preprocess = "resize_and_crop"
-    /// pix2pix: no random mirroring (junyanz's --no_flip).
+    /// pix2pix and CycleGAN: no random mirroring (junyanz's --no_flip).
     public var noFlip = false
+    /// CycleGAN: cycle weights, identity weight, pool size, residual blocks
+    /// (nil: 9 from 256 px, else 6), and B pictures in order instead of at random.
+    public var lambdaA: Float = 10
+    public var lambdaB: Float = 10
+    public var lambdaIdentity: Float = 0.5
+    public var poolSize = 50
+    public var residualBlocks: Int?
+    public var serialBatches = false
 
     public init() {}
 
@@ -105,6 +113,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case imageSize, loadSize, channels, randomCrop, flip, skipBadImages, ngf, ndf
         case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
         case direction, norm, lambdaL1, dropout, preprocess, noFlip
+        case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -144,6 +153,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         dropout = try value(.dropout, dropout)
         preprocess = try value(.preprocess, preprocess)
         noFlip = try value(.noFlip, noFlip)
+        lambdaA = try value(.lambdaA, lambdaA)
+        lambdaB = try value(.lambdaB, lambdaB)
+        lambdaIdentity = try value(.lambdaIdentity, lambdaIdentity)
+        poolSize = try value(.poolSize, poolSize)
+        residualBlocks = try c.decodeIfPresent(Int.self, forKey: .residualBlocks)
+        serialBatches = try value(.serialBatches, serialBatches)
     }
 }
 
@@ -237,11 +252,13 @@ public final class TrainingRun {
 
         var rng = RandomGenerator(seed: options.seed)
         let restoredModel = restoredState?.model
-        task = options.model.isTranslation
-            ? try Pix2PixTask(options: options, restored: restoredModel, backend: backend, rng: &rng, log: log)
-            : try GANTask(options: options, restored: restoredModel, backend: backend, rng: &rng, log: log)
+        switch options.model {
+        case .pix2pix: task = try Pix2PixTask(options: options, restored: restoredModel, backend: backend, rng: &rng, log: log)
+        case .cyclegan: task = try CycleGANTask(options: options, restored: restoredModel, backend: backend, rng: &rng, log: log)
+        case .gan, .dcgan, .cdcgan: task = try GANTask(options: options, restored: restoredModel, backend: backend, rng: &rng, log: log)
+        }
         guard task.count >= options.batchSize || options.keepLastBatch else {
-            throw DatasetError("\(task.source) has \(task.count) \(options.model.isTranslation ? "pairs" : "images"), fewer than one batch of \(options.batchSize); lower --batch-size or pass --keep-last-batch")
+            throw DatasetError("\(task.source) has \(task.count) \(options.model == .pix2pix ? "pairs" : "images"), fewer than one batch of \(options.batchSize); lower --batch-size or pass --keep-last-batch")
         }
         let config = task.config
         // A resumed run keeps the checkpoint's schedule (Checkpoint.restore sets it).
@@ -272,7 +289,7 @@ public final class TrainingRun {
                 write("note: \(spec.name)'s learning rate decays to zero over the run's first \(total) epochs (the checkpoint's schedule); epochs past \(total) leave it at zero")
             }
         }
-        write("\(resume ? "resuming" : "starting") \(config.kind) \(config.imageSize)x\(config.imageSize)x\(config.imageChannels) on \(backend.name): \(task.count) \(config.kind.isTranslation ? "pairs" : "images") from \(task.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
+        write("\(resume ? "resuming" : "starting") \(config.kind) \(config.imageSize)x\(config.imageSize)x\(config.imageChannels) on \(backend.name): \(task.count) \(config.kind == .pix2pix ? "pairs" : "images") from \(task.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
     }
 
     public var stepsPerEpoch: Int {

@@ -19,13 +19,13 @@ struct TrainCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "gan (the reference article's MLP GAN), dcgan, cdcgan (DCGAN conditioned on the class), or pix2pix (paired image-to-image translation, e.g. sketch -> garment).")
+    @Option(help: "gan (the reference article's MLP GAN), dcgan, cdcgan (DCGAN conditioned on the class), pix2pix (paired image-to-image translation, e.g. sketch -> garment) or cyclegan (unpaired translation both ways, e.g. plain -> leopard-print garments).")
     var model: ModelKind = .dcgan
 
     @Option(help: "Folder of Fashion-MNIST IDX files or of PNG/JPEG pictures (default: the Debian package's).")
     var dataroot: String?
 
-    @Option(help: "Epochs to train (with --continue: the total to reach); default 5, pix2pix 100 (then --epochs-decay more).")
+    @Option(help: "Epochs to train; default 5, pix2pix 100 (then --epochs-decay more). With --continue: the total to reach (default: the run's own).")
     var epochs: Int?
 
     @Option(name: .customLong("epochs-decay"), help: "pix2pix: epochs after --epochs over which the learning rate falls linearly to zero (junyanz's --n_epochs_decay; default 100).")
@@ -67,7 +67,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("limit-images"), help: "Use only the first N images (quick trials).")
     var limitImages: Int?
 
-    @Option(name: .customLong("image-size"), help: "Image side the model is built for: 28 (default), 32, 64, 128 or 256 for dcgan and cdcgan; 28, 32 or 64 for gan. Pictures are resized to it.")
+    @Option(name: [.customLong("image-size"), .customLong("crop-size")], help: "Image side the model is built for: 28 (default), 32, 64, 128 or 256 for dcgan and cdcgan; 28, 32 or 64 for gan; 32 to 512 for pix2pix (default: the pictures' size; --crop-size as junyanz). Pictures are resized to it.")
     var imageSize: Int?
 
     @Option(name: .customLong("load-size"), help: "Store pictures at this side (shorter side resized, centre square), then crop --image-size from them (default: --image-size).")
@@ -85,8 +85,8 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("skip-bad-images"), help: "Leave out pictures that cannot be read (each is named in the log) instead of stopping.")
     var skipBadImages = false
 
-    @Option(name: .customLong("gan-mode"), help: "The adversarial loss: vanilla (binary cross-entropy), lsgan (least squares) or hinge.")
-    var ganMode: GANLoss = .vanilla
+    @Option(name: .customLong("gan-mode"), help: "The adversarial loss: vanilla (binary cross-entropy), lsgan (least squares) or hinge; default vanilla, cyclegan lsgan.")
+    var ganMode: GANLoss?
 
     @Option(name: .customLong("lr-policy"), help: "Learning-rate schedule: constant, linear (constant, then linear to zero over the last --lr-decay-epochs) or step (x --lr-gamma every --lr-step-epochs).")
     var lrPolicy = "constant"
@@ -109,8 +109,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "pix2pix: AtoB (the left or A/ pictures are the input) or BtoA.")
     var direction: TranslationSettings.Direction = .AtoB
 
-    @Option(help: "pix2pix: the networks' normalisation, batch or instance.")
-    var norm: TranslationSettings.Norm = .batch
+    @Option(help: "pix2pix and cyclegan: the networks' normalisation, batch or instance (default batch, cyclegan instance).")
+    var norm: TranslationSettings.Norm?
 
     @Option(name: .customLong("lambda-l1"), help: "pix2pix: weight of the L1 distance to the target in G's loss.")
     var lambdaL1: Float = 100
@@ -121,8 +121,26 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "pix2pix: resize_and_crop (to --load-size, then a random --image-size crop), resize (to --image-size), or none (pictures must already be --image-size).")
     var preprocess = "resize_and_crop"
 
-    @Flag(name: .customLong("no-flip"), help: "pix2pix: no random left-right mirroring of the pairs.")
+    @Flag(name: .customLong("no-flip"), help: "pix2pix and cyclegan: no random left-right mirroring.")
     var noFlip = false
+
+    @Option(name: .customLong("lambda-a"), help: "cyclegan: weight of the cycle A -> B -> A.")
+    var lambdaA: Float = 10
+
+    @Option(name: .customLong("lambda-b"), help: "cyclegan: weight of the cycle B -> A -> B.")
+    var lambdaB: Float = 10
+
+    @Option(name: .customLong("lambda-identity"), help: "cyclegan: weight of the identity terms relative to the cycle ones (0: none).")
+    var lambdaIdentity: Float = 0.5
+
+    @Option(name: .customLong("pool-size"), help: "cyclegan: generated pictures each discriminator's history holds (0: none).")
+    var poolSize = 50
+
+    @Option(name: .customLong("residual-blocks"), help: "cyclegan: residual blocks of the generators (default 9 from 256 px, else 6).")
+    var residualBlocks: Int?
+
+    @Flag(name: .customLong("serial-batches"), help: "cyclegan: take B pictures in order instead of at random.")
+    var serialBatches = false
 
     var translation: Bool { model.isTranslation }
 
@@ -139,8 +157,13 @@ struct TrainCommand: ParsableCommand {
             }
             guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must lie in [0, 1), e.g. 0.5") }
             guard lambdaL1 >= 0, lambdaL1.isFinite else { throw ValidationError("--lambda-l1 must be zero or positive, e.g. 100") }
-            if lrPolicy != "constant" { throw ValidationError("pix2pix's schedule is --epochs constant then --epochs-decay linear; --lr-policy does not apply") }
-            if randomCrop || flip { throw ValidationError("pix2pix jitters by --preprocess resize_and_crop and flips unless --no-flip; --random-crop and --flip do not apply") }
+            if lrPolicy != "constant" { throw ValidationError("\(model)'s schedule is --epochs constant then --epochs-decay linear; --lr-policy does not apply") }
+            if randomCrop || flip { throw ValidationError("\(model) jitters by --preprocess resize_and_crop and flips unless --no-flip; --random-crop and --flip do not apply") }
+            guard [lambdaA, lambdaB, lambdaIdentity].allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+                throw ValidationError("--lambda-a, --lambda-b and --lambda-identity must be zero or positive")
+            }
+            guard (0...10_000).contains(poolSize) else { throw ValidationError("--pool-size must lie in 0...10000 (junyanz uses 50)") }
+            if let residualBlocks, !(0...64).contains(residualBlocks) { throw ValidationError("--residual-blocks must lie in 0...64") }
         }
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, e.g. 2e-4") }
         guard (0..<1).contains(beta1) else { throw ValidationError("--beta1 must lie in [0, 1), e.g. 0.5") }
@@ -171,6 +194,12 @@ struct TrainCommand: ParsableCommand {
         options.seed = seed
         options.device = device
         options.out = out ?? "runs/\(model)"
+        // Resumed without --epochs, a run goes on to the total it was started with.
+        if resume && epochs == nil && epochsDecay == nil,
+           let data = try? Data(contentsOf: RunFiles(options.out).options),
+           let saved = try? JSONDecoder().decode(TrainingOptions.self, from: data) {
+            options.epochs = saved.epochs
+        }
         options.dryRun = dryRun
         options.keepLastBatch = keepLastBatch
         options.limitImages = limitImages
@@ -182,7 +211,7 @@ struct TrainCommand: ParsableCommand {
         options.skipBadImages = skipBadImages
         options.ngf = ngf
         options.ndf = ndf
-        options.ganMode = ganMode
+        options.ganMode = ganMode ?? (model == .cyclegan ? .lsgan : .vanilla)
         options.lrPolicy = lrPolicy
         options.lrDecayEpochs = lrDecayEpochs
         options.lrStepEpochs = lrStepEpochs
@@ -192,7 +221,13 @@ struct TrainCommand: ParsableCommand {
             options.lrDecayEpochs = decay
         }
         options.direction = direction
-        options.norm = norm
+        options.norm = norm ?? (model == .cyclegan ? .instance : .batch)
+        options.lambdaA = lambdaA
+        options.lambdaB = lambdaB
+        options.lambdaIdentity = lambdaIdentity
+        options.poolSize = poolSize
+        options.residualBlocks = residualBlocks
+        options.serialBatches = serialBatches
         options.lambdaL1 = lambdaL1
         options.dropout = dropout
         options.preprocess = preprocess

@@ -5,7 +5,7 @@ import Foundation
 struct TransferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transfer",
-        abstract: "Translate pictures with a pix2pix checkpoint: one file or a whole folder.",
+        abstract: "Translate pictures with a pix2pix or CycleGAN checkpoint: one file or a whole folder.",
         discussion: """
         Pictures of any size and kind (PNG or JPEG, gray or colour) are fitted to the model's size (--fit), \
         translated one at a time as pix2pix does at test time (dropout on, each picture normalised by its own \
@@ -15,7 +15,7 @@ struct TransferCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "A checkpoint.safetensors written by `atelier train --model pix2pix`.")
+    @Option(help: "A checkpoint.safetensors written by `atelier train --model pix2pix` or `--model cyclegan`.")
     var checkpoint: String
 
     @Option(name: .customLong("in"), help: "A picture (PNG or JPEG) or a folder of them.")
@@ -24,7 +24,7 @@ struct TransferCommand: ParsableCommand {
     @Option(help: "For one picture: the output file (.png or .jpg); for a folder: the output folder.")
     var out: String
 
-    @Option(help: "AtoB or BtoA; a pix2pix model translates only in the direction it was trained in (default: that one).")
+    @Option(help: "AtoB or BtoA: CycleGAN translates both ways (default AtoB); pix2pix only in the direction it was trained in (default: that one).")
     var direction: TranslationSettings.Direction?
 
     @Option(help: "resize (stretch to the model's square and back) or pad (fit inside it on white, keeping the aspect).")
@@ -98,12 +98,11 @@ struct TransferCommand: ParsableCommand {
                                    Double(batch.upperBound) / max(Date().timeIntervalSince(start), 1e-9)))
         }
         if let sheet {
-            let side = config.imageSize
+            let side = config.imageSize, channels = max(config.imageChannels, config.inputShape[0])
             let columns = sheetPairs.map { pair in
-                (PictureFit.resize.input(pair.0, side: side, channels: config.imageChannels).0,
-                 PictureFit.resize.input(pair.1, side: side, channels: config.imageChannels).0)
+                (PictureFit.resize.input(pair.0, side: side, channels: channels).0, PictureFit.resize.input(pair.1, side: side, channels: channels).0)
             }
-            let picture = Pictures.triplets([columns.flatMap(\.0), columns.flatMap(\.1)], channels: [config.imageChannels, config.imageChannels],
+            let picture = Pictures.triplets([columns.flatMap(\.0), columns.flatMap(\.1)], channels: [channels, channels],
                                             count: columns.count, size: side, range: -1...1, perRow: 4)
             try PNG.write(picture, to: sheet)
         }

@@ -111,6 +111,10 @@ struct Pix2PixRunTests {
         let log = try String(contentsOf: run.log, encoding: .utf8)
         #expect(log.contains("validation sheets: input | output | target of the first 8 pairs of \(set.path)/test"), "log: \(log)")
 
+        // Resumed without --epochs, the run keeps its own total (2), not the default 100 + 100.
+        let again = try Executables.run("atelier", ["train", "--model", "pix2pix", "--continue", "--out", run.directory.path, "--device", "cpu"])
+        #expect(again.status == 0 && again.stdout.contains("already has 2 epochs"), "stdout: \(again.stdout) stderr: \(again.stderr)")
+
         // transfer: a folder of side-by-side pairs, a single picture of another size, and a sheet.
         let translated = dir.appendingPathComponent("translated")
         let sheetPath = dir.appendingPathComponent("sheet.png").path

@@ -55,7 +55,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "With --model: image channels, 1 (gray) or 3 (RGB; pix2pix: of input and output alike); default 1, pix2pix 3 as torch_i2i.py.")
     var channels: Int?
 
-    @Option(name: .customLong("check-peer"), help: "With --model pix2pix: run the numerics check of ../shared/peers/torch_i2i.py on the folder its `export` wrote (canonical weights, inputs, expected figures) and report the differences, instead of timing.")
+    @Option(name: .customLong("check-peer"), help: "With --model pix2pix or cyclegan: run the numerics check of ../shared/peers/torch_i2i.py on the folder its `export` wrote (canonical weights, inputs, expected figures) and report the differences, instead of timing.")
     var checkPeer: String?
 
     @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM), 'implicit:BLOCK:LOCAL' (Kernels/conv.cl for GPUs: BLOCK channels per work-item, work-groups of LOCAL) or 'direct:WIDTH:PIXELS' (for CPU devices: vectors of WIDTH channels, PIXELS pixels per work-item). CPU path: how layers with many input channels run, 'pixel-major' (columns + OpenBLAS), 'indirect' (no columns) or 'winograd' (indirect, and 4x4 stride-2 layers by Winograd's F(2x2, 2x2): the default on AVX-512 CPUs).")
@@ -120,8 +120,8 @@ struct BenchCommand: ParsableCommand {
             return
         }
         if let model, let checkPeer {
-            guard model == .pix2pix else { throw ValidationError("--check-peer applies to --model pix2pix") }
-            print(try PeerCheck.run(folder: checkPeer, backend: backend))
+            guard model.isTranslation else { throw ValidationError("--check-peer applies to --model pix2pix and cyclegan") }
+            print(try PeerCheck.run(model, folder: checkPeer, backend: backend))
             return
         }
         if let model {

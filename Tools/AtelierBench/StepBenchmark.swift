@@ -59,6 +59,18 @@ enum StepBenchmark {
     /// A trainer of `kind` and one step on random data of the model's range.
     static func makeTrainer(_ kind: ModelKind, imageSize: Int, channels: Int, batch: Int, backend: Backend,
                             rng: inout RandomGenerator) throws -> (trainer: Trainer, step: () throws -> Void) {
+        if kind == .cyclegan {
+            let settings = TranslationSettings(inputChannels: channels, norm: .instance, residualBlocks: CycleGANModel.defaultBlocks(size: imageSize))
+            let config = ModelConfig(kind: kind, imageChannels: channels, imageSize: imageSize, ganMode: .lsgan, translation: settings)
+            let model = try CycleGANModel(config: config, rng: &rng)
+            let trainer = try Trainer(model: model, backend: backend)
+            let a = rng.uniform(batch * config.inputShape.reduce(1, *), in: -1...1), b = rng.uniform(batch * config.imageShape.reduce(1, *), in: -1...1)
+            var pools = RandomGenerator(seed: 3)
+            return (trainer, {
+                let (n, feed) = try model.feed(a: a, b: b, random: &pools)
+                try trainer.step(batch: n, feed: feed)
+            })
+        }
         if kind == .pix2pix {
             let config = ModelConfig(kind: kind, imageChannels: channels, imageSize: imageSize,
                                      translation: TranslationSettings(inputChannels: channels))

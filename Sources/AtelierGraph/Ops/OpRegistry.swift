@@ -83,6 +83,11 @@ public enum OpRegistry {
         Sample("dropout 0.5", kind: "DropoutOp", [x([3, 5, 7]), (Shape([2]), 0...0, false)], fixed: [1: DropoutOp.seedValues(0x1234_5678)]) { g, t in
             try g.apply(DropoutOp(probability: 0.5, salt: 3), t)[0]
         },
+        // Store, swap, and read back what this batch stored; no gradient.
+        Sample("image_pool", kind: "ImagePoolOp", [(Shape([3, 2, 3, 5]), -1...1, false), (Shape([4, 2, 3, 5]), -1...1, false),
+                                                   (Shape([3, 2]), 0...0, false)], fixed: [2: [-1, 0, 2, 2, 0, -1]]) { g, t in
+            try g.apply(ImagePoolOp(), t)[0]
+        },
     ]
 
     /// The kinds the samples must cover: every forward GraphOp and every
@@ -92,7 +97,7 @@ public enum OpRegistry {
     }
 
     /// The forward op definitions (Ops/Definitions).
-    public static let definitions: Set<String> = ["InstanceNormOp", "PadOp", "UpsampleOp", "DropoutOp"]
+    public static let definitions: Set<String> = ["InstanceNormOp", "PadOp", "UpsampleOp", "DropoutOp", "ImagePoolOp"]
 }
 
 extension GraphOp {

@@ -51,9 +51,11 @@ public enum ImageFolder {
         public let skipped: [String]
     }
 
-    public static func load(directory: String, preprocessing: ImagePreprocessing, skipBadImages: Bool = false) throws -> Loaded {
+    /// `limit`: only the first pictures (in listing order), e.g. for a sheet.
+    public static func load(directory: String, preprocessing: ImagePreprocessing, skipBadImages: Bool = false, limit: Int? = nil) throws -> Loaded {
         try preprocessing.validate()
-        let (files, classNames) = try listing(directory)
+        let (all, classNames) = try listing(directory)
+        let files = limit.map { Array(all.prefix(max($0, 1))) } ?? all
         let count = files.count
         let results = Slots<PixelImage>(count: count)
         // Decoding and resizing dominate loading: spread them over the cores.

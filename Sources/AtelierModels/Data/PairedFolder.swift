@@ -36,12 +36,6 @@ public struct PairedImages: Sendable {
         }
         return (input, target)
     }
-
-    /// The first `count` pairs.
-    public func prefix(_ count: Int) -> PairedImages {
-        PairedImages(pairs: pairs.prefix(count), inputChannels: inputChannels, targetChannels: targetChannels,
-                     names: Array(names.prefix(count)), skipped: skipped)
-    }
 }
 
 public enum PairedFolder {

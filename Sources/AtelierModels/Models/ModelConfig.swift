@@ -11,11 +11,15 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable, CustomStringConv
     /// Paired image-to-image translation (sketch -> garment): U-Net
     /// generator, PatchGAN discriminator, GAN + L1 loss.
     case pix2pix
+    /// Unpaired image-to-image translation both ways (one fabric or
+    /// collection -> another): two ResNet generators, two PatchGANs, LSGAN +
+    /// cycle + identity losses, image pools.
+    case cyclegan
 
     public var description: String { rawValue }
 
     /// Whether it maps images to images (no noise input, no classes).
-    public var isTranslation: Bool { self == .pix2pix }
+    public var isTranslation: Bool { self == .pix2pix || self == .cyclegan }
 }
 
 /// Everything needed to rebuild a model: saved in every checkpoint, so a
@@ -80,7 +84,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case .gan: [28, 32, 64]
         case .dcgan, .cdcgan: [28, 32, 64, 128, 256]
         // The U-Net halves the image down to 1x1 at least five times.
-        case .pix2pix: [32, 64, 128, 256, 512]
+        case .pix2pix, .cyclegan: [32, 64, 128, 256, 512]
         }
     }
 

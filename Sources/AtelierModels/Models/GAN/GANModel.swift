@@ -18,7 +18,7 @@ public final class GANModel {
         case .gan: networks = GANNetworks.article(config, rng: &rng)
         case .dcgan, .cdcgan:
             networks = config.imageSize == 28 ? GANNetworks.dcgan28(config, rng: &rng) : GANNetworks.dcgan(config, rng: &rng)
-        case .pix2pix:
+        case .pix2pix, .cyclegan:
             throw ShapeError("\(config.kind) is an image-to-image model, not a GAN from noise; build it as Pix2PixModel")
         }
         (generator, discriminator) = networks

@@ -16,10 +16,7 @@ public final class PatchDiscriminator: Module {
         for n in 1...layers {
             let next = ndf * min(1 << n, 8)
             m.append(Conv2D(width, next, kernel: 4, stride: n < layers ? 2 : 1, padding: 1, bias: bias, initializer: normal, rng: &rng))
-            switch norm {
-            case .batch: m.append(BatchNorm(next, weightInitial: rng.normal(next, mean: 1, std: 0.02)))
-            case .instance: m.append(InstanceNorm(next))
-            }
+            m.append(norm.layer(next, rng: &rng))
             m.append(ActivationLayer(.leakyRelu(slope: 0.2)))
             width = next
         }

@@ -49,12 +49,6 @@ public final class UNetLevel: Module {
         let bias = norm == .instance
         let normal = Initializer.normal(std: 0.02)
         let down = Conv2D(input ?? outer, inner, kernel: 4, stride: 2, padding: 1, bias: bias, initializer: normal, rng: &rng)
-        func normLayer(_ channels: Int) -> Module {
-            switch norm {
-            case .batch: BatchNorm(channels, weightInitial: rng.normal(channels, mean: 1, std: 0.02))
-            case .instance: InstanceNorm(channels)
-            }
-        }
         let lrelu = ActivationLayer(.leakyRelu(slope: 0.2))
         switch position {
         case .outermost:
@@ -62,11 +56,11 @@ public final class UNetLevel: Module {
             model = [down, sub!, ActivationLayer(.relu), up, ActivationLayer(.tanh)]
         case .innermost:
             let up = ConvTranspose2D(inner, outer, kernel: 4, stride: 2, padding: 1, bias: bias, initializer: normal, rng: &rng)
-            model = [lrelu, down, ActivationLayer(.relu), up, normLayer(outer)]
+            model = [lrelu, down, ActivationLayer(.relu), up, norm.layer(outer, rng: &rng)]
         case .middle:
-            let downNorm = normLayer(inner)
+            let downNorm = norm.layer(inner, rng: &rng)
             let up = ConvTranspose2D(inner * 2, outer, kernel: 4, stride: 2, padding: 1, bias: bias, initializer: normal, rng: &rng)
-            model = [lrelu, down, downNorm, sub!, ActivationLayer(.relu), up, normLayer(outer)]
+            model = [lrelu, down, downNorm, sub!, ActivationLayer(.relu), up, norm.layer(outer, rng: &rng)]
                 + (dropout > 0 ? [Dropout(dropout, inEvaluation: true)] : [])
         }
         self.position = position
