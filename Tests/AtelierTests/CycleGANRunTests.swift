@@ -50,7 +50,7 @@ struct CycleGANRunTests {
         }
     }
 
-    @Test("cyclegan --continue reproduces the uninterrupted run, pools and their swaps included, from mid-epoch")
+    @Test("cyclegan --continue reproduces the uninterrupted run, pools, their swaps and the decaying rate included, from mid-epoch")
     func exactResume() throws {
         let dir = try temporaryDirectory("cyclegan-resume")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -68,6 +68,8 @@ struct CycleGANRunTests {
             o.poolSize = 3
             o.norm = .instance
             o.ganMode = .lsgan
+            o.lrPolicy = "linear"
+            o.lrDecayEpochs = 1
             o.device = "cpu"
             return o
         }
@@ -87,5 +89,45 @@ struct CycleGANRunTests {
             #expect(ta[name] != nil && ta[name]?.values == tb[name]?.values, "\(name) differs")
         }
         #expect(ta["state.pool_B.count"]?.values == [3], "the pool filled and then swapped")
+        let (state, _) = try Checkpoint.read(RunFiles(split.path).checkpoint.path)
+        #expect(state.groups.allSatisfy { $0.spec.schedule == .linearDecay(decayEpochs: 1, totalEpochs: 2) && $0.adamStep == 6 })
+    }
+
+    @Test("Bad input: an empty trainB, a folder without trainA/, a pix2pix checkpoint resumed or used as a CycleGAN one")
+    func badInput() throws {
+        let dir = try temporaryDirectory("cyclegan-bad")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let set = try makeSet(dir)
+        let emptyB = dir.appendingPathComponent("emptyB")
+        try FileManager.default.createDirectory(at: emptyB.appendingPathComponent("trainB"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: set.appendingPathComponent("trainA"), to: emptyB.appendingPathComponent("trainA"))
+        func train(_ root: URL, _ extra: [String] = []) throws -> ProcessResult {
+            try Executables.run("atelier", ["train", "--model", "cyclegan", "--dataroot", root.path, "--out", dir.appendingPathComponent("run-\(root.lastPathComponent)").path,
+                                            "--ngf", "4", "--ndf", "4", "--residual-blocks", "1", "--epochs", "1", "--epochs-decay", "0", "--device", "cpu"] + extra)
+        }
+        var r = try train(emptyB)
+        #expect(r.status != 0 && r.stderr.contains("trainB") && r.stderr.contains("no pictures"), "stderr: \(r.stderr)")
+        r = try train(dir)
+        #expect(r.status != 0 && r.stderr.contains("no trainA/ folder") && r.stderr.contains("atelier datasets fabrics"), "stderr: \(r.stderr)")
+
+        // A pix2pix run on side-by-side pairs of the same pictures.
+        let pairs = dir.appendingPathComponent("pairs")
+        try FileManager.default.createDirectory(at: pairs.appendingPathComponent("train"), withIntermediateDirectories: true)
+        for name in try FileManager.default.contentsOfDirectory(atPath: set.appendingPathComponent("trainA").path) {
+            let p = try PNG.read(set.appendingPathComponent("trainA/\(name)").path)
+            var pixels: [UInt8] = []
+            for y in 0..<p.height { let row = p.pixels[(y * p.width * 3)..<((y + 1) * p.width * 3)]; pixels += row; pixels += row }
+            try PNG.write(PixelImage(width: 2 * p.width, height: p.height, channels: 3, pixels: pixels), to: pairs.appendingPathComponent("train/\(name)").path)
+        }
+        let pix2pix = dir.appendingPathComponent("pix2pix")
+        r = try Executables.run("atelier", ["train", "--model", "pix2pix", "--dataroot", pairs.path, "--out", pix2pix.path, "--ngf", "4", "--ndf", "4",
+                                            "--epochs", "1", "--epochs-decay", "0", "--batch-size", "2", "--device", "cpu"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        r = try Executables.run("atelier", ["train", "--model", "cyclegan", "--continue", "--out", pix2pix.path, "--device", "cpu"])
+        #expect(r.status != 0 && r.stderr.contains("holds a pix2pix model") && r.stderr.contains("--model pix2pix"), "stderr: \(r.stderr)")
+        let checkpoint = RunFiles(pix2pix.path).checkpoint.path
+        r = try Executables.run("atelier", ["transfer", "--checkpoint", checkpoint, "--in", set.appendingPathComponent("testB").path,
+                                            "--out", dir.appendingPathComponent("t").path, "--direction", "BtoA", "--device", "cpu"])
+        #expect(r.status != 0 && r.stderr.contains("pix2pix model trained AtoB"), "stderr: \(r.stderr)")
     }
 }
