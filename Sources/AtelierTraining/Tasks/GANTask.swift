@@ -1,0 +1,87 @@
+import AtelierDevices
+import AtelierGraph
+import AtelierModels
+import Foundation
+
+/// gan, dcgan and cdcgan: pictures (Fashion-MNIST's IDX files or a folder)
+/// and noise; the sheet shows G's images from fixed noise.
+final class GANTask: RunTask {
+    let gan: GANModel
+    let dataset: ImageDataset
+    let preprocessing: ImagePreprocessing
+    let sampler: GANSampler
+    let notes: [String]
+    var model: TrainingModel { gan }
+    var config: ModelConfig { gan.config }
+    var count: Int { dataset.count }
+    var source: String { dataset.source }
+
+    init(options: TrainingOptions, restored: ModelConfig?, backend: Backend, rng: inout RandomGenerator, log: (String) -> Void) throws {
+        let fm = FileManager.default
+        // A resumed run's model decides the size and channels.
+        var preprocessing = options.preprocessing
+        if let model = restored {
+            preprocessing.size = model.imageSize
+            preprocessing.loadSize = max(preprocessing.loadSize, model.imageSize)
+            preprocessing.channels = model.imageChannels
+        }
+        try preprocessing.validate()
+        var dataset: ImageDataset
+        var skipped: [String] = []
+        if let root = options.dataroot, !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte.gz")),
+           !fm.fileExists(atPath: (root as NSString).appendingPathComponent("train-images-idx3-ubyte")) {
+            log("reading the pictures of \(root)...")  // decoding thousands of photos takes a while
+            let loaded = try ImageFolder.load(directory: root, preprocessing: preprocessing, skipBadImages: options.skipBadImages)
+            (dataset, skipped) = (loaded.dataset, loaded.skipped)
+        } else {
+            dataset = try FashionMNIST.load(directory: options.dataroot ?? FashionMNIST.defaultDirectory)
+        }
+        if let limit = options.limitImages, limit < dataset.count {
+            guard limit >= 1 else { throw DatasetError("--limit-images must be at least 1") }
+            dataset = dataset.prefix(limit)
+        }
+        dataset = dataset.converted(side: preprocessing.loadSize, channels: preprocessing.channels ?? dataset.channels)
+        let config = restored ?? ModelConfig(kind: options.model, nz: options.nz, imageChannels: dataset.channels,
+                                             imageSize: preprocessing.size, classNames: dataset.classNames,
+                                             ngf: options.ngf, ndf: options.ndf, ganMode: options.ganMode)
+        if config.imageChannels != dataset.channels || (config.isConditional && config.classes != dataset.classNames.count) {
+            throw CheckpointError("the checkpoint's model expects \(config.imageChannels)-channel images and \(config.classes) classes; --dataroot gives \(dataset.channels) and \(dataset.classNames.count)")
+        }
+        gan = try GANModel(config: config, rng: &rng)
+        self.dataset = dataset
+        self.preprocessing = preprocessing
+        sampler = GANSampler(model: gan, backend: backend)
+        notes = skipped.map { "skipped: \($0)" }
+    }
+
+    func configure(optimizer: OptimizerSettings, schedule: LearningRateSchedule) {
+        gan.optimizer = optimizer
+        gan.schedule = schedule
+    }
+
+    func feed(_ indices: ArraySlice<Int>, random: inout RandomGenerator) throws -> (batch: Int, feed: [String: [Float]]) {
+        let noise = random.normal(indices.count * config.nz)
+        let real = dataset.batch(indices, range: config.pixelRange, size: config.imageSize, randomCrop: preprocessing.randomCrop,
+                                 flip: preprocessing.flip, random: &random)
+        return try gan.feed(real: real, noise: noise, classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
+    }
+
+    /// 8x8 images from fixed noise, or one row of 8 per class.
+    func sheet(seed: UInt64) throws -> PixelImage {
+        let (noise, classes) = Self.fixedNoise(config, seed: seed)
+        let images = try sampler.generate(noise: noise, classes: classes)
+        return Pictures.sheet(images, count: noise.count / config.nz, channels: config.imageChannels,
+                              size: config.imageSize, columns: 8, range: config.pixelRange)
+    }
+
+    /// The same noise every epoch, drawn from its own generator so it does
+    /// not disturb the training sequence.
+    static func fixedNoise(_ config: ModelConfig, seed: UInt64) -> ([Float], [Int]?) {
+        var rng = RandomGenerator(seed: seed &+ 0x5EED_F1CE_D000)
+        if config.isConditional {
+            let count = config.classes * 8
+            return (rng.normal(count * config.nz), (0..<count).map { $0 / 8 })
+        }
+        return (rng.normal(64 * config.nz), nil)
+    }
+}
