@@ -166,17 +166,7 @@ struct CycleGANTests {
         let a = (0..<3).map { _ in random.uniform(3 * size * size, in: -1...1) }
         let b = (0..<3).map { _ in random.uniform(3 * size * size, in: -1...1) }
         if let folder = ProcessInfo.processInfo.environment["ATELIER_CYCLEGAN_EXPORT"], backend is CPUBackend {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            let trainable = model.namedParameters.filter(\.parameter.trainable)
-            func write(_ values: [Float], _ name: String) throws {
-                try values.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: folder + "/" + name))
-            }
-            try write(try trainable.flatMap { try backend.read(try $0.parameter.bound()) }, "weights.f32")
-            try JSONSerialization.data(withJSONObject: trainable.map(\.name)).write(to: URL(fileURLWithPath: folder + "/names.json"))
-            try write(a.flatMap { $0 }, "A.f32")
-            try write(b.flatMap { $0 }, "B.f32")
-            let meta = ["size": size, "batch": 1, "ngf": width, "blocks": blocks]
-            try JSONSerialization.data(withJSONObject: meta).write(to: URL(fileURLWithPath: folder + "/meta.json"))
+            try ReferenceExport.write(model, on: backend, a: a, b: b, meta: ["size": size, "batch": 1, "ngf": width, "blocks": blocks], to: folder)
         }
         // PyTorch's own float32 runs differ by 2e-6, 3.2e-3 and 1.6e-2 over these steps (peers README).
         let bounds: [Float] = [1e-5, 1e-2, 5e-2]

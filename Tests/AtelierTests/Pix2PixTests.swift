@@ -40,17 +40,7 @@ struct Pix2PixTests {
         let a = (0..<3).map { _ in random.uniform(Self.batch * config.inputShape.reduce(1, *), in: -1...1) }
         let b = (0..<3).map { _ in random.uniform(Self.batch * config.imageShape.reduce(1, *), in: -1...1) }
         if let folder = ProcessInfo.processInfo.environment["ATELIER_PIX2PIX_EXPORT"], backend is CPUBackend {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            let trainable = model.namedParameters.filter(\.parameter.trainable)
-            func write(_ values: [Float], _ name: String) throws {
-                try values.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: folder + "/" + name))
-            }
-            try write(try trainable.flatMap { try backend.read(try $0.parameter.bound()) }, "weights.f32")
-            try JSONSerialization.data(withJSONObject: trainable.map(\.name)).write(to: URL(fileURLWithPath: folder + "/names.json"))
-            try write(a.flatMap { $0 }, "A.f32")
-            try write(b.flatMap { $0 }, "B.f32")
-            let meta = ["size": Self.size, "batch": Self.batch, "in": Self.inputs, "out": Self.outputs, "ngf": Self.width]
-            try JSONSerialization.data(withJSONObject: meta).write(to: URL(fileURLWithPath: folder + "/meta.json"))
+            try ReferenceExport.write(model, on: backend, a: a, b: b, meta: ["size": Self.size, "batch": Self.batch, "in": Self.inputs, "out": Self.outputs, "ngf": Self.width], to: folder)
         }
         let names = ["D": "Loss_D", "G": "Loss_G", "D_real": "D_real", "D_fake": "D_fake", "G_GAN": "G_GAN", "G_L1": "G_L1"]
         // PyTorch's own float32 runs differ by 1e-6, 5e-6 and 3.3e-4 over these steps (peers README).
