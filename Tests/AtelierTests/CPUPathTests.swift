@@ -607,6 +607,8 @@ struct SmallBatchTests {
         }
         let tiny = ConvGeometry(batch: 1, inChannels: 2, height: 5, width: 5, outChannels: 3, kernel: 3)
         #expect(!cpu.splitsWithinSamples(tiny), "a tiny layer stays on one core")
+        #expect(!cpu.splitsWithinSamples(ConvGeometry(batch: 1, inChannels: 64, height: 70, width: 70, outChannels: 3, kernel: 7)),
+                "a layer to 3 channels stays per-sample: its whole-batch columns would dwarf the product")
         #expect(!cpu.splitsWithinSamples(ConvGeometry(batch: 64, inChannels: 64, height: 14, width: 14, outChannels: 128, kernel: 4,
                                                       stride: 2, padding: 1)), "a full batch splits by samples")
     }

@@ -85,11 +85,15 @@ public final class CPUBackend: Backend {
     /// cores within the samples, instead of a share of the batch per core:
     /// with fewer samples than cores (pix2pix and CycleGAN train at batch 1)
     /// the per-sample split would leave cores idle. Tiny layers stay on the
-    /// per-sample path, where one core is quicker than a hand-off, and
-    /// layers of a few output pixels take the narrow path (it splits the
-    /// weights over the cores).
+    /// per-sample path, where one core is quicker than a hand-off; layers of
+    /// a few output pixels take the narrow path (it splits the weights over
+    /// the cores); and layers with at most 4 channels on one side stay
+    /// per-sample too: their whole-batch columns are huge for a product a
+    /// few deep (CycleGAN's last 7x7 layer: a 51 MB column matrix, 7 ms of
+    /// data gradient against 1.7 ms per-sample).
     func splitsWithinSamples(_ g: ConvGeometry) -> Bool {
         Parallel.cores > 1 && g.batch < Parallel.cores && g.flops >= Self.withinSampleMinimumFlops && !convolution.narrowApplies(g)
+            && min(g.inChannels, g.outChannels) > 4
     }
     /// About 0.1 ms of one core's work.
     static let withinSampleMinimumFlops = 1e7
