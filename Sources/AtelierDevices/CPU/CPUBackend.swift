@@ -11,6 +11,7 @@ public final class CPUBackend: Backend {
     public let name = "cpu"
     public let pool = BufferPool { HostStorage(capacity: $0) }
     let convolution: CPUConvolution
+    let winograd3x3 = CPUWinograd3x3()
     private let gemmScratch = CPUGemmScratch()
     /// Whether dense products may run on the register tiles (CPUGemm.tiles by default).
     let gemmTiles: Bool
@@ -45,7 +46,15 @@ public final class CPUBackend: Backend {
     private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
     public func performedFlops(_ g: ConvGeometry, pass: ConvPass) -> Double {
-        splitsWithinSamples(g) ? g.flops : convolution.performedFlops(g, pass: pass)
+        if winograd3x3Applies(g) { return 2 * CPUWinograd3x3.multiplyAdds(g, pass: pass) }
+        return splitsWithinSamples(g) ? g.flops : convolution.performedFlops(g, pass: pass)
+    }
+
+    /// Whether `g` runs by Winograd's F(4x4, 3x3) (CPUWinograd3x3), at any
+    /// batch: with the tuning's switch, and not when a test forces a column
+    /// layout.
+    func winograd3x3Applies(_ g: ConvGeometry) -> Bool {
+        tuning.winograd3x3Convolutions && convolution.forcedAlgorithm == nil && CPUWinograd3x3.applies(g)
     }
 
     public func write(_ values: [Float], to buffer: DeviceBuffer) throws {
@@ -102,6 +111,9 @@ public final class CPUBackend: Backend {
                                    output: DeviceBuffer, epilogue: Epilogue?) throws {
         try g.validate(image: input, weight: weight, output: output)
         try epilogue?.validate(channels: g.outChannels, count: g.outputCount, "convolution \(g)")
+        if winograd3x3Applies(g) {
+            return winograd3x3.forward(g, x: input.host, w: weight.host, y: output.host, epilogue: CPUEpilogue(epilogue))
+        }
         if splitsWithinSamples(g) {
             try convolutionForwardByColumns(g, input: input, weight: weight, output: output)
             return try applyEpilogue(epilogue, layout: g.outputLayout, to: output)
@@ -113,6 +125,10 @@ public final class CPUBackend: Backend {
                                         inputGradient: DeviceBuffer, epilogue: Epilogue?) throws {
         try g.validate(image: inputGradient, weight: weight, output: outputGradient, gradients: [.input, .output])
         try epilogue?.validate(channels: g.inChannels, count: g.inputCount, "transposed convolution \(g)")
+        if winograd3x3Applies(g) {
+            return winograd3x3.backwardData(g, dy: outputGradient.host, w: weight.host, dx: inputGradient.host,
+                                            epilogue: CPUEpilogue(epilogue))
+        }
         if splitsWithinSamples(g) {
             try convolutionBackwardDataByColumns(g, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient)
             return try applyEpilogue(epilogue, layout: g.inputLayout, to: inputGradient)
@@ -124,6 +140,10 @@ public final class CPUBackend: Backend {
     public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                            weightGradient: DeviceBuffer, accumulate: Bool) throws {
         try g.validate(image: input, weight: weightGradient, output: outputGradient, gradients: [.weight, .output])
+        if winograd3x3Applies(g) {
+            return winograd3x3.backwardWeights(g, x: input.host, dy: outputGradient.host, dw: weightGradient.host,
+                                               accumulate: accumulate)
+        }
         if splitsWithinSamples(g) {
             return try convolutionBackwardWeightsByColumns(g, input: input, outputGradient: outputGradient,
                                                            weightGradient: weightGradient, accumulate: accumulate)

@@ -27,6 +27,10 @@ public struct CPUTuning: Codable, Sendable, Hashable, CustomStringConvertible {
     /// 0.73 of the multiply-adds. On the register tiles, so by default where
     /// those are sized (AVX-512).
     public var winogradConvolutions = CPUTuning.cpuHasAVX512
+    /// The three passes of 3x3 convolutions at stride 1 with at least 16
+    /// channels both ways run by Winograd's F(4x4, 3x3) (CPUWinograd3x3), a
+    /// quarter of the multiply-adds, on any CPU: its GEMMs are OpenBLAS's.
+    public var winograd3x3Convolutions = true
 
     public static let defaults = CPUTuning()
     /// Whether this CPU runs AVX-512.
@@ -34,15 +38,16 @@ public struct CPUTuning: Codable, Sendable, Hashable, CustomStringConvertible {
 
     public init(convolutionChunkBytes: Int = 2 << 20, pixelMajorMinChannels: Int = 8,
                 indirectConvolutions: Bool = CPUTuning.cpuHasAVX512,
-                winogradConvolutions: Bool = CPUTuning.cpuHasAVX512) {
+                winogradConvolutions: Bool = CPUTuning.cpuHasAVX512, winograd3x3Convolutions: Bool = true) {
         self.convolutionChunkBytes = convolutionChunkBytes
         self.pixelMajorMinChannels = pixelMajorMinChannels
         self.indirectConvolutions = indirectConvolutions
         self.winogradConvolutions = winogradConvolutions
+        self.winograd3x3Convolutions = winograd3x3Convolutions
     }
 
-    /// Files saved before `indirectConvolutions` or `winogradConvolutions`
-    /// existed still load, with their defaults.
+    /// Files saved before `indirectConvolutions`, `winogradConvolutions` or
+    /// `winograd3x3Convolutions` existed still load, with their defaults.
     public init(from decoder: Decoder) throws {
         let values = try decoder.container(keyedBy: CodingKeys.self)
         self.init(convolutionChunkBytes: try values.decode(Int.self, forKey: .convolutionChunkBytes),
@@ -50,12 +55,14 @@ public struct CPUTuning: Codable, Sendable, Hashable, CustomStringConvertible {
                   indirectConvolutions: try values.decodeIfPresent(Bool.self, forKey: .indirectConvolutions)
                       ?? CPUTuning.cpuHasAVX512,
                   winogradConvolutions: try values.decodeIfPresent(Bool.self, forKey: .winogradConvolutions)
-                      ?? CPUTuning.cpuHasAVX512)
+                      ?? CPUTuning.cpuHasAVX512,
+                  winograd3x3Convolutions: try values.decodeIfPresent(Bool.self, forKey: .winograd3x3Convolutions) ?? true)
     }
 
     public var description: String {
         "conv-chunk=\(convolutionChunkBytes >> 10)KB pixel-major-from=\(pixelMajorMinChannels)ch"
             + (indirectConvolutions ? " indirect" : "") + (winogradConvolutions ? " winograd" : "")
+            + (winograd3x3Convolutions ? " winograd-3x3" : "")
     }
 
     func validate() throws {

@@ -178,6 +178,35 @@ void atelier_conv_winograd_backward_weights(const AtelierConv *g, int k, const f
                                             int n_end, int chunk, float *scratch);
 void atelier_conv_winograd_finish_weights(const AtelierConv *g, int k, const float *m, float *dw, float beta,
                                           long c_begin, long c_end);
+/// 3x3 convolutions at stride 1 by Winograd's F(4x4, 3x3) over whole
+/// batches (cpu_conv_winograd_3x3.c): the transforms, each over a range of
+/// units the cores share; the caller runs one GEMM per transform position.
+/// Channel counts are padded to whole vectors (`cp`, `kp`); transformed
+/// images are [position][block][cp], kernels [position][k][cp].
+int atelier_wino3_supported(const AtelierConv *g);
+/// Blocks of 4 outputs along an axis of `size`.
+long atelier_wino3_blocks(int size);
+/// Rows [r_begin, r_end) of images (channels, h, w) at `src` transposed to
+/// (rows, cols, cp) at `dst`, placed at (pad_h, pad_w), zeros elsewhere.
+void atelier_wino3_pack(const float *src, int channels, int h, int w, int pad_h, int pad_w, int rows, int cols,
+                        int cp, float *dst, long r_begin, long r_end);
+/// Units (block, 16 channels) [u_begin, u_end) of the packed images' input transform.
+void atelier_wino3_input(const float *xt, int rows, int cols, int bh, int bw, int cp, float *v, long blocks,
+                         long u_begin, long u_end);
+/// The same for a packed output gradient (4 bh rows, 4 bw columns).
+void atelier_wino3_gradient(const float *dyt, int bh, int bw, int kp, float *d, long blocks, long u_begin,
+                            long u_end);
+/// Channels [16 v_begin, 16 v_end) of y (samples, k, p, q) from the products
+/// mm[position][block][ldm], then the epilogue (see atelier_epilogue).
+void atelier_wino3_output(const float *mm, long ldm, int k, int p, int q, int samples, float *y, long v_begin,
+                          long v_end, const float *bias, int act, float param, const float *activated);
+/// Rows [r_begin, r_end) of the transformed kernel w (k, c, 3, 3):
+/// [position][c][kp], or with `flip` [position][k][cp] of the kernel turned
+/// half a turn (the data gradient's).
+void atelier_wino3_kernel(const float *w, int k, int c, int flip, float *u, long r_begin, long r_end);
+/// dw (k, c, 3, 3) = beta dw + the taps from the GEMMs' sums mm[position][k][cp], rows [k_begin, k_end).
+void atelier_wino3_finish_weights(const float *mm, int k, int c, int cp, float *dw, float beta, long k_begin,
+                                  long k_end);
 /// Dense-layer GEMMs on the same register tiles, operands read in place
 /// (cpu_gemm_tiles.c): rows [m0, m1) and columns [n0, n1) (multiples of
 /// 16) of C are set to A B (A m x k), then the epilogue (see

@@ -1,0 +1,217 @@
+import CAtelier
+
+/// 3x3 convolutions at stride 1 with at least 16 channels both ways
+/// (CycleGAN's residual blocks) by Winograd's F(4x4, 3x3): a quarter of the
+/// direct algorithm's multiply-adds (cpu_conv_winograd_3x3.c). Each pass
+/// transforms a chunk of samples, split over the cores by block and channel,
+/// then runs one GEMM per transform position (36), the cores taking
+/// positions in turn; so a batch of one keeps every core busy.
+final class CPUWinograd3x3 {
+    /// The transformed kernel, the images transposed to (h, w, c), their
+    /// transforms and the GEMMs' products, kept between calls so a training
+    /// step allocates nothing.
+    private let kernel = HostScratch(), packed = HostScratch(), transformed = HostScratch(), products = HostScratch()
+    /// Floats one chunk of samples may take in all (16 MB): a chunk of
+    /// CycleGAN's 128 px residual layer holds 5 samples. Tests make it
+    /// small to run a sample at a time.
+    static let defaultChunkFloats = 1 << 22
+    var chunkFloats = CPUWinograd3x3.defaultChunkFloats
+    static let positions = 36
+    /// Whether the GEMMs run on the CPU path's register tiles (operands read
+    /// in place) instead of OpenBLAS: where those are sized for the CPU
+    /// (CPUGemm.tiles); tests take both.
+    var onTiles = CPUGemm.tiles
+
+    static func applies(_ g: ConvGeometry) -> Bool {
+        var conv = CPULayout.geometry(g)
+        return min(g.inChannels, g.outChannels) >= 16 && atelier_wino3_supported(&conv) != 0
+    }
+
+    /// Multiply-adds of the pass's GEMMs over the batch (blocks that
+    /// overhang the image and channels padded to whole vectors included).
+    static func multiplyAdds(_ g: ConvGeometry, pass: ConvPass) -> Double {
+        let image = pass == .backwardData ? dataGeometry(g) : g
+        let blocks = Double(Blocks(image).perSample * g.batch)
+        return Double(positions) * Double(g.inChannels) * Double(g.outChannels) * blocks
+    }
+
+    /// The data gradient as a forward pass: dy (K channels) padded by 2 - pad.
+    private static func dataGeometry(_ g: ConvGeometry) -> ConvGeometry {
+        ConvGeometry(batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
+                     outChannels: g.inChannels, kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1,
+                     padH: 2 - g.padH, padW: 2 - g.padW)
+    }
+
+    /// The 4x4 output blocks of `g` and its input padded to cover them.
+    private struct Blocks {
+        let high, wide, rows, cols: Int
+        init(_ g: ConvGeometry) {
+            high = atelier_wino3_blocks(Int32(g.outHeight))
+            wide = atelier_wino3_blocks(Int32(g.outWidth))
+            (rows, cols) = (4 * high + 2, 4 * wide + 2)
+        }
+        var perSample: Int { high * wide }
+    }
+
+    func forward(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
+                 y: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue) {
+        transformKernel(w, kernels: g.outChannels, channels: g.inChannels, flip: false)
+        convolve(g, x: x, y: y, epilogue: epilogue)
+    }
+
+    /// Overwrites dx, then applies the epilogue (a transposed convolution's forward pass).
+    func backwardData(_ g: ConvGeometry, dy: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
+                      dx: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue) {
+        transformKernel(w, kernels: g.outChannels, channels: g.inChannels, flip: true)
+        convolve(Self.dataGeometry(g), x: dy, y: dx, epilogue: epilogue)
+    }
+
+    /// dw = accumulate * dw + the gradient; chunks of samples add into the
+    /// same sums in order, so the result does not depend on the cores.
+    func backwardWeights(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
+                         dw: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let (k, c, kp, cp) = (g.outChannels, g.inChannels, Self.padded(g.outChannels), Self.padded(g.inChannels))
+        let b = Blocks(g), positions = Self.positions
+        let imageFloats = b.rows * b.cols * cp, gradientFloats = 16 * b.perSample * kp
+        let samples = chunk(g, perSample: imageFloats + gradientFloats + positions * b.perSample * (cp + kp))
+        nonisolated(unsafe) let (xt, dyt) = packed.split(samples * imageFloats, samples * gradientFloats)
+        nonisolated(unsafe) let (v, d) = transformed.split(positions * samples * b.perSample * cp,
+                                                           positions * samples * b.perSample * kp)
+        nonisolated(unsafe) let sums = products.reserve(positions * k * cp)
+        nonisolated(unsafe) let (x, dy, dw) = (x, dy, dw)
+        for n0 in stride(from: 0, to: g.batch, by: samples) {
+            let n = min(g.batch - n0, samples), blocks = n * b.perSample
+            let (imageRows, gradientRows) = (n * b.rows, n * 4 * b.high)
+            Parallel.forEachSlice(imageRows + gradientRows, minimumSlice: max(1, (1 << 12) / (b.cols * cp))) { r in
+                let image = r.clamped(to: 0..<imageRows), gradient = r.clamped(to: imageRows..<(imageRows + gradientRows))
+                if !image.isEmpty {
+                    atelier_wino3_pack(x + n0 * c * g.height * g.width, Int32(c), Int32(g.height), Int32(g.width),
+                                       Int32(g.padH), Int32(g.padW), Int32(b.rows), Int32(b.cols), Int32(cp), xt,
+                                       image.lowerBound, image.upperBound)
+                }
+                if !gradient.isEmpty {
+                    atelier_wino3_pack(dy + n0 * k * g.outHeight * g.outWidth, Int32(k), Int32(g.outHeight), Int32(g.outWidth),
+                                       0, 0, Int32(4 * b.high), Int32(4 * b.wide), Int32(kp), dyt,
+                                       gradient.lowerBound - imageRows, gradient.upperBound - imageRows)
+                }
+            }
+            let (imageUnits, gradientUnits) = (blocks * cp / 16, blocks * kp / 16)
+            Parallel.forEachSlice(imageUnits + gradientUnits, minimumSlice: 64) { r in
+                let image = r.clamped(to: 0..<imageUnits), gradient = r.clamped(to: imageUnits..<(imageUnits + gradientUnits))
+                if !image.isEmpty {
+                    atelier_wino3_input(xt, Int32(b.rows), Int32(b.cols), Int32(b.high), Int32(b.wide), Int32(cp), v, blocks,
+                                        image.lowerBound, image.upperBound)
+                }
+                if !gradient.isEmpty {
+                    atelier_wino3_gradient(dyt, Int32(b.high), Int32(b.wide), Int32(kp), d, blocks,
+                                           gradient.lowerBound - imageUnits, gradient.upperBound - imageUnits)
+                }
+            }
+            // The tiles overwrite their product: only a first chunk may use them.
+            let (beta, tiles): (Float, Bool) = n0 == 0 ? (0, onTiles) : (1, false)
+            eachPosition(work: k * c * blocks) { pos in
+                let (dyPart, xPart, sum) = (d + pos * blocks * kp, v + pos * blocks * cp, sums + pos * k * cp)
+                if tiles {
+                    atelier_gemm_tiles_tn(0, k, 0, cp, blocks, dyPart, kp, xPart, cp, sum, cp)
+                } else {
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(c), Int32(blocks), 1,
+                                dyPart, Int32(kp), xPart, Int32(cp), beta, sum, Int32(cp))
+                }
+            }
+        }
+        let beta: Float = accumulate ? 1 : 0
+        Parallel.forEachSlice(k, minimumSlice: max(1, (1 << 12) / (cp * positions))) { r in
+            atelier_wino3_finish_weights(sums, Int32(k), Int32(c), Int32(cp), dw, beta, r.lowerBound, r.upperBound)
+        }
+    }
+
+    /// y = conv(x, the transformed kernel) over `g`, chunk by chunk.
+    private func convolve(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>,
+                          epilogue e: CPUEpilogue) {
+        let (k, c, kp, cp) = (g.outChannels, g.inChannels, Self.padded(g.outChannels), Self.padded(g.inChannels))
+        let b = Blocks(g), positions = Self.positions
+        let imageFloats = b.rows * b.cols * cp
+        let samples = chunk(g, perSample: imageFloats + positions * b.perSample * (cp + kp))
+        nonisolated(unsafe) let xt = packed.reserve(samples * imageFloats)
+        nonisolated(unsafe) let v = transformed.reserve(positions * samples * b.perSample * cp)
+        nonisolated(unsafe) let product = products.reserve(positions * samples * b.perSample * kp)
+        nonisolated(unsafe) let (x, y, u) = (x, y, kernel.pointer)
+        let pixels = g.outHeight * g.outWidth
+        for n0 in stride(from: 0, to: g.batch, by: samples) {
+            let n = min(g.batch - n0, samples), blocks = n * b.perSample
+            Parallel.forEachSlice(n * b.rows, minimumSlice: max(1, (1 << 12) / (b.cols * cp))) { r in
+                atelier_wino3_pack(x + n0 * c * g.height * g.width, Int32(c), Int32(g.height), Int32(g.width),
+                                   Int32(g.padH), Int32(g.padW), Int32(b.rows), Int32(b.cols), Int32(cp), xt,
+                                   r.lowerBound, r.upperBound)
+            }
+            Parallel.forEachSlice(blocks * cp / 16, minimumSlice: 64) { r in
+                atelier_wino3_input(xt, Int32(b.rows), Int32(b.cols), Int32(b.high), Int32(b.wide), Int32(cp), v, blocks,
+                                    r.lowerBound, r.upperBound)
+            }
+            let tiles = onTiles
+            eachPosition(work: k * c * blocks) { pos in
+                let (source, weights, result) = (v + pos * blocks * cp, u + pos * c * kp, product + pos * blocks * kp)
+                if tiles {
+                    atelier_gemm_tiles_nn(0, blocks, 0, kp, c, source, cp, weights, kp, result, kp, nil,
+                                          Int32(ATELIER_ACT_IDENTITY), 0, nil)
+                } else {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(blocks), Int32(k), Int32(c), 1,
+                                source, Int32(cp), weights, Int32(kp), 0, result, Int32(kp))
+                }
+            }
+            let offset = n0 * k * pixels
+            Parallel.forEachSlice(kp / 16, minimumSlice: max(1, 256 / blocks)) { r in
+                atelier_wino3_output(product, kp, Int32(k), Int32(g.outHeight), Int32(g.outWidth), Int32(n), y + offset,
+                                     r.lowerBound, r.upperBound, e.bias, e.activation, e.parameter, e.activated.map { $0 + offset })
+            }
+        }
+    }
+
+    /// The kernel w (kernels, channels, 3, 3) transformed into `kernel` as
+    /// the GEMMs' right operand: [position][channel][kernel], or with `flip`
+    /// [position][kernel][channel] of the kernel turned half a turn.
+    private func transformKernel(_ w: UnsafeMutablePointer<Float>, kernels k: Int, channels c: Int, flip: Bool) {
+        let (rows, width) = flip ? (k, Self.padded(c)) : (c, Self.padded(k))
+        nonisolated(unsafe) let (u, w) = (kernel.reserve(Self.positions * rows * width), w)
+        Parallel.forEachSlice(rows, minimumSlice: max(1, (1 << 12) / (width * Self.positions))) { r in
+            atelier_wino3_kernel(w, Int32(k), Int32(c), flip ? 1 : 0, u, r.lowerBound, r.upperBound)
+        }
+    }
+
+    private static func padded(_ channels: Int) -> Int { (channels + 15) / 16 * 16 }
+
+    /// Samples per chunk: as many as fit `chunkFloats`, at least one.
+    private func chunk(_ g: ConvGeometry, perSample: Int) -> Int {
+        max(1, min(g.batch, chunkFloats / max(1, perSample)))
+    }
+
+    /// One GEMM per position, the cores taking the next when done (the
+    /// machine's cores are shared); one core for small products.
+    private func eachPosition(work: Int, _ body: (Int) -> Void) {
+        let workers = work * Self.positions >= CPUGemm.splitThreshold ? Parallel.cores : 1
+        Parallel.forEachPiece(Self.positions, workers: workers) { pos, _ in body(pos) }
+    }
+}
+
+/// A growable float buffer of the CPU path's scratch; contents do not survive growing.
+final class HostScratch {
+    private(set) var pointer = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private var capacity = 1
+
+    deinit { pointer.deallocate() }
+
+    func reserve(_ floats: Int) -> UnsafeMutablePointer<Float> {
+        if capacity < floats {
+            pointer.deallocate()
+            pointer = .allocate(capacity: floats)
+            capacity = floats
+        }
+        return pointer
+    }
+
+    /// Two regions of `first` and `second` floats.
+    func split(_ first: Int, _ second: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        let base = reserve(first + second)
+        return (base, base + first)
+    }
+}
