@@ -12,6 +12,7 @@ public final class CPUBackend: Backend {
     public let pool = BufferPool { HostStorage(capacity: $0) }
     let convolution: CPUConvolution
     let winograd3x3 = CPUWinograd3x3()
+    private let direct = CPUDirectConvolution()
     private let gemmScratch = CPUGemmScratch()
     /// Whether dense products may run on the register tiles (CPUGemm.tiles by default).
     let gemmTiles: Bool
@@ -55,6 +56,13 @@ public final class CPUBackend: Backend {
     /// layout.
     func winograd3x3Applies(_ g: ConvGeometry) -> Bool {
         tuning.winograd3x3Convolutions && convolution.forcedAlgorithm == nil && CPUWinograd3x3.applies(g)
+    }
+
+    /// Whether `g` runs directly along output rows (CPUDirectConvolution):
+    /// stride 1 with at most 4 channels on one side, unless a test forces a
+    /// column layout.
+    func directApplies(_ g: ConvGeometry) -> Bool {
+        convolution.forcedAlgorithm == nil && CPUDirectConvolution.applies(g)
     }
 
     public func write(_ values: [Float], to buffer: DeviceBuffer) throws {
@@ -114,6 +122,9 @@ public final class CPUBackend: Backend {
         if winograd3x3Applies(g) {
             return winograd3x3.forward(g, x: input.host, w: weight.host, y: output.host, epilogue: CPUEpilogue(epilogue))
         }
+        if directApplies(g) {
+            return direct.forward(g, x: input.host, w: weight.host, y: output.host, epilogue: CPUEpilogue(epilogue))
+        }
         if splitsWithinSamples(g) {
             try convolutionForwardByColumns(g, input: input, weight: weight, output: output)
             return try applyEpilogue(epilogue, layout: g.outputLayout, to: output)
@@ -129,6 +140,10 @@ public final class CPUBackend: Backend {
             return winograd3x3.backwardData(g, dy: outputGradient.host, w: weight.host, dx: inputGradient.host,
                                             epilogue: CPUEpilogue(epilogue))
         }
+        if directApplies(g) {
+            return direct.backwardData(g, dy: outputGradient.host, w: weight.host, dx: inputGradient.host,
+                                       epilogue: CPUEpilogue(epilogue))
+        }
         if splitsWithinSamples(g) {
             try convolutionBackwardDataByColumns(g, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient)
             return try applyEpilogue(epilogue, layout: g.inputLayout, to: inputGradient)
@@ -143,6 +158,10 @@ public final class CPUBackend: Backend {
         if winograd3x3Applies(g) {
             return winograd3x3.backwardWeights(g, x: input.host, dy: outputGradient.host, dw: weightGradient.host,
                                                accumulate: accumulate)
+        }
+        if directApplies(g) {
+            return direct.backwardWeights(g, x: input.host, dy: outputGradient.host, dw: weightGradient.host,
+                                          accumulate: accumulate)
         }
         if splitsWithinSamples(g) {
             return try convolutionBackwardWeightsByColumns(g, input: input, outputGradient: outputGradient,

@@ -207,6 +207,23 @@ void atelier_wino3_kernel(const float *w, int k, int c, int flip, float *u, long
 /// dw (k, c, 3, 3) = beta dw + the taps from the GEMMs' sums mm[position][k][cp], rows [k_begin, k_end).
 void atelier_wino3_finish_weights(const float *mm, int k, int c, int cp, float *dw, float beta, long k_begin,
                                   long k_end);
+/// Convolutions at stride 1 with a few channels on one side, computed
+/// directly along output rows (cpu_conv_direct.c) from an input already
+/// padded (atelier_conv_direct_pad); kernels up to 7 wide.
+int atelier_conv_direct_supported(const AtelierConv *g);
+/// Units (sample, block of kernels, output row) of the forward pass.
+long atelier_conv_direct_rows(const AtelierConv *g, int k);
+void atelier_conv_direct_forward(const AtelierConv *g, int k, const float *xp, const float *w, float *y,
+                                 long u_begin, long u_end, const float *bias, int act, float param,
+                                 const float *activated);
+/// Units (block of kernels, c, r) of the weight gradient.
+long atelier_conv_direct_weight_units(const AtelierConv *g, int k);
+void atelier_conv_direct_weights(const AtelierConv *g, int k, const float *xp, const float *dy, float *dw,
+                                 float beta, long u_begin, long u_end);
+void atelier_conv_direct_pad(const float *x, int h, int w, int pad_h, int pad_w, float *xp, long r_begin,
+                             long r_end);
+/// w (k, c, R, S) -> (c, k, R, S) turned half a turn.
+void atelier_conv_direct_flip(const AtelierConv *g, int k, const float *w, float *flipped);
 /// Dense-layer GEMMs on the same register tiles, operands read in place
 /// (cpu_gemm_tiles.c): rows [m0, m1) and columns [n0, n1) (multiples of
 /// 16) of C are set to A B (A m x k), then the epilogue (see
