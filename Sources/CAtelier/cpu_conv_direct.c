@@ -85,6 +85,12 @@ void atelier_conv_direct_forward(const AtelierConv *g, int k, const float *xp, c
     for (; q + STRIP * LANES <= g->q; q += STRIP * LANES)
       forward_wide[kb](g->c, g->r, g->s, x + q, plane, wp, wb, wk, row + q, pq);
     for (; q + LANES <= g->q; q += LANES) forward_one[kb](g->c, g->r, g->s, x + q, plane, wp, wb, wk, row + q, pq);
+    // A row's last columns: one more vector ending at the row's end, over
+    // columns already written (the same sums again), where the row is that wide.
+    if (q < g->q && g->q >= LANES) {
+      forward_one[kb](g->c, g->r, g->s, x + g->q - LANES, plane, wp, wb, wk, row + g->q - LANES, pq);
+      q = g->q;
+    }
     for (; q < g->q; ++q)
       for (int i = 0; i < kb; ++i) {
         float sum = 0.0f;

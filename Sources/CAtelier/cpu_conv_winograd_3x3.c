@@ -220,17 +220,19 @@ void atelier_wino3_output(const float *mm, long ldm, int k, int p, int q, int sa
   output_vectors(mm, ldm, k, p, q, samples, y, v_begin, v_end, bias, act, param, activated);
 }
 
-// Rows [r_begin, r_end) of the transformed kernel of w (k, c, 3, 3) as
-// the GEMMs' right operand, [position][input][output] with rows of whole
-// vectors: u[position][c][kp] = G w_kc G^T for the forward pass, or with
-// `flip` u[position][k][cp] of the kernel turned half a turn (the data
-// gradient's, whose inputs are the k channels); zero past the last output.
-static ATELIER_CLONES void kernel_rows(const float *w, int k, int c, int flip, float *u, long r_begin, long r_end) {
-  const long outputs = flip ? c : k, width = (outputs + LANES - 1) / LANES * LANES;
-  const long position = (flip ? (long)k : c) * width;
+// Rows [r_begin, r_end) and output columns [o_begin, o_end) of the
+// transformed kernel of w (k, c, 3, 3) as the GEMMs' right operand,
+// [position][input][output], `ld` floats per row: u[position][c][k - o_begin]
+// = G w_kc G^T for the forward pass, or with `flip` u[position][k][c -
+// o_begin] of the kernel turned half a turn (the data gradient's, whose
+// inputs are the k channels). Columns are written in whole vectors, zero
+// past the last output.
+static ATELIER_CLONES void kernel_rows(const float *w, int k, int c, int flip, float *u, long ld, long r_begin,
+                                       long r_end, long o_begin, long o_end) {
+  const long position = (flip ? (long)k : c) * ld;
   for (long row = r_begin; row < r_end; ++row)
-    for (long o0 = 0; o0 < outputs; o0 += LANES) {
-      const long valid = min_long(LANES, outputs - o0);
+    for (long o0 = o_begin; o0 < o_end; o0 += LANES) {
+      const long valid = min_long(LANES, o_end - o0);
       // The 16 outputs' nine taps as nine vectors: runs of 9 floats, C * 9
       // apart along k (forward) or adjacent along c (flipped).
       float taps[9][LANES];
@@ -246,7 +248,7 @@ static ATELIER_CLONES void kernel_rows(const float *w, int k, int c, int flip, f
         g3(in, out);
         for (int a = 0; a < ALPHA; ++a) cols6[a][s] = out[a];
       }
-      float *dst = u + row * width + o0;
+      float *dst = u + row * ld + (o0 - o_begin);
       for (int a = 0; a < ALPHA; ++a) {  // then G^T along each row
         v16 out[ALPHA];
         g3(cols6[a], out);
@@ -255,8 +257,9 @@ static ATELIER_CLONES void kernel_rows(const float *w, int k, int c, int flip, f
     }
 }
 
-void atelier_wino3_kernel(const float *w, int k, int c, int flip, float *u, long r_begin, long r_end) {
-  kernel_rows(w, k, c, flip, u, r_begin, r_end);
+void atelier_wino3_kernel(const float *w, int k, int c, int flip, float *u, long ld, long r_begin, long r_end,
+                          long o_begin, long o_end) {
+  kernel_rows(w, k, c, flip, u, ld, r_begin, r_end, o_begin, o_end);
 }
 
 // dw (k, c, 3, 3) = beta dw + G^T M_kc G for rows [k_begin, k_end) of

@@ -37,6 +37,7 @@ enum BenchCatalogue {
     static func all(batches: [Int]) -> [BenchCase] {
         var cases = squareGemms()
         for b in batches { cases += ganLayers(batch: b) + dcganLayers(batch: b) }
+        cases += cycleganLayers(size: 64) + cycleganLayers(size: 128)
         cases += elementwise(count: 1 << 20)
         for b in batches {
             cases += dcganNormalisation(batch: b, channels: 64, side: 14)  // G's second
@@ -97,6 +98,20 @@ enum BenchCatalogue {
             return .init(run: { try b.convolutionBackwardWeights(g, input: xb, outputGradient: dy, weightGradient: dw) }, outputs: [dw])
         }
         return transposed ? [data, forward, weights] : [forward, data, weights]
+    }
+
+    /// CycleGAN's generator layers that take most of its step, at batch 1 as
+    /// it trains: a residual block's 3x3 convolution (its input reflection-
+    /// padded by the graph, so no padding of its own) and the 7x7 first and
+    /// last layers (the same).
+    static func cycleganLayers(size: Int) -> [BenchCase] {
+        let inner = size / 4
+        return conv("cyclegan\(size)", "G.res 256->256 3x3", ConvGeometry(batch: 1, inChannels: 256, height: inner + 2, width: inner + 2,
+                                                                          outChannels: 256, kernel: 3))
+            + conv("cyclegan\(size)", "G.first 3->64 7x7", ConvGeometry(batch: 1, inChannels: 3, height: size + 6, width: size + 6,
+                                                                        outChannels: 64, kernel: 7))
+            + conv("cyclegan\(size)", "G.last 64->3 7x7", ConvGeometry(batch: 1, inChannels: 64, height: size + 6, width: size + 6,
+                                                                       outChannels: 3, kernel: 7))
     }
 
     /// The reference article's GAN ("gan"): an MLP generator and a small

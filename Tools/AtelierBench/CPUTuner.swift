@@ -11,7 +11,8 @@ enum CPUTuner {
     static let pixelMajorThresholds = [2, 4, 8, 16, 64]
 
     static func workloads(batch: Int) -> [BenchCase] {
-        BenchCatalogue.all(batches: [batch]).filter { $0.group == "conv" }
+        // gan's and dcgan's: the knobs swept here do not touch CycleGAN's batch-1 layers.
+        BenchCatalogue.all(batches: [batch]).filter { $0.group == "conv" && !$0.name.hasPrefix("cyclegan") }
     }
 
     static func sweep(batch: Int, repeats: Int, log: (String) -> Void) throws -> [(CPUTuning, Double)] {

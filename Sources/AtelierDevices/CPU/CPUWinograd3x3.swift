@@ -7,16 +7,25 @@ import CAtelier
 /// then runs one GEMM per transform position (36), the cores taking
 /// positions in turn; so a batch of one keeps every core busy.
 final class CPUWinograd3x3 {
-    /// The transformed kernel, the images transposed to (h, w, c), their
-    /// transforms and the GEMMs' products, kept between calls so a training
-    /// step allocates nothing.
-    private let kernel = HostScratch(), packed = HostScratch(), transformed = HostScratch(), products = HostScratch()
+    /// The images transposed to (h, w, c), their transforms and the GEMMs'
+    /// products, and each core's block of the transformed kernel (or of the
+    /// weight gradient's sums), kept between calls so a training step
+    /// allocates nothing.
+    private let packed = HostScratch(), transformed = HostScratch(), products = HostScratch()
+    private var blocks: [HostScratch] = []
     /// Floats one chunk of samples may take in all (16 MB): a chunk of
     /// CycleGAN's 128 px residual layer holds 5 samples. Tests make it
     /// small to run a sample at a time.
     static let defaultChunkFloats = 1 << 22
     var chunkFloats = CPUWinograd3x3.defaultChunkFloats
     static let positions = 36
+    /// Output channels per block: each core transforms the kernel for one
+    /// block at a time (36 x C x 32 floats, 1.2 MB at 256 channels, within
+    /// its L2) and runs the block's 36 GEMMs right after. Transformed whole,
+    /// the kernel (9.4 MB) went out to L3 and back on every call: at 64 px,
+    /// where a sample has only 16 blocks of outputs, that took longer than
+    /// the GEMMs.
+    static let blockWidth = 32
     /// Whether the GEMMs run on the CPU path's register tiles (operands read
     /// in place) instead of OpenBLAS: where those are sized for the CPU
     /// (CPUGemm.tiles); tests take both.
@@ -55,30 +64,79 @@ final class CPUWinograd3x3 {
 
     func forward(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
                  y: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue) {
-        transformKernel(w, kernels: g.outChannels, channels: g.inChannels, flip: false)
-        convolve(g, x: x, y: y, epilogue: epilogue)
+        convolve(g, x: x, w: w, flip: false, y: y, epilogue: epilogue)
     }
 
     /// Overwrites dx, then applies the epilogue (a transposed convolution's forward pass).
     func backwardData(_ g: ConvGeometry, dy: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
                       dx: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue) {
-        transformKernel(w, kernels: g.outChannels, channels: g.inChannels, flip: true)
-        convolve(Self.dataGeometry(g), x: dy, y: dx, epilogue: epilogue)
+        convolve(Self.dataGeometry(g), x: dy, w: w, flip: true, y: dx, epilogue: epilogue)
     }
 
-    /// dw = accumulate * dw + the gradient; chunks of samples add into the
-    /// same sums in order, so the result does not depend on the cores.
+    /// y = conv(x, w) over `g`, chunk by chunk; with `flip`, `g` is a data
+    /// gradient's geometry and w (g's inputs, g's outputs, 3, 3) is turned
+    /// half a turn.
+    private func convolve(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>, flip: Bool,
+                          y: UnsafeMutablePointer<Float>, epilogue e: CPUEpilogue) {
+        let (k, c, kp, cp) = (g.outChannels, g.inChannels, Self.padded(g.outChannels), Self.padded(g.inChannels))
+        let (weightKernels, weightChannels) = flip ? (c, k) : (k, c)
+        let b = Blocks(g), positions = Self.positions, width = Self.blockWidth
+        let imageFloats = b.rows * b.cols * cp
+        let samples = chunk(g, perSample: imageFloats + positions * b.perSample * (cp + kp))
+        nonisolated(unsafe) let xt = packed.reserve(samples * imageFloats)
+        nonisolated(unsafe) let v = transformed.reserve(positions * samples * b.perSample * cp)
+        nonisolated(unsafe) let product = products.reserve(positions * samples * b.perSample * kp)
+        nonisolated(unsafe) let kernels = workerBlocks(positions * c * width)
+        nonisolated(unsafe) let (x, w, y) = (x, w, y)
+        let pixels = g.outHeight * g.outWidth, tiles = onTiles
+        for n0 in stride(from: 0, to: g.batch, by: samples) {
+            let n = min(g.batch - n0, samples), blocks = n * b.perSample
+            Parallel.forEachSlice(n * b.rows, minimumSlice: max(1, (1 << 12) / (b.cols * cp))) { r in
+                atelier_wino3_pack(x + n0 * c * g.height * g.width, Int32(c), Int32(g.height), Int32(g.width),
+                                   Int32(g.padH), Int32(g.padW), Int32(b.rows), Int32(b.cols), Int32(cp), xt,
+                                   r.lowerBound, r.upperBound)
+            }
+            Parallel.forEachSlice(blocks * cp / 16, minimumSlice: 64) { r in
+                atelier_wino3_input(xt, Int32(b.rows), Int32(b.cols), Int32(b.high), Int32(b.wide), Int32(cp), v, blocks,
+                                    r.lowerBound, r.upperBound)
+            }
+            let offset = n0 * k * pixels
+            eachBlock(outputs: k, work: k * c * blocks) { o0, o1, worker in
+                let u = kernels[worker], columns = Self.padded(o1 - o0)
+                atelier_wino3_kernel(w, Int32(weightKernels), Int32(weightChannels), flip ? 1 : 0, u, width, 0, c, o0, o1)
+                for pos in 0..<positions {
+                    let (source, weights, result) = (v + pos * blocks * cp, u + pos * c * width, product + pos * blocks * kp + o0)
+                    if tiles {
+                        atelier_gemm_tiles_nn(0, blocks, 0, columns, c, source, cp, weights, width, result, kp, nil,
+                                              Int32(ATELIER_ACT_IDENTITY), 0, nil)
+                    } else {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(blocks), Int32(o1 - o0), Int32(c), 1,
+                                    source, Int32(cp), weights, Int32(width), 0, result, Int32(kp))
+                    }
+                }
+                atelier_wino3_output(product, kp, Int32(k), Int32(g.outHeight), Int32(g.outWidth), Int32(n), y + offset,
+                                     o0 / 16, (o0 + columns) / 16, e.bias, e.activation, e.parameter, e.activated.map { $0 + offset })
+            }
+        }
+    }
+
+    /// dw = accumulate * dw + the gradient. A batch in one chunk sums each
+    /// block of kernels' GEMMs and finishes its taps on one core; larger
+    /// batches add chunk after chunk into sums for all of them first. Either
+    /// way the result does not depend on the cores.
     func backwardWeights(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
                          dw: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let (k, c, kp, cp) = (g.outChannels, g.inChannels, Self.padded(g.outChannels), Self.padded(g.inChannels))
-        let b = Blocks(g), positions = Self.positions
+        let b = Blocks(g), positions = Self.positions, width = Self.blockWidth
         let imageFloats = b.rows * b.cols * cp, gradientFloats = 16 * b.perSample * kp
         let samples = chunk(g, perSample: imageFloats + gradientFloats + positions * b.perSample * (cp + kp))
+        let whole = samples >= g.batch
         nonisolated(unsafe) let (xt, dyt) = packed.split(samples * imageFloats, samples * gradientFloats)
         nonisolated(unsafe) let (v, d) = transformed.split(positions * samples * b.perSample * cp,
                                                            positions * samples * b.perSample * kp)
-        nonisolated(unsafe) let sums = products.reserve(positions * k * cp)
+        nonisolated(unsafe) let sums = whole ? workerBlocks(positions * width * cp) : [products.reserve(positions * k * cp)]
         nonisolated(unsafe) let (x, dy, dw) = (x, dy, dw)
+        let beta: Float = accumulate ? 1 : 0, tiles = onTiles
         for n0 in stride(from: 0, to: g.batch, by: samples) {
             let n = min(g.batch - n0, samples), blocks = n * b.perSample
             let (imageRows, gradientRows) = (n * b.rows, n * 4 * b.high)
@@ -107,74 +165,40 @@ final class CPUWinograd3x3 {
                                            gradient.lowerBound - imageUnits, gradient.upperBound - imageUnits)
                 }
             }
+            if whole {
+                eachBlock(outputs: k, work: k * c * blocks) { k0, k1, worker in
+                    let m = sums[worker]
+                    for pos in 0..<positions {
+                        Self.weightProducts(k1 - k0, c, cp, blocks, d + pos * blocks * kp + k0, kp, v + pos * blocks * cp,
+                                            m + pos * width * cp, beta: 0, tiles: tiles)
+                    }
+                    atelier_wino3_finish_weights(m, Int32(width), Int32(c), Int32(cp), dw + k0 * c * 9, beta, 0, k1 - k0)
+                }
+                return
+            }
             // The tiles overwrite their product: only a first chunk may use them.
-            let (beta, tiles): (Float, Bool) = n0 == 0 ? (0, onTiles) : (1, false)
+            let (first, m) = (n0 == 0, sums[0])
             eachPosition(work: k * c * blocks) { pos in
-                let (dyPart, xPart, sum) = (d + pos * blocks * kp, v + pos * blocks * cp, sums + pos * k * cp)
-                if tiles {
-                    atelier_gemm_tiles_tn(0, k, 0, cp, blocks, dyPart, kp, xPart, cp, sum, cp)
-                } else {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(c), Int32(blocks), 1,
-                                dyPart, Int32(kp), xPart, Int32(cp), beta, sum, Int32(cp))
-                }
+                Self.weightProducts(k, c, cp, blocks, d + pos * blocks * kp, kp, v + pos * blocks * cp, m + pos * k * cp,
+                                    beta: first ? 0 : 1, tiles: tiles && first)
             }
         }
-        let beta: Float = accumulate ? 1 : 0
+        let m = sums[0]
         Parallel.forEachSlice(k, minimumSlice: max(1, (1 << 12) / (cp * positions))) { r in
-            atelier_wino3_finish_weights(sums, Int32(k), Int32(c), Int32(cp), dw, beta, r.lowerBound, r.upperBound)
+            atelier_wino3_finish_weights(m, Int32(k), Int32(c), Int32(cp), dw, beta, r.lowerBound, r.upperBound)
         }
     }
 
-    /// y = conv(x, the transformed kernel) over `g`, chunk by chunk.
-    private func convolve(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>,
-                          epilogue e: CPUEpilogue) {
-        let (k, c, kp, cp) = (g.outChannels, g.inChannels, Self.padded(g.outChannels), Self.padded(g.inChannels))
-        let b = Blocks(g), positions = Self.positions
-        let imageFloats = b.rows * b.cols * cp
-        let samples = chunk(g, perSample: imageFloats + positions * b.perSample * (cp + kp))
-        nonisolated(unsafe) let xt = packed.reserve(samples * imageFloats)
-        nonisolated(unsafe) let v = transformed.reserve(positions * samples * b.perSample * cp)
-        nonisolated(unsafe) let product = products.reserve(positions * samples * b.perSample * kp)
-        nonisolated(unsafe) let (x, y, u) = (x, y, kernel.pointer)
-        let pixels = g.outHeight * g.outWidth
-        for n0 in stride(from: 0, to: g.batch, by: samples) {
-            let n = min(g.batch - n0, samples), blocks = n * b.perSample
-            Parallel.forEachSlice(n * b.rows, minimumSlice: max(1, (1 << 12) / (b.cols * cp))) { r in
-                atelier_wino3_pack(x + n0 * c * g.height * g.width, Int32(c), Int32(g.height), Int32(g.width),
-                                   Int32(g.padH), Int32(g.padW), Int32(b.rows), Int32(b.cols), Int32(cp), xt,
-                                   r.lowerBound, r.upperBound)
-            }
-            Parallel.forEachSlice(blocks * cp / 16, minimumSlice: 64) { r in
-                atelier_wino3_input(xt, Int32(b.rows), Int32(b.cols), Int32(b.high), Int32(b.wide), Int32(cp), v, blocks,
-                                    r.lowerBound, r.upperBound)
-            }
-            let tiles = onTiles
-            eachPosition(work: k * c * blocks) { pos in
-                let (source, weights, result) = (v + pos * blocks * cp, u + pos * c * kp, product + pos * blocks * kp)
-                if tiles {
-                    atelier_gemm_tiles_nn(0, blocks, 0, kp, c, source, cp, weights, kp, result, kp, nil,
-                                          Int32(ATELIER_ACT_IDENTITY), 0, nil)
-                } else {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(blocks), Int32(k), Int32(c), 1,
-                                source, Int32(cp), weights, Int32(kp), 0, result, Int32(kp))
-                }
-            }
-            let offset = n0 * k * pixels
-            Parallel.forEachSlice(kp / 16, minimumSlice: max(1, 256 / blocks)) { r in
-                atelier_wino3_output(product, kp, Int32(k), Int32(g.outHeight), Int32(g.outWidth), Int32(n), y + offset,
-                                     r.lowerBound, r.upperBound, e.bias, e.activation, e.parameter, e.activated.map { $0 + offset })
-            }
-        }
-    }
-
-    /// The kernel w (kernels, channels, 3, 3) transformed into `kernel` as
-    /// the GEMMs' right operand: [position][channel][kernel], or with `flip`
-    /// [position][kernel][channel] of the kernel turned half a turn.
-    private func transformKernel(_ w: UnsafeMutablePointer<Float>, kernels k: Int, channels c: Int, flip: Bool) {
-        let (rows, width) = flip ? (k, Self.padded(c)) : (c, Self.padded(k))
-        nonisolated(unsafe) let (u, w) = (kernel.reserve(Self.positions * rows * width), w)
-        Parallel.forEachSlice(rows, minimumSlice: max(1, (1 << 12) / (width * Self.positions))) { r in
-            atelier_wino3_kernel(w, Int32(k), Int32(c), flip ? 1 : 0, u, r.lowerBound, r.upperBound)
+    /// sums (rows x c, cp floats a row) = beta sums + D^T V for D (blocks x
+    /// rows, ldd) and V (blocks x c, cp floats a row).
+    private static func weightProducts(_ rows: Int, _ c: Int, _ cp: Int, _ blocks: Int, _ d: UnsafeMutablePointer<Float>,
+                                       _ ldd: Int, _ v: UnsafeMutablePointer<Float>, _ sums: UnsafeMutablePointer<Float>,
+                                       beta: Float, tiles: Bool) {
+        if tiles {
+            atelier_gemm_tiles_tn(0, rows, 0, cp, blocks, d, ldd, v, cp, sums, cp)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(c), Int32(blocks), 1,
+                        d, Int32(ldd), v, Int32(cp), beta, sums, Int32(cp))
         }
     }
 
@@ -185,8 +209,25 @@ final class CPUWinograd3x3 {
         max(1, min(g.batch, chunkFloats / max(1, perSample)))
     }
 
-    /// One GEMM per position, the cores taking the next when done (the
-    /// machine's cores are shared); one core for small products.
+    /// A scratch block of `floats` for each core.
+    private func workerBlocks(_ floats: Int) -> [UnsafeMutablePointer<Float>] {
+        while blocks.count < Parallel.cores { blocks.append(HostScratch()) }
+        return blocks.map { $0.reserve(floats) }
+    }
+
+    /// `body(first, end, worker)` for each block of `blockWidth` outputs, the
+    /// cores taking the next when done (the machine's cores are shared);
+    /// one core for small products.
+    private func eachBlock(outputs: Int, work: Int, _ body: (Int, Int, Int) -> Void) {
+        let count = (outputs + Self.blockWidth - 1) / Self.blockWidth
+        let workers = work * Self.positions >= CPUGemm.splitThreshold ? Parallel.cores : 1
+        Parallel.forEachPiece(count, workers: workers) { block, worker in
+            let first = block * Self.blockWidth
+            body(first, min(outputs, first + Self.blockWidth), worker)
+        }
+    }
+
+    /// One GEMM per position, the cores taking the next when done; one core for small products.
     private func eachPosition(work: Int, _ body: (Int) -> Void) {
         let workers = work * Self.positions >= CPUGemm.splitThreshold ? Parallel.cores : 1
         Parallel.forEachPiece(Self.positions, workers: workers) { pos, _ in body(pos) }

@@ -200,10 +200,12 @@ void atelier_wino3_gradient(const float *dyt, int bh, int bw, int kp, float *d, 
 /// mm[position][block][ldm], then the epilogue (see atelier_epilogue).
 void atelier_wino3_output(const float *mm, long ldm, int k, int p, int q, int samples, float *y, long v_begin,
                           long v_end, const float *bias, int act, float param, const float *activated);
-/// Rows [r_begin, r_end) of the transformed kernel w (k, c, 3, 3):
-/// [position][c][kp], or with `flip` [position][k][cp] of the kernel turned
-/// half a turn (the data gradient's).
-void atelier_wino3_kernel(const float *w, int k, int c, int flip, float *u, long r_begin, long r_end);
+/// Rows [r_begin, r_end), output columns [o_begin, o_end) of the
+/// transformed kernel w (k, c, 3, 3), `ld` floats a row: [position][c][k],
+/// or with `flip` [position][k][c] of the kernel turned half a turn (the
+/// data gradient's).
+void atelier_wino3_kernel(const float *w, int k, int c, int flip, float *u, long ld, long r_begin, long r_end,
+                          long o_begin, long o_end);
 /// dw (k, c, 3, 3) = beta dw + the taps from the GEMMs' sums mm[position][k][cp], rows [k_begin, k_end).
 void atelier_wino3_finish_weights(const float *mm, int k, int c, int cp, float *dw, float beta, long k_begin,
                                   long k_end);
