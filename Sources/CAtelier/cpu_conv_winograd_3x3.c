@@ -13,8 +13,13 @@
 // the transform one GEMM M (blocks x K) = V (blocks x C) U (C x K) sums over the
 // channels; A^T M A then gives the block's 16 outputs.
 //
-// The data gradient is the forward pass of dy (K channels) with the kernel
-// turned half a turn, its channel axes swapped, padded by 2 - pad.
+// The data gradient reads the identity a third way: the patch's gradient
+// is B [ sum over k of (G g G^T) . (A dy A^T) ] B^T, so dy's blocks
+// transformed by A (D, as for the weight gradient) and the same kernel
+// transform, its axes swapped, give one GEMM per position M (blocks x C) =
+// D U^T, and each block's 6x6 patch B M B^T is added into dx (patches
+// overlap by two rows and columns). Its blocks are the forward pass's,
+// so it costs what the forward pass does.
 //
 // The weight gradient reads the same identity the other way: over a block,
 // sum_p dy_p d_{p+j} is G^T [ (A dy A^T) . (B^T d B) ] G, so with dy's
@@ -66,6 +71,16 @@ ATELIER_HELPER void at4(const v16 m[6], v16 o[4]) {
   o[1] = d12 + 2.0f * d34;
   o[2] = s12 + 4.0f * s34;
   o[3] = d12 + 8.0f * d34 + m[5];
+}
+
+// B m over six values (B^T's columns).
+ATELIER_HELPER void b6(const v16 m[6], v16 o[6]) {
+  o[0] = 4.0f * m[0];
+  o[1] = 4.0f * (m[2] - m[1]) + 2.0f * (m[4] - m[3]) + 4.0f * m[5];
+  o[2] = -5.0f * m[0] - 4.0f * (m[1] + m[2]) - m[3] - m[4];
+  o[3] = m[1] - m[2] + 2.0f * (m[3] - m[4]) - 5.0f * m[5];
+  o[4] = m[0] + m[1] + m[2] + m[3] + m[4];
+  o[5] = m[5];
 }
 
 // A dy over four values.
@@ -221,30 +236,28 @@ void atelier_wino3_output(const float *mm, long ldm, int k, int p, int q, int sa
 }
 
 // Rows [r_begin, r_end) and output columns [o_begin, o_end) of the
-// transformed kernel of w (k, c, 3, 3) as the GEMMs' right operand,
-// [position][input][output], `ld` floats per row: u[position][c][k - o_begin]
-// = G w_kc G^T for the forward pass, or with `flip` u[position][k][c -
-// o_begin] of the kernel turned half a turn (the data gradient's, whose
-// inputs are the k channels). Columns are written in whole vectors, zero
-// past the last output.
-static ATELIER_CLONES void kernel_rows(const float *w, int k, int c, int flip, float *u, long ld, long r_begin,
-                                       long r_end, long o_begin, long o_end) {
-  const long position = (flip ? (long)k : c) * ld;
+// transformed kernel U = G w G^T of w (k, c, 3, 3) as the GEMMs' right
+// operand, `ld` floats per row: u[position][c][k - o_begin] for the forward
+// pass, or `transposed` u[position][k][c - o_begin] for the data gradient.
+// Columns are written in whole vectors, zero past the last output.
+static ATELIER_CLONES void kernel_rows(const float *w, int k, int c, int transposed, float *u, long ld,
+                                       long r_begin, long r_end, long o_begin, long o_end) {
+  const long position = (transposed ? (long)k : c) * ld;
   for (long row = r_begin; row < r_end; ++row)
     for (long o0 = o_begin; o0 < o_end; o0 += LANES) {
       const long valid = min_long(LANES, o_end - o0);
       // The 16 outputs' nine taps as nine vectors: runs of 9 floats, C * 9
-      // apart along k (forward) or adjacent along c (flipped).
+      // apart along k (forward) or adjacent along c (transposed).
       float taps[9][LANES];
       if (valid < LANES)
         for (int tap = 0; tap < 9; ++tap)
           for (long l = valid; l < LANES; ++l) taps[tap][l] = 0.0f;
-      const float *first = flip ? w + (row * c + o0) * 9 : w + (o0 * c + row) * 9;
-      transpose_ld(first, flip ? 9 : (long)c * 9, &taps[0][0], LANES, valid, 9);
+      const float *first = transposed ? w + (row * c + o0) * 9 : w + (o0 * c + row) * 9;
+      transpose_ld(first, transposed ? 9 : (long)c * 9, &taps[0][0], LANES, valid, 9);
       v16 cols6[ALPHA][3];
       for (int s = 0; s < 3; ++s) {  // G down each column of the kernel
         v16 in[3], out[ALPHA];
-        for (int r = 0; r < 3; ++r) in[r] = *(const v16 *)taps[flip ? 8 - (r * 3 + s) : r * 3 + s];
+        for (int r = 0; r < 3; ++r) in[r] = *(const v16 *)taps[r * 3 + s];
         g3(in, out);
         for (int a = 0; a < ALPHA; ++a) cols6[a][s] = out[a];
       }
@@ -257,9 +270,9 @@ static ATELIER_CLONES void kernel_rows(const float *w, int k, int c, int flip, f
     }
 }
 
-void atelier_wino3_kernel(const float *w, int k, int c, int flip, float *u, long ld, long r_begin, long r_end,
+void atelier_wino3_kernel(const float *w, int k, int c, int transposed, float *u, long ld, long r_begin, long r_end,
                           long o_begin, long o_end) {
-  kernel_rows(w, k, c, flip, u, ld, r_begin, r_end, o_begin, o_end);
+  kernel_rows(w, k, c, transposed, u, ld, r_begin, r_end, o_begin, o_end);
 }
 
 // dw (k, c, 3, 3) = beta dw + G^T M_kc G for rows [k_begin, k_end) of
@@ -294,4 +307,57 @@ static ATELIER_CLONES void finish_rows(const float *mm, int k, int c, int cp, fl
 void atelier_wino3_finish_weights(const float *mm, int k, int c, int cp, float *dw, float beta, long k_begin,
                                   long k_end) {
   finish_rows(mm, k, c, cp, dw, beta, k_begin, k_end);
+}
+
+// The data gradient's channels [16 v_begin, 16 v_end): each block's 6x6
+// patch B M B^T from mm[position][block][ldm] added into dxt (per vector of
+// channels: samples, rows, cols, 16 floats; the padded frame of the forward
+// pass's input), then the frame's image part transposed into dx (samples,
+// c, h, w) and the epilogue applied to its planes. Blocks overlap by two
+// rows and columns: each core owns whole vectors of channels.
+static ATELIER_CLONES void scatter_vectors(const AtelierConv *g, const float *mm, long ldm, int samples, float *dxt,
+                                           float *dx, long v_begin, long v_end, const float *bias, int act,
+                                           float param, const float *activated) {
+  const long bh = atelier_wino3_blocks(g->p), bw = atelier_wino3_blocks(g->q), per_sample = bh * bw;
+  const long rows = BLOCK * bh + 2, cols = BLOCK * bw + 2, frame = samples * rows * cols * LANES;
+  const long blocks = samples * per_sample, position = blocks * ldm, hw = (long)g->h * g->w;
+  for (long vec = v_begin; vec < v_end; ++vec) {
+    const long c0 = vec * LANES, valid = min_long(LANES, g->c - c0);
+    float *patch = dxt + vec * frame;
+    for (long i = 0; i < frame; ++i) patch[i] = 0.0f;
+    for (long t = 0; t < blocks; ++t) {
+      const long n = t / per_sample, bi = t % per_sample / bw, bj = t % per_sample % bw;
+      const float *src = mm + t * ldm + c0;
+      v16 rows6[ALPHA][ALPHA];
+      for (int a = 0; a < ALPHA; ++a) {  // B along each row
+        v16 in[ALPHA], out[ALPHA];
+        for (int b = 0; b < ALPHA; ++b) in[b] = *(const v16 *)(src + (a * ALPHA + b) * position);
+        b6(in, out);
+        for (int j = 0; j < ALPHA; ++j) rows6[a][j] = out[j];
+      }
+      float *corner = patch + ((n * rows + BLOCK * bi) * cols + BLOCK * bj) * LANES;
+      for (int j = 0; j < ALPHA; ++j) {  // then down each column, added in place
+        v16 in[ALPHA], out[ALPHA];
+        for (int a = 0; a < ALPHA; ++a) in[a] = rows6[a][j];
+        b6(in, out);
+        for (int i = 0; i < ALPHA; ++i) *(v16 *)(corner + ((long)i * cols + j) * LANES) += out[i];
+      }
+    }
+    for (long n = 0; n < samples; ++n) {
+      for (long y = 0; y < g->h; ++y)
+        transpose_ld(patch + ((n * rows + y + g->pad_h) * cols + g->pad_w) * LANES, LANES,
+                     dx + (n * g->c + c0) * hw + y * g->w, hw, g->w, valid);
+      for (long l = 0; l < valid; ++l) {
+        const long offset = (n * g->c + c0 + l) * hw;
+        atelier_epilogue(1, 1, hw, hw, dx + offset, bias ? bias + c0 + l : 0, act, param,
+                         activated ? activated + offset : 0);
+      }
+    }
+  }
+}
+
+void atelier_wino3_scatter(const AtelierConv *g, const float *mm, long ldm, int samples, float *dxt, float *dx,
+                           long v_begin, long v_end, const float *bias, int act, float param,
+                           const float *activated) {
+  scatter_vectors(g, mm, ldm, samples, dxt, dx, v_begin, v_end, bias, act, param, activated);
 }

@@ -47,7 +47,7 @@ public final class CPUBackend: Backend {
     private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
 
     public func performedFlops(_ g: ConvGeometry, pass: ConvPass) -> Double {
-        if winograd3x3Applies(g) { return 2 * CPUWinograd3x3.multiplyAdds(g, pass: pass) }
+        if winograd3x3Applies(g) { return 2 * CPUWinograd3x3.multiplyAdds(g) }
         return splitsWithinSamples(g) ? g.flops : convolution.performedFlops(g, pass: pass)
     }
 

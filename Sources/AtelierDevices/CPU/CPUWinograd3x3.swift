@@ -36,19 +36,10 @@ final class CPUWinograd3x3 {
         return min(g.inChannels, g.outChannels) >= 16 && atelier_wino3_supported(&conv) != 0
     }
 
-    /// Multiply-adds of the pass's GEMMs over the batch (blocks that
-    /// overhang the image and channels padded to whole vectors included).
-    static func multiplyAdds(_ g: ConvGeometry, pass: ConvPass) -> Double {
-        let image = pass == .backwardData ? dataGeometry(g) : g
-        let blocks = Double(Blocks(image).perSample * g.batch)
-        return Double(positions) * Double(g.inChannels) * Double(g.outChannels) * blocks
-    }
-
-    /// The data gradient as a forward pass: dy (K channels) padded by 2 - pad.
-    private static func dataGeometry(_ g: ConvGeometry) -> ConvGeometry {
-        ConvGeometry(batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
-                     outChannels: g.inChannels, kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 1,
-                     padH: 2 - g.padH, padW: 2 - g.padW)
+    /// Multiply-adds of each pass's GEMMs over the batch (blocks that
+    /// overhang the image included); the three passes share the blocks.
+    static func multiplyAdds(_ g: ConvGeometry) -> Double {
+        Double(positions) * Double(g.inChannels) * Double(g.outChannels) * Double(Blocks(g).perSample * g.batch)
     }
 
     /// The 4x4 output blocks of `g` and its input padded to cover them.
@@ -62,24 +53,10 @@ final class CPUWinograd3x3 {
         var perSample: Int { high * wide }
     }
 
+    /// y = conv(x, w), chunk by chunk.
     func forward(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
-                 y: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue) {
-        convolve(g, x: x, w: w, flip: false, y: y, epilogue: epilogue)
-    }
-
-    /// Overwrites dx, then applies the epilogue (a transposed convolution's forward pass).
-    func backwardData(_ g: ConvGeometry, dy: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
-                      dx: UnsafeMutablePointer<Float>, epilogue: CPUEpilogue) {
-        convolve(Self.dataGeometry(g), x: dy, w: w, flip: true, y: dx, epilogue: epilogue)
-    }
-
-    /// y = conv(x, w) over `g`, chunk by chunk; with `flip`, `g` is a data
-    /// gradient's geometry and w (g's inputs, g's outputs, 3, 3) is turned
-    /// half a turn.
-    private func convolve(_ g: ConvGeometry, x: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>, flip: Bool,
-                          y: UnsafeMutablePointer<Float>, epilogue e: CPUEpilogue) {
+                 y: UnsafeMutablePointer<Float>, epilogue e: CPUEpilogue) {
         let (k, c, kp, cp) = (g.outChannels, g.inChannels, Self.padded(g.outChannels), Self.padded(g.inChannels))
-        let (weightKernels, weightChannels) = flip ? (c, k) : (k, c)
         let b = Blocks(g), positions = Self.positions, width = Self.blockWidth
         let imageFloats = b.rows * b.cols * cp
         let samples = chunk(g, perSample: imageFloats + positions * b.perSample * (cp + kp))
@@ -103,7 +80,7 @@ final class CPUWinograd3x3 {
             let offset = n0 * k * pixels
             eachBlock(outputs: k, work: k * c * blocks) { o0, o1, worker in
                 let u = kernels[worker], columns = Self.padded(o1 - o0)
-                atelier_wino3_kernel(w, Int32(weightKernels), Int32(weightChannels), flip ? 1 : 0, u, width, 0, c, o0, o1)
+                atelier_wino3_kernel(w, Int32(k), Int32(c), 0, u, width, 0, c, o0, o1)
                 for pos in 0..<positions {
                     let (source, weights, result) = (v + pos * blocks * cp, u + pos * c * width, product + pos * blocks * kp + o0)
                     if tiles {
@@ -116,6 +93,55 @@ final class CPUWinograd3x3 {
                 }
                 atelier_wino3_output(product, kp, Int32(k), Int32(g.outHeight), Int32(g.outWidth), Int32(n), y + offset,
                                      o0 / 16, (o0 + columns) / 16, e.bias, e.activation, e.parameter, e.activated.map { $0 + offset })
+            }
+        }
+    }
+
+    /// Overwrites dx, then applies the epilogue (a transposed convolution's
+    /// forward pass): dy's blocks transformed, then for each block of 32
+    /// input channels the kernel transform, the GEMMs and the patches added
+    /// into dx, on one core.
+    func backwardData(_ g: ConvGeometry, dy: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
+                      dx: UnsafeMutablePointer<Float>, epilogue e: CPUEpilogue) {
+        let (k, c, kp, cp) = (g.outChannels, g.inChannels, Self.padded(g.outChannels), Self.padded(g.inChannels))
+        let b = Blocks(g), positions = Self.positions, width = Self.blockWidth
+        let gradientFloats = 16 * b.perSample * kp, frameFloats = b.rows * b.cols * cp
+        let samples = chunk(g, perSample: gradientFloats + frameFloats + positions * b.perSample * (cp + kp))
+        nonisolated(unsafe) let (dyt, frames) = packed.split(samples * gradientFloats, samples * frameFloats)
+        nonisolated(unsafe) let d = transformed.reserve(positions * samples * b.perSample * kp)
+        nonisolated(unsafe) let product = products.reserve(positions * samples * b.perSample * cp)
+        nonisolated(unsafe) let kernels = workerBlocks(positions * k * width)
+        nonisolated(unsafe) let (dy, w, dx) = (dy, w, dx)
+        let tiles = onTiles
+        var conv = CPULayout.geometry(g)
+        withUnsafePointer(to: &conv) { conv in
+            nonisolated(unsafe) let conv = conv
+            for n0 in stride(from: 0, to: g.batch, by: samples) {
+                let n = min(g.batch - n0, samples), blocks = n * b.perSample
+                Parallel.forEachSlice(n * 4 * b.high, minimumSlice: max(1, (1 << 12) / (4 * b.wide * kp))) { r in
+                    atelier_wino3_pack(dy + n0 * k * g.outHeight * g.outWidth, Int32(k), Int32(g.outHeight), Int32(g.outWidth),
+                                       0, 0, Int32(4 * b.high), Int32(4 * b.wide), Int32(kp), dyt, r.lowerBound, r.upperBound)
+                }
+                Parallel.forEachSlice(blocks * kp / 16, minimumSlice: 64) { r in
+                    atelier_wino3_gradient(dyt, Int32(b.high), Int32(b.wide), Int32(kp), d, blocks, r.lowerBound, r.upperBound)
+                }
+                let offset = n0 * c * g.height * g.width
+                eachBlock(outputs: c, work: k * c * blocks) { c0, c1, worker in
+                    let u = kernels[worker], columns = Self.padded(c1 - c0)
+                    atelier_wino3_kernel(w, Int32(k), Int32(c), 1, u, width, 0, k, c0, c1)
+                    for pos in 0..<positions {
+                        let (source, weights, result) = (d + pos * blocks * kp, u + pos * k * width, product + pos * blocks * cp + c0)
+                        if tiles {
+                            atelier_gemm_tiles_nn(0, blocks, 0, columns, k, source, kp, weights, width, result, cp, nil,
+                                                  Int32(ATELIER_ACT_IDENTITY), 0, nil)
+                        } else {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(blocks), Int32(c1 - c0), Int32(k), 1,
+                                        source, Int32(kp), weights, Int32(width), 0, result, Int32(cp))
+                        }
+                    }
+                    atelier_wino3_scatter(conv, product, cp, Int32(n), frames, dx + offset, c0 / 16, (c0 + columns) / 16,
+                                          e.bias, e.activation, e.parameter, e.activated.map { $0 + offset })
+                }
             }
         }
     }

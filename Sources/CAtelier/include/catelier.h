@@ -202,10 +202,16 @@ void atelier_wino3_output(const float *mm, long ldm, int k, int p, int q, int sa
                           long v_end, const float *bias, int act, float param, const float *activated);
 /// Rows [r_begin, r_end), output columns [o_begin, o_end) of the
 /// transformed kernel w (k, c, 3, 3), `ld` floats a row: [position][c][k],
-/// or with `flip` [position][k][c] of the kernel turned half a turn (the
-/// data gradient's).
-void atelier_wino3_kernel(const float *w, int k, int c, int flip, float *u, long ld, long r_begin, long r_end,
+/// or `transposed` [position][k][c] (the data gradient's).
+void atelier_wino3_kernel(const float *w, int k, int c, int transposed, float *u, long ld, long r_begin, long r_end,
                           long o_begin, long o_end);
+/// The data gradient's channels [16 v_begin, 16 v_end) of dx (samples, C, H,
+/// W) of the convolution g from the GEMMs' products, through `dxt` (per
+/// vector of channels: samples x (4 bh + 2) x (4 bw + 2) x 16 floats), then
+/// the epilogue.
+void atelier_wino3_scatter(const AtelierConv *g, const float *mm, long ldm, int samples, float *dxt, float *dx,
+                           long v_begin, long v_end, const float *bias, int act, float param,
+                           const float *activated);
 /// dw (k, c, 3, 3) = beta dw + the taps from the GEMMs' sums mm[position][k][cp], rows [k_begin, k_end).
 void atelier_wino3_finish_weights(const float *mm, int k, int c, int cp, float *dw, float beta, long k_begin,
                                   long k_end);
