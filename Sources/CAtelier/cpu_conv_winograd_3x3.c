@@ -36,6 +36,13 @@
 
 enum { BLOCK = 4, ALPHA = 6, POSITIONS = 36 };
 
+// Floats between the transform positions' matrices: their size plus one
+// vector. Matrices whose size is a multiple of 4 KB (64 blocks of 256
+// channels) would put the 36 rows a transform writes at once in the same
+// cache sets.
+ATELIER_HELPER long skewed(long floats) { return floats + LANES; }
+long atelier_wino3_position(long floats) { return skewed(floats); }
+
 long atelier_wino3_blocks(int size) { return (size + BLOCK - 1) / BLOCK; }
 
 int atelier_wino3_supported(const AtelierConv *g) {
@@ -129,7 +136,7 @@ void atelier_wino3_pack(const float *src, int channels, int h, int w, int pad_h,
 // v[position][block][cp], `blocks` blocks in all.
 static ATELIER_CLONES void input_units(const float *xt, int rows, int cols, int bh, int bw, int cp, float *v,
                                        long blocks, long u_begin, long u_end) {
-  const long vectors = cp / LANES, per_sample = (long)bh * bw, position = blocks * cp;
+  const long vectors = cp / LANES, per_sample = (long)bh * bw, position = skewed(blocks * cp);
   for (long u = u_begin; u < u_end; ++u) {
     const long t = u / vectors, c0 = u % vectors * LANES;
     const long n = t / per_sample, bi = t % per_sample / bw, bj = t % per_sample % bw;
@@ -161,7 +168,7 @@ void atelier_wino3_input(const float *xt, int rows, int cols, int bh, int bw, in
 // d[position][block][kp].
 static ATELIER_CLONES void gradient_units(const float *dyt, int bh, int bw, int kp, float *d, long blocks,
                                           long u_begin, long u_end) {
-  const long vectors = kp / LANES, per_sample = (long)bh * bw, position = blocks * kp, cols = (long)BLOCK * bw;
+  const long vectors = kp / LANES, per_sample = (long)bh * bw, position = skewed(blocks * kp), cols = (long)BLOCK * bw;
   for (long u = u_begin; u < u_end; ++u) {
     const long t = u / vectors, k0 = u % vectors * LANES;
     const long n = t / per_sample, bi = t % per_sample / bw, bj = t % per_sample % bw;
@@ -194,7 +201,7 @@ static ATELIER_CLONES void output_vectors(const float *mm, long ldm, int k, int 
                                           long v_begin, long v_end, const float *bias, int act, float param,
                                           const float *activated) {
   const long bh = atelier_wino3_blocks(p), bw = atelier_wino3_blocks(q), per_sample = bh * bw;
-  const long blocks = samples * per_sample, position = blocks * ldm, pq = (long)p * q;
+  const long blocks = samples * per_sample, position = skewed(blocks * ldm), pq = (long)p * q;
   for (long vec = v_begin; vec < v_end; ++vec) {
     const long k0 = vec * LANES, valid = min_long(LANES, k - k0);
     for (long t = 0; t < blocks; ++t) {
@@ -235,33 +242,35 @@ void atelier_wino3_output(const float *mm, long ldm, int k, int p, int q, int sa
   output_vectors(mm, ldm, k, p, q, samples, y, v_begin, v_end, bias, act, param, activated);
 }
 
-// Rows [r_begin, r_end) and output columns [o_begin, o_end) of the
-// transformed kernel U = G w G^T of w (k, c, 3, 3) as the GEMMs' right
-// operand, `ld` floats per row: u[position][c][k - o_begin] for the forward
-// pass, or `transposed` u[position][k][c - o_begin] for the data gradient.
-// Columns are written in whole vectors, zero past the last output.
-static ATELIER_CLONES void kernel_rows(const float *w, int k, int c, int transposed, float *u, long ld,
-                                       long r_begin, long r_end, long o_begin, long o_end) {
-  const long position = (transposed ? (long)k : c) * ld;
-  for (long row = r_begin; row < r_end; ++row)
-    for (long o0 = o_begin; o0 < o_end; o0 += LANES) {
-      const long valid = min_long(LANES, o_end - o0);
-      // The 16 outputs' nine taps as nine vectors: runs of 9 floats, C * 9
-      // apart along k (forward) or adjacent along c (transposed).
-      float taps[9][LANES];
-      if (valid < LANES)
-        for (int tap = 0; tap < 9; ++tap)
-          for (long l = valid; l < LANES; ++l) taps[tap][l] = 0.0f;
-      const float *first = transposed ? w + (row * c + o0) * 9 : w + (o0 * c + row) * 9;
-      transpose_ld(first, transposed ? 9 : (long)c * 9, &taps[0][0], LANES, valid, 9);
+// Output columns [o_begin, o_end) (at most `ld`) of the transformed kernel
+// U = G w G^T of w (k, c, 3, 3) as the GEMMs' right operand, `ld` floats
+// per row: u[position][c][k - o_begin] for the forward pass, or
+// `transposed` u[position][k][c - o_begin] for the data gradient; zero past
+// o_end. The block's taps are first transposed into `tmp` (9 ld floats per
+// row) as [row][tap][output], so each tap of 16 outputs is one vector load:
+// gathered 16 at a time and read back at once, they stalled on every load.
+static ATELIER_CLONES void kernel_block(const float *w, int k, int c, int transposed, float *u, long ld,
+                                        long o_begin, long o_end, float *tmp) {
+  const long rows = transposed ? k : c, width = o_end - o_begin, position = skewed(rows * ld);
+  if (width < ld)
+    for (long i = 0; i < rows * 9 * ld; ++i) tmp[i] = 0.0f;
+  if (transposed) {
+    for (long row = 0; row < k; ++row) transpose_ld(w + (row * c + o_begin) * 9, 9, tmp + row * 9 * ld, ld, width, 9);
+  } else {
+    transpose_ld(w + o_begin * c * 9, (long)c * 9, tmp, ld, width, (long)c * 9);
+  }
+  const long vectors = (width + LANES - 1) / LANES * LANES;
+  for (long row = 0; row < rows; ++row)
+    for (long o0 = 0; o0 < vectors; o0 += LANES) {
+      const float *taps = tmp + row * 9 * ld + o0;
       v16 cols6[ALPHA][3];
       for (int s = 0; s < 3; ++s) {  // G down each column of the kernel
         v16 in[3], out[ALPHA];
-        for (int r = 0; r < 3; ++r) in[r] = *(const v16 *)taps[r * 3 + s];
+        for (int r = 0; r < 3; ++r) in[r] = *(const v16 *)(taps + (r * 3 + s) * ld);
         g3(in, out);
         for (int a = 0; a < ALPHA; ++a) cols6[a][s] = out[a];
       }
-      float *dst = u + row * ld + (o0 - o_begin);
+      float *dst = u + row * ld + o0;
       for (int a = 0; a < ALPHA; ++a) {  // then G^T along each row
         v16 out[ALPHA];
         g3(cols6[a], out);
@@ -270,16 +279,16 @@ static ATELIER_CLONES void kernel_rows(const float *w, int k, int c, int transpo
     }
 }
 
-void atelier_wino3_kernel(const float *w, int k, int c, int transposed, float *u, long ld, long r_begin, long r_end,
-                          long o_begin, long o_end) {
-  kernel_rows(w, k, c, transposed, u, ld, r_begin, r_end, o_begin, o_end);
+void atelier_wino3_kernel(const float *w, int k, int c, int transposed, float *u, long ld, long o_begin, long o_end,
+                          float *tmp) {
+  kernel_block(w, k, c, transposed, u, ld, o_begin, o_end, tmp);
 }
 
 // dw (k, c, 3, 3) = beta dw + G^T M_kc G for rows [k_begin, k_end) of
 // mm[position][k][cp]; dw is not read when beta is 0.
 static ATELIER_CLONES void finish_rows(const float *mm, int k, int c, int cp, float *dw, float beta, long k_begin,
                                        long k_end) {
-  const long position = (long)k * cp;
+  const long position = skewed((long)k * cp);
   for (long kk = k_begin; kk < k_end; ++kk)
     for (long c0 = 0; c0 < c; c0 += LANES) {
       const long valid = min_long(LANES, c - c0);
@@ -320,7 +329,7 @@ static ATELIER_CLONES void scatter_vectors(const AtelierConv *g, const float *mm
                                            float param, const float *activated) {
   const long bh = atelier_wino3_blocks(g->p), bw = atelier_wino3_blocks(g->q), per_sample = bh * bw;
   const long rows = BLOCK * bh + 2, cols = BLOCK * bw + 2, frame = samples * rows * cols * LANES;
-  const long blocks = samples * per_sample, position = blocks * ldm, hw = (long)g->h * g->w;
+  const long blocks = samples * per_sample, position = skewed(blocks * ldm), hw = (long)g->h * g->w;
   for (long vec = v_begin; vec < v_end; ++vec) {
     const long c0 = vec * LANES, valid = min_long(LANES, g->c - c0);
     float *patch = dxt + vec * frame;

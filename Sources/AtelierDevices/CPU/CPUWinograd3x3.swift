@@ -20,12 +20,14 @@ final class CPUWinograd3x3 {
     var chunkFloats = CPUWinograd3x3.defaultChunkFloats
     static let positions = 36
     /// Output channels per block: each core transforms the kernel for one
-    /// block at a time (36 x C x 32 floats, 1.2 MB at 256 channels, within
-    /// its L2) and runs the block's 36 GEMMs right after. Transformed whole,
-    /// the kernel (9.4 MB) went out to L3 and back on every call: at 64 px,
-    /// where a sample has only 16 blocks of outputs, that took longer than
-    /// the GEMMs.
-    static let blockWidth = 32
+    /// block at a time (36 x C x 48 floats, 1.8 MB at 256 channels, within
+    /// its L2) and runs the block's 36 GEMMs right after, on 8 x 3 register
+    /// tiles that 16 and 64 blocks of outputs fill exactly. Transformed
+    /// whole, the kernel (9.4 MB) went out to L3 and back on every call:
+    /// at 64 px, where a sample has 16 blocks of outputs, that took longer
+    /// than the GEMMs. (Residual layer at 64 px, forward pass: whole 1.41
+    /// ms, blocks of 32 0.53, of 48 0.37-0.39, of 64 0.69-0.72.)
+    static let blockWidth = 48
     /// Whether the GEMMs run on the CPU path's register tiles (operands read
     /// in place) instead of OpenBLAS: where those are sized for the CPU
     /// (CPUGemm.tiles); tests take both.
@@ -61,9 +63,9 @@ final class CPUWinograd3x3 {
         let imageFloats = b.rows * b.cols * cp
         let samples = chunk(g, perSample: imageFloats + positions * b.perSample * (cp + kp))
         nonisolated(unsafe) let xt = packed.reserve(samples * imageFloats)
-        nonisolated(unsafe) let v = transformed.reserve(positions * samples * b.perSample * cp)
-        nonisolated(unsafe) let product = products.reserve(positions * samples * b.perSample * kp)
-        nonisolated(unsafe) let kernels = workerBlocks(positions * c * width)
+        nonisolated(unsafe) let v = transformed.reserve(positions * Self.positionFloats(samples * b.perSample * cp))
+        nonisolated(unsafe) let product = products.reserve(positions * Self.positionFloats(samples * b.perSample * kp))
+        nonisolated(unsafe) let kernels = workerBlocks(positions * Self.positionFloats(c * width) + 9 * c * width)
         nonisolated(unsafe) let (x, w, y) = (x, w, y)
         let pixels = g.outHeight * g.outWidth, tiles = onTiles
         for n0 in stride(from: 0, to: g.batch, by: samples) {
@@ -80,9 +82,10 @@ final class CPUWinograd3x3 {
             let offset = n0 * k * pixels
             eachBlock(outputs: k, work: k * c * blocks) { o0, o1, worker in
                 let u = kernels[worker], columns = Self.padded(o1 - o0)
-                atelier_wino3_kernel(w, Int32(k), Int32(c), 0, u, width, 0, c, o0, o1)
+                atelier_wino3_kernel(w, Int32(k), Int32(c), 0, u, width, o0, o1, u + positions * Self.positionFloats(c * width))
                 for pos in 0..<positions {
-                    let (source, weights, result) = (v + pos * blocks * cp, u + pos * c * width, product + pos * blocks * kp + o0)
+                    let (source, weights, result) = (v + pos * Self.positionFloats(blocks * cp), u + pos * Self.positionFloats(c * width),
+                                                  product + pos * Self.positionFloats(blocks * kp) + o0)
                     if tiles {
                         atelier_gemm_tiles_nn(0, blocks, 0, columns, c, source, cp, weights, width, result, kp, nil,
                                               Int32(ATELIER_ACT_IDENTITY), 0, nil)
@@ -98,7 +101,7 @@ final class CPUWinograd3x3 {
     }
 
     /// Overwrites dx, then applies the epilogue (a transposed convolution's
-    /// forward pass): dy's blocks transformed, then for each block of 32
+    /// forward pass): dy's blocks transformed, then for each block of 48
     /// input channels the kernel transform, the GEMMs and the patches added
     /// into dx, on one core.
     func backwardData(_ g: ConvGeometry, dy: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>,
@@ -108,9 +111,9 @@ final class CPUWinograd3x3 {
         let gradientFloats = 16 * b.perSample * kp, frameFloats = b.rows * b.cols * cp
         let samples = chunk(g, perSample: gradientFloats + frameFloats + positions * b.perSample * (cp + kp))
         nonisolated(unsafe) let (dyt, frames) = packed.split(samples * gradientFloats, samples * frameFloats)
-        nonisolated(unsafe) let d = transformed.reserve(positions * samples * b.perSample * kp)
-        nonisolated(unsafe) let product = products.reserve(positions * samples * b.perSample * cp)
-        nonisolated(unsafe) let kernels = workerBlocks(positions * k * width)
+        nonisolated(unsafe) let d = transformed.reserve(positions * Self.positionFloats(samples * b.perSample * kp))
+        nonisolated(unsafe) let product = products.reserve(positions * Self.positionFloats(samples * b.perSample * cp))
+        nonisolated(unsafe) let kernels = workerBlocks(positions * Self.positionFloats(k * width) + 9 * k * width)
         nonisolated(unsafe) let (dy, w, dx) = (dy, w, dx)
         let tiles = onTiles
         var conv = CPULayout.geometry(g)
@@ -128,9 +131,10 @@ final class CPUWinograd3x3 {
                 let offset = n0 * c * g.height * g.width
                 eachBlock(outputs: c, work: k * c * blocks) { c0, c1, worker in
                     let u = kernels[worker], columns = Self.padded(c1 - c0)
-                    atelier_wino3_kernel(w, Int32(k), Int32(c), 1, u, width, 0, k, c0, c1)
+                    atelier_wino3_kernel(w, Int32(k), Int32(c), 1, u, width, c0, c1, u + positions * Self.positionFloats(k * width))
                     for pos in 0..<positions {
-                        let (source, weights, result) = (d + pos * blocks * kp, u + pos * k * width, product + pos * blocks * cp + c0)
+                        let (source, weights, result) = (d + pos * Self.positionFloats(blocks * kp), u + pos * Self.positionFloats(k * width),
+                                                      product + pos * Self.positionFloats(blocks * cp) + c0)
                         if tiles {
                             atelier_gemm_tiles_nn(0, blocks, 0, columns, k, source, kp, weights, width, result, cp, nil,
                                                   Int32(ATELIER_ACT_IDENTITY), 0, nil)
@@ -158,9 +162,10 @@ final class CPUWinograd3x3 {
         let samples = chunk(g, perSample: imageFloats + gradientFloats + positions * b.perSample * (cp + kp))
         let whole = samples >= g.batch
         nonisolated(unsafe) let (xt, dyt) = packed.split(samples * imageFloats, samples * gradientFloats)
-        nonisolated(unsafe) let (v, d) = transformed.split(positions * samples * b.perSample * cp,
-                                                           positions * samples * b.perSample * kp)
-        nonisolated(unsafe) let sums = whole ? workerBlocks(positions * width * cp) : [products.reserve(positions * k * cp)]
+        nonisolated(unsafe) let (v, d) = transformed.split(positions * Self.positionFloats(samples * b.perSample * cp),
+                                                           positions * Self.positionFloats(samples * b.perSample * kp))
+        nonisolated(unsafe) let sums = whole ? workerBlocks(positions * Self.positionFloats(width * cp))
+                                             : [products.reserve(positions * Self.positionFloats(k * cp))]
         nonisolated(unsafe) let (x, dy, dw) = (x, dy, dw)
         let beta: Float = accumulate ? 1 : 0, tiles = onTiles
         for n0 in stride(from: 0, to: g.batch, by: samples) {
@@ -195,8 +200,8 @@ final class CPUWinograd3x3 {
                 eachBlock(outputs: k, work: k * c * blocks) { k0, k1, worker in
                     let m = sums[worker]
                     for pos in 0..<positions {
-                        Self.weightProducts(k1 - k0, c, cp, blocks, d + pos * blocks * kp + k0, kp, v + pos * blocks * cp,
-                                            m + pos * width * cp, beta: 0, tiles: tiles)
+                        Self.weightProducts(k1 - k0, c, cp, blocks, d + pos * Self.positionFloats(blocks * kp) + k0, kp,
+                                            v + pos * Self.positionFloats(blocks * cp), m + pos * Self.positionFloats(width * cp), beta: 0, tiles: tiles)
                     }
                     atelier_wino3_finish_weights(m, Int32(width), Int32(c), Int32(cp), dw + k0 * c * 9, beta, 0, k1 - k0)
                 }
@@ -205,7 +210,8 @@ final class CPUWinograd3x3 {
             // The tiles overwrite their product: only a first chunk may use them.
             let (first, m) = (n0 == 0, sums[0])
             eachPosition(work: k * c * blocks) { pos in
-                Self.weightProducts(k, c, cp, blocks, d + pos * blocks * kp, kp, v + pos * blocks * cp, m + pos * k * cp,
+                Self.weightProducts(k, c, cp, blocks, d + pos * Self.positionFloats(blocks * kp), kp, v + pos * Self.positionFloats(blocks * cp),
+                                    m + pos * Self.positionFloats(k * cp),
                                     beta: first ? 0 : 1, tiles: tiles && first)
             }
         }
@@ -229,6 +235,10 @@ final class CPUWinograd3x3 {
     }
 
     private static func padded(_ channels: Int) -> Int { (channels + 15) / 16 * 16 }
+
+    /// Floats between the transform positions' matrices of `floats` floats
+    /// (cpu_conv_winograd_3x3.c skews them apart by a vector).
+    private static func positionFloats(_ floats: Int) -> Int { atelier_wino3_position(floats) }
 
     /// Samples per chunk: as many as fit `chunkFloats`, at least one.
     private func chunk(_ g: ConvGeometry, perSample: Int) -> Int {

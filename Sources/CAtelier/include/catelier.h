@@ -200,11 +200,14 @@ void atelier_wino3_gradient(const float *dyt, int bh, int bw, int kp, float *d, 
 /// mm[position][block][ldm], then the epilogue (see atelier_epilogue).
 void atelier_wino3_output(const float *mm, long ldm, int k, int p, int q, int samples, float *y, long v_begin,
                           long v_end, const float *bias, int act, float param, const float *activated);
-/// Rows [r_begin, r_end), output columns [o_begin, o_end) of the
-/// transformed kernel w (k, c, 3, 3), `ld` floats a row: [position][c][k],
-/// or `transposed` [position][k][c] (the data gradient's).
-void atelier_wino3_kernel(const float *w, int k, int c, int transposed, float *u, long ld, long r_begin, long r_end,
-                          long o_begin, long o_end);
+/// Output columns [o_begin, o_end) (at most `ld`) of the transformed
+/// kernel w (k, c, 3, 3), `ld` floats a row: [position][c][k], or
+/// `transposed` [position][k][c] (the data gradient's); `tmp` holds 9 ld
+/// floats per row.
+void atelier_wino3_kernel(const float *w, int k, int c, int transposed, float *u, long ld, long o_begin, long o_end,
+                          float *tmp);
+/// Floats between the positions' matrices of `floats` floats each.
+long atelier_wino3_position(long floats);
 /// The data gradient's channels [16 v_begin, 16 v_end) of dx (samples, C, H,
 /// W) of the convolution g from the GEMMs' products, through `dxt` (per
 /// vector of channels: samples x (4 bh + 2) x (4 bw + 2) x 16 floats), then
