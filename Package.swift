@@ -30,7 +30,7 @@ let package = Package(
             dependencies: ["CAtelier"],
             plugins: [.plugin(name: "EmbedKernels")]
         ),
-        .target(name: "AtelierGraph", dependencies: ["AtelierDevices"]),
+        .target(name: "AtelierGraph", dependencies: ["AtelierDevices", "CAtelier"]),
         .target(name: "AtelierModels", dependencies: ["AtelierGraph", "AtelierDevices", "CAtelier"]),
         .target(name: "AtelierTraining", dependencies: ["AtelierModels", "AtelierGraph", "AtelierDevices"]),
         .target(name: "Atelier", dependencies: ["AtelierDevices", "AtelierGraph", "AtelierModels", "AtelierTraining"]),

@@ -235,6 +235,18 @@ void atelier_conv_direct_pad(const float *x, int h, int w, int pad_h, int pad_w,
                              long r_end);
 /// w (k, c, R, S) -> (c, k, R, S) turned half a turn.
 void atelier_conv_direct_flip(const AtelierConv *g, int k, const float *w, float *flipped);
+/// InstanceNorm's loops, planes [p_begin, p_end) (cpu_instance_norm.c):
+/// y and each plane's mean and inverse std; dx and each plane's sums of dy
+/// and dy * xhat (`sums`, two per plane).
+void atelier_instance_norm_forward(long inner, long channels, int affine, float epsilon, const float *x,
+                                   const float *gamma, const float *beta, float *y, float *mean_out,
+                                   float *invstd_out, long p_begin, long p_end);
+void atelier_instance_norm_backward(long inner, long channels, int affine, const float *x, const float *dy,
+                                    const float *gamma, const float *mean, const float *invstd, float *dx,
+                                    float *sums, long p_begin, long p_end);
+/// Padding's gradient (zeros or reflection), planes [p_begin, p_end) (cpu_pad.c).
+void atelier_pad_backward(const float *dy, float *dx, long h, long w, int top, int bottom, int left, int right,
+                          int reflect, long p_begin, long p_end);
 /// Dense-layer GEMMs on the same register tiles, operands read in place
 /// (cpu_gemm_tiles.c): rows [m0, m1) and columns [n0, n1) (multiples of
 /// 16) of C are set to A B (A m x k), then the epilogue (see

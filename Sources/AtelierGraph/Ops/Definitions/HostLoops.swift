@@ -14,4 +14,9 @@ enum HostLoops {
             for plane in range { body(plane) }
         }
     }
+
+    /// `body(range)` over contiguous ranges of the planes, for C loops that take one.
+    static func forEachPlane(_ planes: Int, _ perPlane: Int, _ body: (Range<Int>) -> Void) {
+        Parallel.forEachSlice(planes, minimumSlice: max(1, (1 << 14) / max(1, perPlane)), body)
+    }
 }

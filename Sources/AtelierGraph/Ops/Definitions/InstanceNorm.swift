@@ -1,11 +1,13 @@
 import AtelierDevices
+import CAtelier
 import Foundation
 
 /// Instance normalisation (PyTorch's InstanceNorm2d, as CycleGAN uses it):
 /// each (sample, channel) plane normalised by its own mean and biased
 /// variance, then, when affine, scaled by gamma[c] and shifted by beta[c].
 /// Inputs x [N, C, H, W] (and gamma, beta [C]); outputs y, and the planes'
-/// mean and inverse std [N * C] for the gradient. Kernels: Kernels/norm.cl.
+/// mean and inverse std [N * C] for the gradient. Kernels: Kernels/norm.cl;
+/// CPU loops: cpu_instance_norm.c.
 public struct InstanceNormOp: OpDefinition {
     public let epsilon: Float
     public let affine: Bool
@@ -44,20 +46,9 @@ public struct InstanceNormOp: OpDefinition {
                                          .buffer(outputs[1]), .buffer(outputs[2])],
                              global: [planes * NormKernels.workGroup], local: [NormKernels.workGroup]) { a in
             let (x, gamma, beta, y, meanOut, invstdOut) = (a.buffers[0], a.buffers[1], a.buffers[2], a.buffers[3], a.buffers[4], a.buffers[5])
-            HostLoops.forEachPlane(planes, inner) { plane in
-                let xp = x + plane * inner, yp = y + plane * inner
-                var sum = 0.0
-                for i in 0..<inner { sum += Double(xp[i]) }
-                let mean = Float(sum / Double(inner))
-                var squares = 0.0
-                for i in 0..<inner { let d = Double(xp[i] - mean); squares += d * d }
-                let invstd = 1 / (Float(squares / Double(inner)) + epsilon).squareRoot()
-                let c = plane % channels
-                let scale = affine ? gamma[c] * invstd : invstd
-                let shift = (affine ? beta[c] : 0) - mean * scale
-                for i in 0..<inner { yp[i] = xp[i] * scale + shift }
-                meanOut[plane] = mean
-                invstdOut[plane] = invstd
+            HostLoops.forEachPlane(planes, inner) { r in
+                atelier_instance_norm_forward(inner, channels, affine ? 1 : 0, epsilon, x, gamma, beta, y, meanOut, invstdOut,
+                                              r.lowerBound, r.upperBound)
             }
         }]
     }
@@ -100,23 +91,9 @@ public struct InstanceNormBackwardOp: OpDefinition {
                                     global: [planes * NormKernels.workGroup], local: [NormKernels.workGroup]) { a in
             let (x, dy, gamma, mean, invstd, dx, sums) = (a.buffers[0], a.buffers[1], a.buffers[2], a.buffers[3], a.buffers[4],
                                                            a.buffers[5], a.buffers[6])
-            HostLoops.forEachPlane(planes, inner) { plane in
-                let base = plane * inner
-                let (m, inv) = (mean[plane], invstd[plane])
-                var sdy = 0.0, sdyx = 0.0
-                for i in 0..<inner {
-                    let g = Double(dy[base + i])
-                    sdy += g
-                    sdyx += g * Double((x[base + i] - m) * inv)
-                }
-                let k = (affine ? gamma[plane % channels] : 1) * inv
-                let (ady, adyx) = (Float(sdy / Double(inner)), Float(sdyx / Double(inner)))
-                for i in 0..<inner {
-                    let xhat = (x[base + i] - m) * inv
-                    dx[base + i] = k * (dy[base + i] - ady - xhat * adyx)
-                }
-                sums[2 * plane] = Float(sdy)
-                sums[2 * plane + 1] = Float(sdyx)
+            HostLoops.forEachPlane(planes, inner) { r in
+                atelier_instance_norm_backward(inner, channels, affine ? 1 : 0, x, dy, gamma, mean, invstd, dx, sums,
+                                               r.lowerBound, r.upperBound)
             }
         }]
         if affine {

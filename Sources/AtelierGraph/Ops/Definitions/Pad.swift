@@ -1,7 +1,9 @@
 import AtelierDevices
+import CAtelier
 /// Padding of (N, C, H, W) images with zeros or by reflection (PyTorch's
 /// ZeroPad2d and ReflectionPad2d; CycleGAN's ResNet blocks reflect by 1 and
-/// its outer layers by 3). Kernels: Kernels/spatial.cl.
+/// its outer layers by 3). Kernels: Kernels/spatial.cl; the gradient's CPU
+/// loop: cpu_pad.c.
 public struct PadOp: OpDefinition {
     public enum Mode: String, Sendable { case zeros, reflect }
     public let mode: Mode
@@ -105,9 +107,11 @@ public struct PadBackwardOp: OpDefinition {
         let (ho, wo) = (h + pad.top + pad.bottom, w + pad.left + pad.right)
         return [DeviceKernel(file: "spatial.cl", name: "pad_backward", arguments: pad.arguments(planes, h, w) + [.buffer(inputs[0]), .buffer(outputs[0])],
                              global: [planes * h * w]) { a in
-            let rows = (0..<h).map { pad.sources($0, h, before: pad.top, after: pad.bottom).map { ($0, Float(1)) } }
-            let cols = (0..<w).map { pad.sources($0, w, before: pad.left, after: pad.right).map { ($0, Float(1)) } }
-            SpatialKernels.gather(planes: planes, from: a.buffers[0], ho, wo, into: a.buffers[1], h, w, rows: rows, cols: cols)
+            let (dy, dx) = (a.buffers[0], a.buffers[1])
+            HostLoops.forEachPlane(planes, h * w) { r in
+                atelier_pad_backward(dy, dx, h, w, Int32(pad.top), Int32(pad.bottom), Int32(pad.left), Int32(pad.right),
+                                     pad.mode == .reflect ? 1 : 0, r.lowerBound, r.upperBound)
+            }
         }]
     }
 }
