@@ -58,7 +58,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("check-peer"), help: "With --model pix2pix or cyclegan: run the numerics check of ../shared/peers/torch_i2i.py on the folder its `export` wrote (canonical weights, inputs, expected figures) and report the differences, instead of timing.")
     var checkPeer: String?
 
-    @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM), 'implicit:BLOCK:LOCAL' (Kernels/conv.cl for GPUs: BLOCK channels per work-item, work-groups of LOCAL) or 'direct:WIDTH:PIXELS' (for CPU devices: vectors of WIDTH channels, PIXELS pixels per work-item). CPU path: how layers with many input channels run, 'pixel-major' (columns + OpenBLAS), 'indirect' (no columns) or 'winograd' (indirect, and 4x4 stride-2 layers by Winograd's F(2x2, 2x2): the default on AVX-512 CPUs).")
+    @Option(help: "OpenCL: compute every convolution with this algorithm instead of the tuned or default choice: 'columns' (im2col + GEMM), 'implicit:BLOCK:LOCAL' (Kernels/conv.cl for GPUs: BLOCK channels per work-item, work-groups of LOCAL) or 'direct:WIDTH:PIXELS' (for CPU devices: vectors of WIDTH channels, PIXELS pixels per work-item). CPU path: how layers with many input channels run, 'pixel-major' (columns + OpenBLAS), 'indirect' (no columns) or 'winograd' (indirect, 4x4 stride-2 layers by Winograd's F(2x2, 2x2) and 3x3 stride-1 layers by F(4x4, 3x3): the default on AVX-512 CPUs; the other two run 3x3 stride-1 layers without Winograd too).")
     var conv: String?
 
     @Flag(help: "List the cases and exit.")
@@ -192,7 +192,7 @@ struct BenchCommand: ParsableCommand {
     /// The backend, or with --conv an OpenCL backend on the same device
     /// whose tuning computes every convolution that way.
     /// --conv values of the CPU path: whether many-channel layers run
-    /// indirect, and whether 4x4 stride-2 layers run by Winograd.
+    /// indirect, and whether 4x4 stride-2 and 3x3 stride-1 layers run by Winograd.
     static let cpuConvolutions = ["pixel-major": (indirect: false, winograd: false), "indirect": (indirect: true, winograd: false),
                                   "winograd": (indirect: true, winograd: true)]
 
@@ -205,6 +205,7 @@ struct BenchCommand: ParsableCommand {
             var tuning = cpu.tuning
             tuning.indirectConvolutions = choice.indirect
             tuning.winogradConvolutions = choice.winograd
+            tuning.winograd3x3Convolutions = choice.winograd
             return CPUBackend(tuning: tuning)
         }
         guard let algorithm = ConvAlgorithm(parsing: conv) else {

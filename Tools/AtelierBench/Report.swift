@@ -54,9 +54,15 @@ struct Report: Codable {
         lines.append(format(header))
         lines.append(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
         lines += rows.map(format)
-        if tuning?.contains("winograd") == true {
-            lines.append("convolution rates count the direct algorithm's work (effective rates): 4x4 stride-2 passes with 16 or "
-                         + "more channels run by Winograd here, performing about 0.73 of it")
+        let switches = Set((tuning ?? "").split(separator: " ").map(String.init))
+        var byWinograd: [String] = []
+        if switches.contains("winograd") { byWinograd.append("4x4 stride-2 passes with 16 or more channels performing about 0.73 of it") }
+        if switches.contains("winograd-3x3") {
+            byWinograd.append("3x3 stride-1 passes with 16 or more channels both ways about 0.25 (plus blocks overhanging the image)")
+        }
+        if !byWinograd.isEmpty {
+            lines.append("convolution rates count the direct algorithm's work (effective rates); run by Winograd here: "
+                         + byWinograd.joined(separator: "; "))
         }
         for f in failures { lines.append("FAILED: \(f)") }
         return lines.joined(separator: "\n")

@@ -115,6 +115,13 @@ public final class CPUBackend: Backend {
     /// About 0.1 ms of one core's work.
     static let withinSampleMinimumFlops = 1e7
 
+    /// A convolution's passes take the first path that applies: 3x3 at
+    /// stride 1 with 16 or more channels both ways by Winograd
+    /// (CPUWinograd3x3); stride 1 with at most 4 channels on one side
+    /// directly (CPUDirectConvolution); a batch smaller than the core count
+    /// as whole-batch columns split within the samples; else a share of the
+    /// batch per core (CPUConvolution, with its own narrow, single-channel
+    /// and 4x4 Winograd paths).
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer,
                                    output: DeviceBuffer, epilogue: Epilogue?) throws {
         try g.validate(image: input, weight: weight, output: output)
