@@ -358,7 +358,7 @@ public final class TrainingRun {
                 state.step += 1
                 state.update(from: trainer)
                 history.append(stats.values)
-                csv.write(Data(("\(state.step),\(state.epoch + 1)," + stats.values.map { "\($0)" }.joined(separator: ",") + "\n").utf8))
+                try appendLosses(csv, ("\(state.step),\(state.epoch + 1)," + stats.values.map { "\($0)" }.joined(separator: ",") + "\n"))
 
                 let now = DispatchTime.now().uptimeNanoseconds
                 elapsed += Double(now - clock) / 1e9
@@ -394,6 +394,30 @@ public final class TrainingRun {
             }
         }
         return .finished
+    }
+
+    /// One row of losses.csv. A write that fails (a full disk) stops the run
+    /// with what is safe: the last checkpoint, and resuming drops any torn
+    /// row past it.
+    private func appendLosses(_ csv: FileHandle, _ row: String) throws {
+        do {
+            try csv.write(contentsOf: Data(row.utf8))
+        } catch {
+            let saved = FileManager.default.fileExists(atPath: files.checkpoint.path)
+                ? "the last checkpoint, \(files.checkpoint.path), is intact: free some space and resume with --continue"
+                : "no checkpoint was written yet: free some space and start again"
+            throw DatasetError("cannot write \(files.losses.path) at step \(state.step): \(Self.reason(error)) (\(saved))")
+        }
+    }
+
+    /// An error's own words: the POSIX reason where there is one, not NSError's "Code=..." text.
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        return ns.localizedDescription
     }
 
     /// The epoch's sheet: a GAN's images from fixed noise (8x8, or a row

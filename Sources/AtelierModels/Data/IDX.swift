@@ -27,8 +27,10 @@ public enum IDX {
             let o = 4 + 4 * i
             dims.append(Int(data[o]) << 24 | Int(data[o + 1]) << 16 | Int(data[o + 2]) << 8 | Int(data[o + 3]))
         }
-        let expected = dims.reduce(1, *)
         let body = data.count - (4 + 4 * rank)
+        guard let expected = CheckedSize.product(dims) else {
+            throw DatasetError("\(path) claims dimensions \(dims), more bytes than any file holds: the file is corrupt; re-download it or reinstall dataset-fashion-mnist")
+        }
         guard body == expected else {
             throw DatasetError("\(path) should hold \(expected) bytes of data for dimensions \(dims) but holds \(body): the file is truncated or corrupt")
         }

@@ -1,5 +1,6 @@
 import AtelierDevices
 import AtelierGraph
+import Foundation
 /// Pictures a run writes: sample sheets and the loss curve, as pixels.
 public enum Pictures {
     /// A grid of images (each [C, H, W] in `range`), `columns` wide, with a
@@ -60,14 +61,17 @@ public enum Pictures {
     }
 
     /// Loss curves over steps: D in red, G in blue, on a white plot with a
-    /// light grid every 0.5 of loss. Each column shows the mean of its steps.
+    /// light grid (gridStep apart). Each column shows the mean of its steps.
     /// The colours of the curves, in order (red and blue first: D and G).
     static let curveColours: [(UInt8, UInt8, UInt8)] = [(200, 30, 30), (30, 60, 200), (30, 150, 50), (230, 130, 0),
                                                          (140, 40, 170), (0, 150, 160), (120, 90, 40), (220, 60, 160)]
     public static let curveColourNames = ["red", "blue", "green", "orange", "purple", "teal", "brown", "pink"]
 
     /// One curve per series (step by step, averaged per pixel column), in
-    /// `curveColours`' order, on a grid of 0.5 steps from 0.
+    /// `curveColours`' order, from 0 (or the lowest value, if negative) to a
+    /// little above the highest. Values beyond a float's range, infinite or
+    /// NaN are drawn at the edge or left out; nothing here loops over the
+    /// values' magnitude (a grid every 0.5 did, forever above 1.7e7).
     public static func lossCurve(_ curves: [[Float]], width: Int = 640, height: Int = 320) -> PixelImage {
         var pixels = [UInt8](repeating: 255, count: width * height * 3)
         func plot(_ x: Int, _ y: Int, _ rgb: (UInt8, UInt8, UInt8)) {
@@ -76,12 +80,19 @@ public enum Pictures {
             pixels[i] = rgb.0; pixels[i + 1] = rgb.1; pixels[i + 2] = rgb.2
         }
         let finite = curves.joined().filter(\.isFinite)
-        let top = max(2, (finite.max() ?? 2) * 1.05)
-        var level: Float = 0.5
-        while level < top {
-            let y = height - 1 - Int(level / top * Float(height - 1))
+        let bottom = min(0, finite.min() ?? 0)
+        let top = max(bottom + 2, min(Float.greatestFiniteMagnitude / 2, finite.max() ?? 2) * 1.05)
+        // Rows from values, in Double so no span overflows.
+        func row(_ value: Float) -> Int {
+            let clamped = Double(min(max(value, bottom), top))
+            return height - 1 - Int((clamped - Double(bottom)) / (Double(top) - Double(bottom)) * Double(height - 1))
+        }
+        let step = gridStep(Double(top) - Double(bottom))
+        var level = (Double(bottom) / step).rounded(.up) * step
+        while level <= Double(top) {
+            let y = row(Float(level))
             for x in stride(from: 0, to: width, by: 2) { plot(x, y, (215, 215, 215)) }
-            level += 0.5
+            level += step
         }
         for x in 0..<width { plot(x, height - 1, (0, 0, 0)) }
         for y in 0..<height { plot(0, y, (0, 0, 0)) }
@@ -93,11 +104,20 @@ public enum Pictures {
                 let slice = series[lo..<min(hi, series.count)].filter(\.isFinite)
                 guard !slice.isEmpty else { continue }
                 let mean = slice.reduce(0, +) / Float(slice.count)
-                let y = height - 1 - Int(min(mean, top) / top * Float(height - 1))
+                let y = row(mean.isNaN ? top : mean)
                 for yy in min(previous ?? y, y)...max(previous ?? y, y) { plot(x, yy, color); plot(x, yy - 1, color) }
                 previous = y
             }
         }
         return PixelImage(width: width, height: height, channels: 3, pixels: pixels)
+    }
+
+    /// A grid spacing of 1, 2 or 5 times a power of ten giving 4 to 10 lines over `span`.
+    static func gridStep(_ span: Double) -> Double {
+        guard span.isFinite, span > 0 else { return 1 }
+        let rough = span / 6
+        let magnitude = pow(10, (log10(rough)).rounded(.down))
+        let leading = rough / magnitude
+        return (leading < 1.5 ? 1 : leading < 3.5 ? 2 : leading < 7.5 ? 5 : 10) * magnitude
     }
 }

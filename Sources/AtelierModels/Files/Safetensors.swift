@@ -60,9 +60,11 @@ public enum Safetensors {
             }
             guard let info = value as? [String: Any], info["dtype"] as? String == "F32",
                   let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2,
-                  offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= body.count,
-                  offsets[1] - offsets[0] == 4 * shape.reduce(1, *) else {
+                  offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= body.count else {
                 throw fail("bad entry for \(name)")
+            }
+            guard let count = CheckedSize.product(shape), count <= body.count / 4, offsets[1] - offsets[0] == 4 * count else {
+                throw fail("the shape \(shape) of \(name) does not match its \(offsets[1] - offsets[0]) bytes")
             }
             let bytes = body[(body.startIndex + offsets[0])..<(body.startIndex + offsets[1])]
             let values = bytes.withUnsafeBytes { raw in

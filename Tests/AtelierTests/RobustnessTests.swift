@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+@testable import AtelierDevices
+@testable import AtelierModels
+@testable import AtelierTraining
+
+/// Inputs that once hung or crashed a run: each must end promptly with a
+/// result or a clear error.
+struct RobustnessTests {
+    /// The grid once went up by 0.5 until it passed the largest loss: above
+    /// about 1.7e7 adding 0.5 to a Float no longer changes it.
+    @Test("The loss curve draws huge, infinite, NaN and negative losses without hanging", .timeLimit(.minutes(1)))
+    func lossCurveExtremes() {
+        for curves: [[Float]] in [[[1.7e7, 2e7, 876_040]], [[3e38, .greatestFiniteMagnitude, 1]], [[.infinity, .nan, -.infinity]],
+                                  [[-5e37, 2, 3], [1, 2]], [[]], [], [[0.5, 0.25]]] {
+            let image = Pictures.lossCurve(curves, width: 64, height: 32)
+            #expect(image.width == 64 && image.height == 32 && image.pixels.count == 64 * 32 * 3, "\(curves)")
+        }
+        // The curve still shows: some pixel in the series' colour.
+        let image = Pictures.lossCurve([[1.7e7, 1e6, 876_040]], width: 64, height: 32)
+        let red = Pictures.curveColours[0]
+        #expect(stride(from: 0, to: image.pixels.count, by: 3).contains {
+            (image.pixels[$0], image.pixels[$0 + 1], image.pixels[$0 + 2]) == red
+        })
+    }
+
+    @Test("Grid steps are 1, 2 or 5 times a power of ten, 4 to 10 lines over the span")
+    func gridSteps() {
+        for span in [0.3, 2, 2.1, 7, 13, 1e5, 1.7e7, 6e38] {
+            let step = Pictures.gridStep(span)
+            let lines = span / step
+            #expect(lines >= 3 && lines <= 12, "span \(span): step \(step), \(lines) lines")
+            let leading = step / pow(10, log10(step).rounded(.down))
+            #expect([1, 2, 5, 10].contains { abs(leading - Double($0)) < 1e-9 }, "span \(span): step \(step)")
+        }
+        #expect(Pictures.gridStep(0) == 1 && Pictures.gridStep(.infinity) == 1)
+    }
+
+    /// A full disk while the steps run (losses.csv on /dev/full, which
+    /// fails every write with ENOSPC) once crashed the run and left a torn
+    /// row: now the run stops with the reason and what is safe.
+    @Test("A full disk during the steps stops the run with a clear error, not a crash",
+          .enabled(if: FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory + "/train-images-idx3-ubyte.gz")
+                   && FileManager.default.fileExists(atPath: "/dev/full"), "needs dataset-fashion-mnist and /dev/full"))
+    func fullDisk() throws {
+        let out = try temporaryDirectory("full-disk")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var options = TrainingOptions()
+        options.model = .gan
+        options.epochs = 1
+        options.limitImages = 128
+        options.out = out.path
+        options.device = "cpu"
+        let run = try TrainingRun(options: options, resume: false, backend: CPUBackend()) { _ in }
+        let losses = RunFiles(out.path).losses
+        try FileManager.default.removeItem(at: losses)
+        try FileManager.default.createSymbolicLink(atPath: losses.path, withDestinationPath: "/dev/full")
+        do {
+            _ = try run.run(onStep: { _ in }, shouldStop: { false })
+            Issue.record("the run went on with no room for losses.csv")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("losses.csv") && text.contains("No space left on device") && text.contains("free some space"), "\(text)")
+        }
+    }
+
+    /// A header whose dimensions multiply past Int once trapped on the product.
+    @Test("An IDX header of 0xFFFFFFFF dimensions is refused by name")
+    func idxOverflow() throws {
+        let dir = try temporaryDirectory("idx-overflow")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("images-idx3-ubyte").path
+        try Data([0, 0, 8, 3] + [UInt8](repeating: 0xFF, count: 12) + [1, 2, 3]).write(to: URL(fileURLWithPath: path))
+        #expect { try IDX.read(path) } throws: { "\($0)".contains("claims dimensions [4294967295, 4294967295, 4294967295]") }
+    }
+
+    @Test("A safetensors shape of [2^32, 2^32] is refused by name")
+    func safetensorsOverflow() throws {
+        let header = #"{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: Array(header.utf8))
+        #expect { try Safetensors.decode(data, source: "hostile.safetensors") } throws: {
+            "\($0)".contains("hostile.safetensors") && "\($0)".contains("[4294967296, 4294967296]")
+        }
+    }
+}
