@@ -153,11 +153,14 @@ public enum Checkpoint {
         guard let json = metadata[stateKey] else {
             throw CheckpointError("\(path) is a safetensors file but not an Atelier checkpoint (no training state in its metadata)")
         }
+        let state: TrainingState
         do {
-            return (try JSONDecoder().decode(TrainingState.self, from: Data(json.utf8)), entries)
+            state = try JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
         } catch {
             throw CheckpointError("\(path) has an unreadable training state: \(error)")
         }
+        try state.validate(path: path)
+        return (state, entries)
     }
 
     /// Loads the weights and running statistics of `model` (on a backend
@@ -200,5 +203,26 @@ public enum Checkpoint {
         var extra: [String: [Float]] = [:]
         for (name, entry) in tensors where name.hasPrefix(extraPrefix) { extra[String(name.dropFirst(extraPrefix.count))] = entry.values }
         try trainer.model.restoreExtraState(extra)
+    }
+}
+
+extension TrainingState {
+    /// Refuses a state no run writes (a damaged or hand-edited checkpoint)
+    /// by what is wrong in it, before anything divides by its batch size or
+    /// builds a network from its figures.
+    func validate(path: String) throws {
+        func corrupt(_ what: String) -> CheckpointError {
+            CheckpointError("\(path) is damaged: its training state says \(what); use another checkpoint or start a new run")
+        }
+        guard batchSize >= 1 else { throw corrupt("batch size \(batchSize)") }
+        guard epoch >= 0, stepInEpoch >= 0, step >= 0 else { throw corrupt("epoch \(epoch), step \(step) (\(stepInEpoch) in the epoch)") }
+        guard model.nz >= 1 || model.kind.isTranslation else { throw corrupt("a noise size (nz) of \(model.nz)") }
+        guard [1, 3].contains(model.imageChannels) else { throw corrupt("\(model.imageChannels) image channels") }
+        guard !model.isConditional || model.classes >= 2 else {
+            throw corrupt("a \(model.kind) model, conditioned on classes, with \(model.classes) classes")
+        }
+        guard ModelConfig.supportedSizes(model.kind).contains(model.imageSize) else {
+            throw corrupt("\(model.imageSize) px images for \(model.kind)")
+        }
     }
 }

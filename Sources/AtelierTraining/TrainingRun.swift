@@ -5,6 +5,8 @@ import Foundation
 
 /// The options of `atelier train`, saved as options.json in the run folder.
 public struct TrainingOptions: Codable, Sendable, Equatable {
+    /// The most epochs a run holds (step counts and schedules stay far from overflowing).
+    public static let maximumEpochs = 1_000_000
     public var model: ModelKind = .dcgan
     /// nil: Fashion-MNIST from /usr/share/datasets/fashion-mnist.
     public var dataroot: String?
@@ -247,8 +249,9 @@ public final class TrainingRun {
         guard options.epochs >= 1, options.batchSize >= 1 else {
             throw DatasetError("--epochs and --batch-size must be at least 1")
         }
-        self.options = options
-        self.log = log
+        guard options.epochs <= TrainingOptions.maximumEpochs else {
+            throw DatasetError("--epochs \(options.epochs): a run holds at most \(TrainingOptions.maximumEpochs) epochs")
+        }
 
         var rng = RandomGenerator(seed: options.seed)
         let restoredModel = restoredState?.model
@@ -257,9 +260,20 @@ public final class TrainingRun {
         case .cyclegan: task = try CycleGANTask(options: options, restored: restoredModel, backend: backend, rng: &rng, log: log)
         case .gan, .dcgan, .cdcgan: task = try GANTask(options: options, restored: restoredModel, backend: backend, rng: &rng, log: log)
         }
+        guard task.count >= 1 else {
+            throw DatasetError("\(task.source) has no \(options.model == .pix2pix ? "pairs" : "images") to train on")
+        }
         guard task.count >= options.batchSize || options.keepLastBatch else {
             throw DatasetError("\(task.source) has \(task.count) \(options.model == .pix2pix ? "pairs" : "images"), fewer than one batch of \(options.batchSize); lower --batch-size or pass --keep-last-batch")
         }
+        // With --keep-last-batch a batch larger than the data is the data, once an epoch.
+        var notes: [String] = []
+        if options.batchSize > task.count && restoredState == nil {
+            notes.append("note: --batch-size \(options.batchSize) is more than the \(task.count) \(options.model == .pix2pix ? "pairs" : "images"); each epoch is one batch of \(task.count)")
+            options.batchSize = task.count
+        }
+        self.options = options
+        self.log = log
         let config = task.config
         // A resumed run keeps the checkpoint's schedule (Checkpoint.restore sets it).
         task.configure(optimizer: OptimizerSettings(learningRate: options.learningRate, beta1: options.beta1),
@@ -283,7 +297,7 @@ public final class TrainingRun {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(options).write(to: files.options, options: .atomic)
         try Self.rewriteLosses(files.losses, header: lossHeader, keeping: history.count)
-        for note in task.notes { write(note) }
+        for note in notes + task.notes { write(note) }
         for spec in trainer.groupSpecs {
             if case .linearDecay(_, let total) = spec.schedule, options.epochs > total {
                 write("note: \(spec.name)'s learning rate decays to zero over the run's first \(total) epochs (the checkpoint's schedule); epochs past \(total) leave it at zero")
@@ -293,7 +307,7 @@ public final class TrainingRun {
     }
 
     public var stepsPerEpoch: Int {
-        state.dropLast ? task.count / state.batchSize : (task.count + state.batchSize - 1) / state.batchSize
+        task.count / state.batchSize + (state.dropLast || task.count % state.batchSize == 0 ? 0 : 1)
     }
 
     private func write(_ line: String) {

@@ -145,11 +145,12 @@ struct TrainCommand: ParsableCommand {
     var translation: Bool { model.isTranslation }
 
     func validate() throws {
-        if let epochs { guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") } }
+        let most = TrainingOptions.maximumEpochs / 2
+        if let epochs { guard (1...most).contains(epochs) else { throw ValidationError("--epochs must lie in 1...\(most)") } }
         if let batchSize { guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") } }
         if let epochsDecay {
             guard translation else { throw ValidationError("--epochs-decay applies to pix2pix; GANs take --lr-policy linear --lr-decay-epochs N") }
-            guard epochsDecay >= 0 else { throw ValidationError("--epochs-decay must be 0 or more") }
+            guard (0...most).contains(epochsDecay) else { throw ValidationError("--epochs-decay must lie in 0...\(most)") }
         }
         if translation {
             guard ["resize_and_crop", "resize", "none"].contains(preprocess) else {

@@ -84,4 +84,59 @@ struct RobustnessTests {
             "\($0)".contains("hostile.safetensors") && "\($0)".contains("[4294967296, 4294967296]")
         }
     }
+
+    static let fashionMNIST = FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory + "/train-images-idx3-ubyte.gz")
+
+    @Test("--batch-size Int.max with --keep-last-batch trains one batch of the data an epoch; --epochs Int.max is refused",
+          .enabled(if: fashionMNIST, "needs dataset-fashion-mnist"))
+    func hugeCounts() throws {
+        let out = try temporaryDirectory("huge-counts")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let big = try Executables.run("atelier", ["train", "--model", "gan", "--batch-size", "9223372036854775807", "--keep-last-batch",
+                                                  "--limit-images", "64", "--epochs", "1", "--device", "cpu", "--out", out.path])
+        #expect(big.status == 0, "stderr: \(big.stderr)")
+        let log = try String(contentsOf: RunFiles(out.path).log, encoding: .utf8)
+        #expect(log.contains("each epoch is one batch of 64") && log.contains("batch 64"), "\(log)")
+        for (option, value) in [("--epochs", "9223372036854775807"), ("--epochs", "0")] {
+            let refused = try Executables.run("atelier", ["train", "--model", "gan", option, value, "--limit-images", "64",
+                                                          "--device", "cpu", "--out", out.path + "-2"])
+            #expect(refused.status != 0 && refused.stderr.contains("--epochs must lie in 1...500000"), "\(option) \(value): \(refused.stderr)")
+        }
+        let decay = try Executables.run("atelier", ["train", "--model", "cyclegan", "--epochs-decay", "9223372036854775807",
+                                                    "--device", "cpu", "--out", out.path + "-3"])
+        #expect(decay.status != 0 && decay.stderr.contains("--epochs-decay must lie in 0...500000"), "\(decay.stderr)")
+    }
+
+    /// A checkpoint whose training state no run writes: a batch size of 0
+    /// once divided by zero on --continue; a dcgan's marked cdcgan, in
+    /// `sample` (no classes to take a remainder by).
+    @Test("Checkpoints with impossible training states are refused by what is wrong in them",
+          .enabled(if: fashionMNIST, "needs dataset-fashion-mnist"))
+    func impossibleStates() throws {
+        let out = try temporaryDirectory("impossible-states")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let dry = try Executables.run("atelier", ["train", "--model", "dcgan", "--dry-run", "--limit-images", "64", "--device", "cpu",
+                                                  "--out", out.path])
+        #expect(dry.status == 0, "stderr: \(dry.stderr)")
+        let checkpoint = RunFiles(out.path).checkpoint
+        let original = try Data(contentsOf: checkpoint)
+        func edited(_ change: (inout [String: Any]) -> Void) throws -> Data {
+            let (entries, metadata) = try Safetensors.decode(original, source: "test")
+            var state = try JSONSerialization.jsonObject(with: Data(metadata[Checkpoint.stateKey]!.utf8)) as! [String: Any]
+            change(&state)
+            var changed = metadata
+            changed[Checkpoint.stateKey] = String(data: try JSONSerialization.data(withJSONObject: state), encoding: .utf8)!
+            return try Safetensors.encode(entries.values.sorted { $0.name < $1.name }, metadata: changed)
+        }
+        try edited { $0["batchSize"] = 0 }.write(to: checkpoint)
+        let resumed = try Executables.run("atelier", ["train", "--model", "dcgan", "--continue", "--device", "cpu", "--out", out.path])
+        #expect(resumed.status != 0 && resumed.stderr.contains("is damaged: its training state says batch size 0"), "\(resumed.stderr)")
+        try edited { state in
+            var model = state["model"] as! [String: Any]
+            model["kind"] = "cdcgan"
+            state["model"] = model
+        }.write(to: checkpoint)
+        let sampled = try Executables.run("atelier", ["sample", "--checkpoint", checkpoint.path, "--out", out.path + "/s.png"])
+        #expect(sampled.status != 0 && sampled.stderr.contains("with 0 classes"), "\(sampled.stderr)")
+    }
 }
