@@ -216,7 +216,10 @@ extension TrainingState {
         }
         guard batchSize >= 1 else { throw corrupt("batch size \(batchSize)") }
         guard epoch >= 0, stepInEpoch >= 0, step >= 0 else { throw corrupt("epoch \(epoch), step \(step) (\(stepInEpoch) in the epoch)") }
-        guard model.nz >= 1 || model.kind.isTranslation else { throw corrupt("a noise size (nz) of \(model.nz)") }
+        guard (1...10_000).contains(model.nz) || model.kind.isTranslation else { throw corrupt("a noise size (nz) of \(model.nz)") }
+        guard (1...1024).contains(model.ngf), (1...1024).contains(model.ndf) else {
+            throw corrupt("network widths ngf \(model.ngf), ndf \(model.ndf)")
+        }
         guard [1, 3].contains(model.imageChannels) else { throw corrupt("\(model.imageChannels) image channels") }
         guard !model.isConditional || model.classes >= 2 else {
             throw corrupt("a \(model.kind) model, conditioned on classes, with \(model.classes) classes")

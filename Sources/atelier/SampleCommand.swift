@@ -26,8 +26,16 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "A .png file for one sheet, or a folder for one PNG per image.")
     var out = "samples.png"
 
+    /// Images generated at once, the most a sheet holds, and the most in all.
+    static let batch = 256, sheetLimit = 1024, folderLimit = 100_000
+
     func run() throws {
+        let sheet = out.lowercased().hasSuffix(".png")
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard !sheet || count <= Self.sheetLimit else {
+            throw ValidationError("--count \(count): a sheet holds at most \(Self.sheetLimit) images; give --out a folder for one PNG per image")
+        }
+        guard count <= Self.folderLimit else { throw ValidationError("--count must be at most \(Self.folderLimit)") }
         let (state, tensors) = try Checkpoint.read(checkpoint)
         let config = state.model
         guard !config.kind.isTranslation else {
@@ -57,9 +65,17 @@ struct SampleCommand: ParsableCommand {
         for (_, p) in model.namedParameters { try p.place(on: backend) }
         try Checkpoint.restoreWeights(model, on: backend, from: tensors, path: checkpoint)
         var noiseRNG = RandomGenerator(seed: seed)
-        let images = try GANSampler(model: model, backend: backend).generate(noise: noiseRNG.normal(count * config.nz), classes: classes)
+        let noise = noiseRNG.normal(count * config.nz)
+        // A batch at a time, so memory stays that of one batch whatever the count.
+        let sampler = GANSampler(model: model, backend: backend)
+        var images: [Float] = []
+        for first in stride(from: 0, to: count, by: Self.batch) {
+            let end = min(count, first + Self.batch)
+            images += try sampler.generate(noise: Array(noise[first * config.nz..<end * config.nz]),
+                                           classes: classes.map { Array($0[first..<end]) })
+        }
 
-        if out.lowercased().hasSuffix(".png") {
+        if sheet {
             let sheet = Pictures.sheet(images, count: count, channels: config.imageChannels, size: config.imageSize,
                                        columns: min(count, 8), range: config.pixelRange)
             try PNG.write(sheet, to: out)

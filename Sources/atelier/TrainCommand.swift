@@ -168,7 +168,7 @@ struct TrainCommand: ParsableCommand {
         }
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, e.g. 2e-4") }
         guard (0..<1).contains(beta1) else { throw ValidationError("--beta1 must lie in [0, 1), e.g. 0.5") }
-        guard nz >= 1 else { throw ValidationError("--nz must be at least 1") }
+        guard (1...10_000).contains(nz) else { throw ValidationError("--nz must lie in 1...10000 (pytorch/examples use 100)") }
         if let limitImages, limitImages < 1 { throw ValidationError("--limit-images must be at least 1") }
         if let imageSize, !ModelConfig.supportedSizes(model).contains(imageSize) {
             throw ValidationError("--image-size \(imageSize): \(model) is built for \(ModelConfig.supportedSizes(model).map(String.init).joined(separator: ", ")) pixels")

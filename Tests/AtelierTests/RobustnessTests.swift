@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CAtelier
 @testable import AtelierDevices
 @testable import AtelierModels
 @testable import AtelierTraining
@@ -138,5 +139,65 @@ struct RobustnessTests {
         }.write(to: checkpoint)
         let sampled = try Executables.run("atelier", ["sample", "--checkpoint", checkpoint.path, "--out", out.path + "/s.png"])
         #expect(sampled.status != 0 && sampled.stderr.contains("with 0 classes"), "\(sampled.stderr)")
+    }
+
+    /// A PNG of 69 bytes whose header claims 9000 x 9000 RGB pixels: refused
+    /// from its size before 243 MB are allocated for its pixels.
+    @Test("Picture headers that claim more pixels than the file could hold are refused before allocating")
+    func impossibleClaims() throws {
+        func chunk(_ type: String, _ body: [UInt8]) -> [UInt8] {
+            let typed = Array(type.utf8) + body
+            var length = UInt32(body.count).bigEndian, crc = UInt32(truncatingIfNeeded: crc32(0, typed, UInt32(typed.count))).bigEndian
+            return withUnsafeBytes(of: &length) { Array($0) } + typed + withUnsafeBytes(of: &crc) { Array($0) }
+        }
+        func png(width: UInt32, height: UInt32, colour: UInt8) -> Data {
+            var w = width.bigEndian, h = height.bigEndian
+            let header = withUnsafeBytes(of: &w) { Array($0) } + withUnsafeBytes(of: &h) { Array($0) } + [8, colour, 0, 0, 0]
+            // A stored (uncompressed) zlib stream of 16 zero bytes.
+            let idat: [UInt8] = [0x78, 0x01, 0x01, 16, 0, 0xEF, 0xFF] + [UInt8](repeating: 0, count: 16) + [0, 0x10, 0, 1]
+            return Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", idat) + chunk("IEND", []))
+        }
+        #expect { try PNG.decode(png(width: 9000, height: 9000, colour: 2), name: "claims.png") } throws: {
+            "\($0)".contains("claims.png claims 9000x9000 pixels but holds only")
+        }
+        #expect { try PNG.decode(png(width: 100_000, height: 100_000, colour: 0), name: "huge.png") } throws: {
+            "\($0)".contains("more than Atelier reads")
+        }
+        // A real picture of the same kind still reads.
+        let small = PixelImage(width: 300, height: 200, channels: 3, pixels: [UInt8](repeating: 200, count: 300 * 200 * 3))
+        let dir = try temporaryDirectory("claims")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try PNG.write(small, to: dir.appendingPathComponent("white.png").path)
+        #expect(try PNG.read(dir.appendingPathComponent("white.png").path) == small)
+    }
+
+    @Test("A buffer larger than memory is an error that names its size, not an abort")
+    func bufferBeyondMemory() throws {
+        for backend: Backend in [CPUBackend(), ReferenceBackend()] {
+            #expect { try backend.buffer(count: 1 << 40) } throws: {
+                "\($0)".contains("cannot allocate 4398.0 GB for one buffer") && "\($0)".contains("lower --batch-size")
+            }
+            #expect { try backend.buffer(count: Int.max / 2) } throws: { $0 is OutOfMemoryError }
+        }
+    }
+
+    @Test("--nz beyond 10000 and sample sheets beyond 1024 images are refused; folders are written a batch at a time",
+          .enabled(if: fashionMNIST, "needs dataset-fashion-mnist"))
+    func sampleAndNoiseLimits() throws {
+        let out = try temporaryDirectory("sample-limits")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let nz = try Executables.run("atelier", ["train", "--model", "gan", "--nz", "100000000", "--device", "cpu", "--out", out.path + "/nz"])
+        #expect(nz.status != 0 && nz.stderr.contains("--nz must lie in 1...10000"), "\(nz.stderr)")
+        let dry = try Executables.run("atelier", ["train", "--model", "dcgan", "--dry-run", "--limit-images", "64", "--device", "cpu",
+                                                  "--out", out.path + "/run"])
+        #expect(dry.status == 0, "stderr: \(dry.stderr)")
+        let checkpoint = RunFiles(out.path + "/run").checkpoint.path
+        let sheet = try Executables.run("atelier", ["sample", "--checkpoint", checkpoint, "--count", "100000", "--out", out.path + "/s.png"])
+        #expect(sheet.status != 0 && sheet.stderr.contains("a sheet holds at most 1024 images"), "\(sheet.stderr)")
+        let folder = try Executables.run("atelier", ["sample", "--checkpoint", checkpoint, "--count", "300", "--device", "cpu",
+                                                     "--out", out.path + "/each"])
+        #expect(folder.status == 0, "stderr: \(folder.stderr)")
+        let written = try FileManager.default.contentsOfDirectory(atPath: out.path + "/each").filter { $0.hasSuffix(".png") }
+        #expect(written.count == 300)
     }
 }

@@ -9,7 +9,7 @@ import Foundation
 /// with it, spinning between calls while the C loops run.
 public final class CPUBackend: Backend {
     public let name = "cpu"
-    public let pool = BufferPool { HostStorage(capacity: $0) }
+    public let pool = BufferPool { try HostStorage(capacity: $0) }
     let convolution: CPUConvolution
     let winograd3x3 = CPUWinograd3x3()
     private let direct = CPUDirectConvolution()

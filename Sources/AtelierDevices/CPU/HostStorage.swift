@@ -9,9 +9,15 @@ final class HostStorage: BufferStorage, @unchecked Sendable {
     /// Set for a view: the storage it lies in, kept alive by the view.
     private let parent: HostStorage?
 
-    init(capacity: Int) {
+    /// Throws, instead of aborting the process, for memory that cannot be
+    /// had: more than the machine holds, or what the system refuses.
+    init(capacity: Int) throws {
+        let (bytes, overflow) = capacity.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        let physical = ProcessInfo.processInfo.physicalMemory
+        guard !overflow, UInt64(bytes) <= physical else { throw OutOfMemoryError(floats: capacity) }
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, max(bytes, 64)) == 0, let raw else { throw OutOfMemoryError(floats: capacity) }
         self.capacity = capacity
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<Float>.stride, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: capacity)
         parent = nil
     }
@@ -24,7 +30,7 @@ final class HostStorage: BufferStorage, @unchecked Sendable {
     }
 
     deinit {
-        if parent == nil { UnsafeMutableRawPointer(pointer).deallocate() }
+        if parent == nil { free(pointer) }
     }
 }
 
@@ -42,5 +48,17 @@ extension DeviceBuffer {
             preconditionFailure("a buffer of another device was passed to the CPU backend")
         }
         return storage.pointer
+    }
+}
+
+/// A buffer larger than memory: named with its size and the machine's, and
+/// what makes a run smaller, instead of an abort.
+public struct OutOfMemoryError: Error, CustomStringConvertible, Sendable {
+    public let floats: Int
+    public var description: String {
+        let gb = { (bytes: Double) in String(format: "%.1f GB", bytes / 1e9) }
+        let machine = Double(ProcessInfo.processInfo.physicalMemory)
+        return "cannot allocate \(gb(Double(floats) * 4)) for one buffer (this machine has \(gb(machine)) of memory): "
+            + "lower --batch-size, --image-size, --nz or --count, or use a machine with more memory"
     }
 }

@@ -12,7 +12,7 @@ import Foundation
 /// model.
 public final class ReferenceBackend: Backend {
     public let name = "reference"
-    public let pool = BufferPool { HostStorage(capacity: $0) }
+    public let pool = BufferPool { try HostStorage(capacity: $0) }
     public let viewAlignment = 1
 
     public init() {}

@@ -18,9 +18,9 @@ public enum JPEG {
                 throw ImageFileError("\(name) is not a readable JPEG: \(message(handle))")
             }
             guard width > 0, height > 0 else { throw ImageFileError("\(name) is not a readable JPEG: it gives no picture size") }
-            guard Int(width) * Int(height) <= PixelImage.maximumPixels else {
-                throw ImageFileError("\(name) is \(width)x\(height) pixels, more than Atelier reads (\(PixelImage.maximumPixels) pixels); scale it down first")
-            }
+            // An 8x8 block takes at least a bit of Huffman code; arithmetic
+            // coding, a few hundredths: 64 x 512 pixels a byte bounds both.
+            try PixelImage.checkClaim(name, width: Int(width), height: Int(height), bytes: bytes.count, perByte: 64 * 512)
             guard colorspace != Int32(TJCS_CMYK.rawValue), colorspace != Int32(TJCS_YCCK.rawValue) else {
                 throw ImageFileError("\(name) is a CMYK JPEG (a print format); save it as RGB to use it")
             }

@@ -17,6 +17,19 @@ public struct PixelImage: Sendable, Equatable {
     /// hostile header cannot make Atelier allocate gigabytes.
     public static let maximumPixels = 100_000_000
 
+    /// Refuses a header that claims more pixels than `bytes` of file could
+    /// ever hold (`perByte` pixels each at the format's best compression),
+    /// before the pixels are allocated: a 69-byte PNG claiming 9000 x 9000
+    /// took 243 MB to find its data missing.
+    static func checkClaim(_ name: String, width: Int, height: Int, bytes: Int, perByte: Int) throws {
+        guard width * height <= maximumPixels else {
+            throw ImageFileError("\(name) is \(width)x\(height) pixels, more than Atelier reads (\(maximumPixels) pixels); scale it down first")
+        }
+        guard width * height <= bytes * perByte + 65_536 else {
+            throw ImageFileError("\(name) claims \(width)x\(height) pixels but holds only \(bytes) bytes: it is truncated or damaged")
+        }
+    }
+
     public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
         precondition(pixels.count == width * height * channels)
         self.width = width
@@ -52,9 +65,12 @@ public enum PNG {
                 throw ImageFileError("\(name) is not a readable PNG: \(message(&image))")
             }
             let (w, h) = (Int(image.width), Int(image.height))
-            guard w * h <= PixelImage.maximumPixels else {
+            do {
+                // Deflate expands at most 1032-fold, and a pixel takes at least a bit.
+                try PixelImage.checkClaim(name, width: w, height: h, bytes: bytes.count, perByte: 8 * 1032)
+            } catch {
                 png_image_free(&image)
-                throw ImageFileError("\(name) is \(w)x\(h) pixels, more than Atelier reads (\(PixelImage.maximumPixels) pixels); scale it down first")
+                throw error
             }
             let gray = image.format & UInt32(PNG_FORMAT_FLAG_COLOR) == 0
             image.format = gray ? UInt32(PNG_FORMAT_GRAY) : UInt32(PNG_FORMAT_RGB)
