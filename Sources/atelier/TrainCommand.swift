@@ -256,29 +256,35 @@ struct TrainCommand: ParsableCommand {
         case .finished:
             Terminal.line("done: \(translation ? "validation" : "sample") sheets in \(run.files.samples.path), checkpoint \(run.files.checkpoint.path)")
         case .interrupted:
-            throw ExitCode(130)
+            throw ExitCode(Interrupt.exitStatus)
         }
     }
 }
 
 
 
-/// Ctrl-C asks the training loop to stop after the current step; a second
-/// Ctrl-C quits at once.
+/// Ctrl-C (SIGINT), or SIGTERM (what `kill`, systemd, Slurm and CI send),
+/// asks the training loop to stop after the current step and save a
+/// checkpoint; a second signal quits at once. The exit status is the
+/// shell's for the signal (130, 143).
 enum Interrupt {
     nonisolated(unsafe) static var requested = false
-    nonisolated(unsafe) private static var source: DispatchSourceSignal?
+    nonisolated(unsafe) static var exitStatus: Int32 = 130
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
 
     static func install() {
-        signal(SIGINT, SIG_IGN)
-        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        s.setEventHandler {
-            if requested { exit(130) }
-            requested = true
-            Terminal.line("stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)")
+        for (number, name) in [(SIGINT, "Ctrl-C"), (SIGTERM, "SIGTERM")] {
+            signal(number, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            s.setEventHandler {
+                if requested { exit(128 + number) }
+                requested = true
+                exitStatus = 128 + number
+                Terminal.line("\(name): stopping after this step and saving a checkpoint (\(name == "Ctrl-C" ? "Ctrl-C" : "send it") again to quit at once)")
+            }
+            s.resume()
+            sources.append(s)
         }
-        s.resume()
-        source = s
     }
 }
 

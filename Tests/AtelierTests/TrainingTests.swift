@@ -368,9 +368,10 @@ struct TrainingTests {
         #expect(sheet.channels == 3 && sheet.width == (8 * 34 + 2) * 2)
     }
 
-    @Test("Ctrl-C stops after the current step, saves a checkpoint, and --continue resumes")
-    func interrupt() throws {
-        let out = try temporaryDirectory("sigint")
+    /// SIGTERM (kill, systemd, Slurm, CI) as Ctrl-C: it once killed the run at once and lost the epoch.
+    @Test("Ctrl-C and SIGTERM stop after the current step, save a checkpoint, and --continue resumes", arguments: [SIGINT, SIGTERM])
+    func interrupt(signal: Int32) throws {
+        let out = try temporaryDirectory("signal-\(signal)")
         defer { try? FileManager.default.removeItem(at: out) }
         let process = Process()
         process.executableURL = Executables.directory.appendingPathComponent("atelier")
@@ -384,9 +385,10 @@ struct TrainingTests {
             if let text = try? String(contentsOf: losses, encoding: .utf8), text.split(separator: "\n").count >= 3 { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        process.interrupt()
+        if signal == SIGINT { process.interrupt() } else { process.terminate() }
         process.waitUntilExit()
-        #expect(process.terminationStatus == 130, "exit status \(process.terminationStatus)")
+        #expect(process.terminationReason == .exit && process.terminationStatus == 128 + signal,
+                "exit status \(process.terminationStatus), \(process.terminationReason == .exit ? "exited" : "killed by the signal")")
         let (state, _) = try Checkpoint.read(RunFiles(out.path).checkpoint.path)
         #expect(state.step >= 2 && state.epoch == 0 && state.stepInEpoch == state.step, "state \(state.step) \(state.epoch)")
         let log = try String(contentsOf: RunFiles(out.path).log, encoding: .utf8)
