@@ -130,7 +130,10 @@ public enum Checkpoint {
         }
         var state = state
         state.update(from: trainer)
-        let stateJSON = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+        // Keys in order: the same state gives the same bytes.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let stateJSON = String(decoding: try encoder.encode(state), as: UTF8.self)
         let data = try Safetensors.encode(entries, metadata: [stateKey: stateJSON, formatKey: "pt"])
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -293,6 +293,10 @@ public final class TrainingRun {
             state.update(from: trainer)
         }
         try fm.createDirectory(at: files.samples, withIntermediateDirectories: true)
+        let leftovers = Self.removeLeftovers(files)
+        if !leftovers.isEmpty {
+            notes.append("removed \(leftovers.count) temporary file\(leftovers.count == 1 ? "" : "s") a stopped run left: \(leftovers.joined(separator: ", "))")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(options).write(to: files.options, options: .atomic)
@@ -463,6 +467,34 @@ public final class TrainingRun {
             guard f.count == header.count, let s = Int(f[0]), s <= step else { return nil }
             return positions.map { $0.flatMap { Float(f[$0]) } ?? .nan }
         }
+    }
+
+    /// Temporary files of writes a crash or kill cut short (each write goes
+    /// to one, then is renamed over its file): a checkpoint's
+    /// `.checkpoint.safetensors.PID.tmp`, Foundation's `.dat.nosync*` of
+    /// options.json and losses.csv, pictures' `NAME.png.tmp-PID`. One run
+    /// uses its folder at a time, so at its start they are all stale.
+    static func removeLeftovers(_ files: RunFiles) -> [String] {
+        var removed: [String] = []
+        for folder in [files.directory, files.samples] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+            for name in names.sorted() where isLeftover(name) {
+                if (try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))) != nil {
+                    removed.append(folder == files.directory ? name : "samples/" + name)
+                }
+            }
+        }
+        return removed
+    }
+
+    static func isLeftover(_ name: String) -> Bool {
+        let digits = { (s: Substring) in !s.isEmpty && s.allSatisfy(\.isNumber) }
+        if name.hasPrefix(".dat.nosync") { return true }
+        if name.hasPrefix(".checkpoint"), name.hasSuffix(".tmp") {
+            return digits(name.dropFirst(".checkpoint.safetensors.".count).dropLast(".tmp".count))
+        }
+        if let range = name.range(of: ".png.tmp-") { return digits(name[range.upperBound...]) }
+        return false
     }
 
     /// losses.csv holds exactly the steps of the checkpoint being resumed.

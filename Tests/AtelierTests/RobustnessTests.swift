@@ -200,4 +200,36 @@ struct RobustnessTests {
         let written = try FileManager.default.contentsOfDirectory(atPath: out.path + "/each").filter { $0.hasSuffix(".png") }
         #expect(written.count == 300)
     }
+
+    /// A run killed mid-write leaves the temporary file its write renames;
+    /// they were never removed. And the state's JSON keys came in hash
+    /// order, so two identical runs wrote different checkpoint bytes.
+    @Test("A run's start removes the temporary files a killed run left; identical runs write identical checkpoints",
+          .enabled(if: fashionMNIST, "needs dataset-fashion-mnist"))
+    func leftoversAndReproducibleCheckpoints() throws {
+        let out = try temporaryDirectory("leftovers")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let first = out.appendingPathComponent("a").path, second = out.appendingPathComponent("b").path
+        for folder in [first, second] {
+            let dry = try Executables.run("atelier", ["train", "--model", "dcgan", "--dry-run", "--limit-images", "64", "--device", "cpu",
+                                                      "--out", folder])
+            #expect(dry.status == 0, "stderr: \(dry.stderr)")
+        }
+        #expect(try Data(contentsOf: RunFiles(first).checkpoint) == Data(contentsOf: RunFiles(second).checkpoint),
+                "two identical dry runs wrote different checkpoints")
+        let files = RunFiles(first)
+        let stale = [files.directory.appendingPathComponent(".checkpoint.safetensors.4242.tmp"),
+                     files.directory.appendingPathComponent(".dat.nosyncAb12Cd"),
+                     files.samples.appendingPathComponent("epoch-002.png.tmp-4242"),
+                     files.directory.appendingPathComponent("loss.png.tmp-77")]
+        for url in stale { try Data([1, 2, 3]).write(to: url) }
+        let kept = files.directory.appendingPathComponent("notes.tmp")
+        try Data([1]).write(to: kept)
+        let resumed = try Executables.run("atelier", ["train", "--model", "dcgan", "--continue", "--epochs", "1", "--limit-images", "64",
+                                                      "--device", "cpu", "--out", first])
+        #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
+        for url in stale { #expect(!FileManager.default.fileExists(atPath: url.path), "\(url.lastPathComponent) is still there") }
+        #expect(FileManager.default.fileExists(atPath: kept.path), "a file of the user's was removed")
+        #expect(resumed.stdout.contains("removed 4 temporary files a stopped run left"), "\(resumed.stdout)")
+    }
 }
