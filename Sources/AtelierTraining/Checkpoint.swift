@@ -149,10 +149,22 @@ public enum Checkpoint {
 
     /// The state and tensors of a checkpoint file.
     public static func read(_ path: String) throws -> (state: TrainingState, tensors: [String: Safetensors.Entry]) {
-        guard FileManager.default.fileExists(atPath: path) else {
+        var folder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &folder) else {
             throw CheckpointError("no checkpoint at \(path)")
         }
-        let (entries, metadata) = try Safetensors.decode(try Data(contentsOf: URL(fileURLWithPath: path)), source: path)
+        if folder.boolValue {
+            let inside = URL(fileURLWithPath: path).appendingPathComponent("checkpoint.safetensors").path
+            throw CheckpointError("\(path) is a folder, not a checkpoint"
+                + (FileManager.default.fileExists(atPath: inside) ? "; pass \(inside)" : "; pass the checkpoint.safetensors a run wrote"))
+        }
+        let contents: Data
+        do {
+            contents = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw CheckpointError("cannot read \(path): \(TrainingRun.reason(error))")
+        }
+        let (entries, metadata) = try Safetensors.decode(contents, source: path)
         guard let json = metadata[stateKey] else {
             throw CheckpointError("\(path) is a safetensors file but not an Atelier checkpoint (no training state in its metadata)")
         }

@@ -220,6 +220,7 @@ public final class TrainingRun {
     /// prepares the run folder. `log` receives each line also written to
     /// log.txt.
     public init(options: TrainingOptions, resume: Bool, backend: Backend, log: @escaping (String) -> Void) throws {
+        guard !options.out.isEmpty else { throw DatasetError("--out is empty; name the folder for the run, e.g. --out runs/\(options.model)") }
         self.files = RunFiles(options.out)
         let fm = FileManager.default
         var options = options
@@ -246,6 +247,8 @@ public final class TrainingRun {
         } else if fm.fileExists(atPath: files.checkpoint.path) {
             throw CheckpointError("\(files.directory.path) already holds a run; resume it with --continue or choose another --out")
         }
+        // Before any data is loaded: a run that cannot write its files should not start.
+        try Self.checkWritable(files.directory)
         guard options.epochs >= 1, options.batchSize >= 1 else {
             throw DatasetError("--epochs and --batch-size must be at least 1")
         }
@@ -426,6 +429,29 @@ public final class TrainingRun {
                 : "no checkpoint was written yet: free some space and start again"
             throw DatasetError("cannot write \(files.losses.path) at step \(state.step): \(Self.reason(error)) (\(saved))")
         }
+    }
+
+    /// Creates the run folder if need be and writes a file in it.
+    static func checkWritable(_ directory: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            // Foundation says only "error 512": find what stands in the way.
+            var ancestor = directory.deletingLastPathComponent()
+            var isFolder: ObjCBool = false
+            while !FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isFolder), ancestor.path != "/" {
+                ancestor = ancestor.deletingLastPathComponent()
+            }
+            let why = !isFolder.boolValue ? "\(ancestor.path) is a file, not a folder"
+                : access(ancestor.path, W_OK) != 0 ? "\(ancestor.path) is not writable (\(String(cString: strerror(errno))))"
+                : reason(error)
+            throw DatasetError("cannot create the run folder \(directory.path) (--out): \(why); choose another --out")
+        }
+        let probe = directory.appendingPathComponent(".atelier-write-test-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe.path, contents: Data()) else {
+            throw DatasetError("cannot write in the run folder \(directory.path) (--out): \(String(cString: strerror(errno))); choose a folder you can write to")
+        }
+        try? FileManager.default.removeItem(at: probe)
     }
 
     /// An error's own words: the POSIX reason where there is one, not NSError's "Code=..." text.

@@ -26,10 +26,10 @@ struct Edges2FashionCommand: ParsableCommand {
     @Option(help: "Folder to write (created if missing).")
     var out: String
 
-    @Option(help: "Side of each half in pixels: 32, 64, 128 or 256.")
+    @Option(parsing: .unconditional, help: "Side of each half in pixels: 32, 64, 128 or 256.")
     var size = 64
 
-    @Option(help: "Only the first N images of each split (quick trials).")
+    @Option(parsing: .unconditional, help: "Only the first N images of each split (quick trials).")
     var limit: Int?
 
     @Option(name: .customLong("fashion-mnist"), help: "Folder of the Fashion-MNIST IDX files.")
@@ -75,13 +75,13 @@ struct FabricsCommand: ParsableCommand {
     @Option(help: "Folder to write (created if missing).")
     var out: String?
 
-    @Option(help: "Side of the pictures in pixels: 32, 64, 128 or 256.")
+    @Option(parsing: .unconditional, help: "Side of the pictures in pixels: 32, 64, 128 or 256.")
     var size = 64
 
-    @Option(help: "Only the first N garments of each folder (quick trials).")
+    @Option(parsing: .unconditional, help: "Only the first N garments of each folder (quick trials).")
     var limit: Int?
 
-    @Option(help: "Seed of the colours, offsets and scales.")
+    @Option(parsing: .unconditional, help: "Seed of the colours, offsets and scales.")
     var seed: UInt64 = 0
 
     @Option(name: .customLong("fashion-mnist"), help: "Folder of the Fashion-MNIST IDX files.")

@@ -11,13 +11,13 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "A checkpoint.safetensors written by `atelier train`.")
     var checkpoint: String
 
-    @Option(help: "Images to generate.")
+    @Option(parsing: .unconditional, help: "Images to generate.")
     var count = 64
 
     @Option(name: .customLong("class"), help: "For cdcgan: a class name (e.g. Dress) or index (0-9).")
     var className: String?
 
-    @Option(help: "Seed of the noise.")
+    @Option(parsing: .unconditional, help: "Seed of the noise.")
     var seed: UInt64 = 1
 
     @Option(help: "auto, cpu, opencl or opencl:P:D.")

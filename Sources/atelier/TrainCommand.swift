@@ -25,25 +25,25 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Folder of Fashion-MNIST IDX files or of PNG/JPEG pictures (default: the Debian package's).")
     var dataroot: String?
 
-    @Option(help: "Epochs to train; default 5, pix2pix 100 (then --epochs-decay more). With --continue: the total to reach (default: the run's own).")
+    @Option(parsing: .unconditional, help: "Epochs to train; default 5, pix2pix 100 (then --epochs-decay more). With --continue: the total to reach (default: the run's own).")
     var epochs: Int?
 
-    @Option(name: .customLong("epochs-decay"), help: "pix2pix: epochs after --epochs over which the learning rate falls linearly to zero (junyanz's --n_epochs_decay; default 100).")
+    @Option(name: .customLong("epochs-decay"), parsing: .unconditional, help: "pix2pix: epochs after --epochs over which the learning rate falls linearly to zero (junyanz's --n_epochs_decay; default 100).")
     var epochsDecay: Int?
 
-    @Option(name: .customLong("batch-size"), help: "Images (pix2pix: pairs) per step; default 64, pix2pix 1.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Images (pix2pix: pairs) per step; default 64, pix2pix 1.")
     var batchSize: Int?
 
-    @Option(help: "Adam learning rate of both networks.")
+    @Option(parsing: .unconditional, help: "Adam learning rate of both networks.")
     var lr: Float = 2e-4
 
-    @Option(help: "Adam beta1.")
+    @Option(parsing: .unconditional, help: "Adam beta1.")
     var beta1: Float = 0.5
 
-    @Option(help: "Length of the noise vector.")
+    @Option(parsing: .unconditional, help: "Length of the noise vector.")
     var nz = 100
 
-    @Option(help: "Seed of initialisation, noise and shuffling.")
+    @Option(parsing: .unconditional, help: "Seed of initialisation, noise and shuffling.")
     var seed: UInt64 = 0
 
     @Option(help: "auto, cpu, opencl or opencl:P:D (see `atelier devices`); reference runs the plain reference backend (slow, for checking numerics).")
@@ -64,13 +64,13 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Profile ten steps after a short warm-up: time, launches, GFLOP/s or GB/s and share of the step per op (OpenCL: event profiling), and the step's achieved GFLOP/s against the device's peak. Written to the terminal and the log.")
     var profile = false
 
-    @Option(name: .customLong("limit-images"), help: "Use only the first N images (quick trials).")
+    @Option(name: .customLong("limit-images"), parsing: .unconditional, help: "Use only the first N images (quick trials).")
     var limitImages: Int?
 
-    @Option(name: [.customLong("image-size"), .customLong("crop-size")], help: "Image side the model is built for: 28 (default), 32, 64, 128 or 256 for dcgan and cdcgan; 28, 32 or 64 for gan; 32 to 512 for pix2pix (default: the pictures' size; --crop-size as junyanz). Pictures are resized to it.")
+    @Option(name: [.customLong("image-size"), .customLong("crop-size")], parsing: .unconditional, help: "Image side the model is built for: 28 (default), 32, 64, 128 or 256 for dcgan and cdcgan; 28, 32 or 64 for gan; 32 to 512 for pix2pix (default: the pictures' size; --crop-size as junyanz). Pictures are resized to it.")
     var imageSize: Int?
 
-    @Option(name: .customLong("load-size"), help: "Store pictures at this side (shorter side resized, centre square), then crop --image-size from them (default: --image-size).")
+    @Option(name: .customLong("load-size"), parsing: .unconditional, help: "Store pictures at this side (shorter side resized, centre square), then crop --image-size from them (default: --image-size).")
     var loadSize: Int?
 
     @Flag(name: .customLong("random-crop"), help: "Crop each picture at a random place of its --load-size square instead of the centre (jitter).")
@@ -79,7 +79,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Mirror pictures left-right at random.")
     var flip = false
 
-    @Option(help: "Image channels: 1 (gray) or 3 (RGB); default: RGB when any picture of --dataroot is in colour.")
+    @Option(parsing: .unconditional, help: "Image channels: 1 (gray) or 3 (RGB); default: RGB when any picture of --dataroot is in colour.")
     var channels: Int?
 
     @Flag(name: .customLong("skip-bad-images"), help: "Leave out pictures that cannot be read (each is named in the log) instead of stopping.")
@@ -91,19 +91,19 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("lr-policy"), help: "Learning-rate schedule: constant, linear (constant, then linear to zero over the last --lr-decay-epochs) or step (x --lr-gamma every --lr-step-epochs).")
     var lrPolicy = "constant"
 
-    @Option(name: .customLong("lr-decay-epochs"), help: "With --lr-policy linear: the epochs at the end over which the rate falls to zero (default: half of --epochs).")
+    @Option(name: .customLong("lr-decay-epochs"), parsing: .unconditional, help: "With --lr-policy linear: the epochs at the end over which the rate falls to zero (default: half of --epochs).")
     var lrDecayEpochs: Int?
 
-    @Option(name: .customLong("lr-step-epochs"), help: "With --lr-policy step: epochs between steps (default: half of --epochs).")
+    @Option(name: .customLong("lr-step-epochs"), parsing: .unconditional, help: "With --lr-policy step: epochs between steps (default: half of --epochs).")
     var lrStepEpochs: Int?
 
-    @Option(name: .customLong("lr-gamma"), help: "With --lr-policy step: the factor per step.")
+    @Option(name: .customLong("lr-gamma"), parsing: .unconditional, help: "With --lr-policy step: the factor per step.")
     var lrGamma: Float = 0.1
 
-    @Option(help: "Width of the generator (its last hidden layer; pytorch/examples' --ngf).")
+    @Option(parsing: .unconditional, help: "Width of the generator (its last hidden layer; pytorch/examples' --ngf).")
     var ngf = 64
 
-    @Option(help: "Width of the discriminator (its first layer; pytorch/examples' --ndf).")
+    @Option(parsing: .unconditional, help: "Width of the discriminator (its first layer; pytorch/examples' --ndf).")
     var ndf = 64
 
     @Option(help: "pix2pix: AtoB (the left or A/ pictures are the input) or BtoA.")
@@ -112,10 +112,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "pix2pix and cyclegan: the networks' normalisation, batch or instance (default batch, cyclegan instance).")
     var norm: TranslationSettings.Norm?
 
-    @Option(name: .customLong("lambda-l1"), help: "pix2pix: weight of the L1 distance to the target in G's loss.")
+    @Option(name: .customLong("lambda-l1"), parsing: .unconditional, help: "pix2pix: weight of the L1 distance to the target in G's loss.")
     var lambdaL1: Float = 100
 
-    @Option(help: "pix2pix: dropout of the generator's innermost decoder levels, also kept on when translating (0: none).")
+    @Option(parsing: .unconditional, help: "pix2pix: dropout of the generator's innermost decoder levels, also kept on when translating (0: none).")
     var dropout: Float = 0.5
 
     @Option(help: "pix2pix: resize_and_crop (to --load-size, then a random --image-size crop), resize (to --image-size), or none (pictures must already be --image-size).")
@@ -124,19 +124,19 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("no-flip"), help: "pix2pix and cyclegan: no random left-right mirroring.")
     var noFlip = false
 
-    @Option(name: .customLong("lambda-a"), help: "cyclegan: weight of the cycle A -> B -> A.")
+    @Option(name: .customLong("lambda-a"), parsing: .unconditional, help: "cyclegan: weight of the cycle A -> B -> A.")
     var lambdaA: Float = 10
 
-    @Option(name: .customLong("lambda-b"), help: "cyclegan: weight of the cycle B -> A -> B.")
+    @Option(name: .customLong("lambda-b"), parsing: .unconditional, help: "cyclegan: weight of the cycle B -> A -> B.")
     var lambdaB: Float = 10
 
-    @Option(name: .customLong("lambda-identity"), help: "cyclegan: weight of the identity terms relative to the cycle ones (0: none).")
+    @Option(name: .customLong("lambda-identity"), parsing: .unconditional, help: "cyclegan: weight of the identity terms relative to the cycle ones (0: none).")
     var lambdaIdentity: Float = 0.5
 
-    @Option(name: .customLong("pool-size"), help: "cyclegan: generated pictures each discriminator's history holds (0: none).")
+    @Option(name: .customLong("pool-size"), parsing: .unconditional, help: "cyclegan: generated pictures each discriminator's history holds (0: none).")
     var poolSize = 50
 
-    @Option(name: .customLong("residual-blocks"), help: "cyclegan: residual blocks of the generators (default 9 from 256 px, else 6).")
+    @Option(name: .customLong("residual-blocks"), parsing: .unconditional, help: "cyclegan: residual blocks of the generators (default 9 from 256 px, else 6).")
     var residualBlocks: Int?
 
     @Flag(name: .customLong("serial-batches"), help: "cyclegan: take B pictures in order instead of at random.")

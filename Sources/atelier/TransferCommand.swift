@@ -36,7 +36,7 @@ struct TransferCommand: ParsableCommand {
     @Option(help: "Also write input | output pairs (the first 64) as one PNG sheet here.")
     var sheet: String?
 
-    @Option(name: .customLong("batch-size"), help: "Pictures read, translated and written per batch.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Pictures read, translated and written per batch.")
     var batchSize = 32
 
     @Option(help: "auto, cpu, opencl or opencl:P:D.")

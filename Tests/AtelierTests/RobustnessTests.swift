@@ -232,4 +232,28 @@ struct RobustnessTests {
         #expect(FileManager.default.fileExists(atPath: kept.path), "a file of the user's was removed")
         #expect(resumed.stdout.contains("removed 4 temporary files a stopped run left"), "\(resumed.stdout)")
     }
+
+    /// Negative numbers were taken for options ("Missing value"); an
+    /// unusable --out or a folder given as a checkpoint gave NSError's
+    /// "Code=512" text; --out "" trained into the current folder.
+    @Test("Messages name the problem: negative counts, an --out that cannot be written, a folder as a checkpoint")
+    func messages() throws {
+        let dir = try temporaryDirectory("messages")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("a-file")
+        try Data([1]).write(to: file)
+        let cases: [([String], String)] = [
+            (["train", "--model", "gan", "--batch-size", "-1"], "--batch-size must be at least 1"),
+            (["sample", "--checkpoint", file.path, "--count", "-5"], "--count must be at least 1"),
+            (["train", "--model", "gan", "--batch-size", "--epochs", "3"], "The value '--epochs' is invalid for '--batch-size"),
+            (["train", "--model", "gan", "--device", "cpu", "--out", file.path + "/run"], "\(file.path) is a file, not a folder; choose another --out"),
+            (["train", "--model", "gan", "--device", "cpu", "--out", ""], "--out is empty"),
+            (["sample", "--checkpoint", dir.path, "--out", dir.path + "/s.png"], "\(dir.path) is a folder, not a checkpoint"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try Executables.run("atelier", arguments)
+            #expect(result.status != 0 && result.stderr.contains(expected) && !result.stderr.contains("Code="),
+                    "atelier \(arguments.joined(separator: " ")): \(result.stderr)")
+        }
+    }
 }
