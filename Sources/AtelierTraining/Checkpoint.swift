@@ -189,6 +189,10 @@ public enum Checkpoint {
             guard e.shape == p.shape.dims else {
                 throw CheckpointError("\(path): \(name) has shape \(e.shape) but the model needs \(p.shape.dims): it was written for another model")
             }
+            // NaN weights once made `sample` write an all-white sheet without a word.
+            if let bad = e.values.first(where: { !$0.isFinite }) {
+                throw CheckpointError("\(path): \(name) holds \(bad) values (training diverged before it was saved, or the file is damaged); use an earlier checkpoint")
+            }
             try b.write(e.values, to: try p.bound())
         }
     }

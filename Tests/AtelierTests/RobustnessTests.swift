@@ -256,4 +256,45 @@ struct RobustnessTests {
                     "atelier \(arguments.joined(separator: " ")): \(result.stderr)")
         }
     }
+
+    @Test("A checkpoint with NaN weights is refused by tensor name, in sample and --continue",
+          .enabled(if: fashionMNIST, "needs dataset-fashion-mnist"))
+    func nanWeights() throws {
+        let out = try temporaryDirectory("nan-weights")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let dry = try Executables.run("atelier", ["train", "--model", "dcgan", "--dry-run", "--limit-images", "64", "--device", "cpu",
+                                                  "--out", out.path])
+        #expect(dry.status == 0, "stderr: \(dry.stderr)")
+        let checkpoint = RunFiles(out.path).checkpoint
+        let (entries, metadata) = try Safetensors.decode(try Data(contentsOf: checkpoint), source: "test")
+        var poisoned = entries.values.sorted { $0.name < $1.name }
+        let index = poisoned.firstIndex { $0.name == "generator.layers.0.weight" }!
+        poisoned[index].values[7] = .nan
+        try Safetensors.encode(poisoned, metadata: metadata).write(to: checkpoint)
+        let sampled = try Executables.run("atelier", ["sample", "--checkpoint", checkpoint.path, "--out", out.path + "/s.png"])
+        #expect(sampled.status != 0 && sampled.stderr.contains("generator.layers.0.weight holds nan values"), "\(sampled.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path + "/s.png"))
+        let resumed = try Executables.run("atelier", ["train", "--model", "dcgan", "--continue", "--epochs", "2", "--limit-images", "64",
+                                                      "--device", "cpu", "--out", out.path])
+        #expect(resumed.status != 0 && resumed.stderr.contains("use an earlier checkpoint"), "\(resumed.stderr)")
+    }
+
+    @Test("Pictures beside class folders are refused by name instead of left out")
+    func loosePictures() throws {
+        let root = try temporaryDirectory("loose-pictures")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let picture = PixelImage(width: 8, height: 8, channels: 1, pixels: [UInt8](repeating: 90, count: 64))
+        for folder in ["coats", "shirts"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
+            try PNG.write(picture, to: root.appendingPathComponent(folder + "/a.png").path)
+        }
+        try PNG.write(picture, to: root.appendingPathComponent("stray.png").path)
+        #expect { try ImageFolder.listing(root.path) } throws: {
+            "\($0)".contains("(coats, shirts) and 1 picture beside them (stray.png)")
+        }
+        try FileManager.default.removeItem(at: root.appendingPathComponent("stray.png"))
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("empty"), withIntermediateDirectories: true)
+        let (files, classes) = try ImageFolder.listing(root.path)
+        #expect(files.count == 2 && classes == ["coats", "shirts"], "an empty folder is no class: \(classes)")
+    }
 }

@@ -116,6 +116,11 @@ public enum ImageFolder {
             files = try pictures(in: root).map { ($0, 0) }
             classNames = [root.lastPathComponent]
         } else {
+            // Pictures beside class folders belong to no class: say so rather than leave them out.
+            let loose = try pictures(in: root)
+            if !loose.isEmpty {
+                throw DatasetError("\(directory) holds class sub-folders (\(classDirs.joined(separator: ", "))) and \(loose.count) picture\(loose.count == 1 ? "" : "s") beside them (\(loose[0].lastPathComponent)\(loose.count > 1 ? ", ..." : "")), which would belong to no class: move them into a class folder or elsewhere")
+            }
             for name in classDirs {
                 let inside = try pictures(in: root.appendingPathComponent(name))
                 // An empty sub-folder is no class: it would get a label that never occurs.
