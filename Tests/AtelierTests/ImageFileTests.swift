@@ -26,7 +26,7 @@ struct ImageFileTests {
         guard ok != 0 else { throw TestFailure("libpng could not write \(path)") }
     }
 
-    @Test("PNGs of every kind read as 8-bit gray or RGB: gray, gray+alpha and RGBA over white, palette, 16-bit")
+    @Test("PNGs of every kind read as 8-bit gray or RGB: gray, gray+alpha and RGBA over white, palette, gray palette, 16-bit as stored")
     func pngKinds() throws {
         let dir = try temporaryDirectory("png-kinds")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -48,13 +48,22 @@ struct ImageFileTests {
                           colormap: palette, colormapEntries: 3)
         #expect(try ImageFile.read(path("palette.png")).pixels == [0, 0, 255, 255, 0, 0, 0, 255, 0])
 
-        // 16-bit linear samples: black and white exactly, the middle brighter
-        // once encoded as sRGB (gamma), and in order.
+        // A palette of grays reads as gray: one such file once turned a gray set RGB.
+        try Self.writePNG(path("gray-palette.png"), width: 3, height: 1, format: Int32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_COLORMAP),
+                          pixels: [1, 0, 1], colormap: [10, 10, 10, 200, 200, 200], colormapEntries: 2)
+        #expect(try ImageFile.read(path("gray-palette.png")) == PixelImage(width: 3, height: 1, channels: 1, pixels: [200, 10, 200]))
+
+        // 16-bit samples scaled to 8 bits as stored: libpng's 8-bit output
+        // once took them for linear light and brightened 50 % gray to 186.
         let samples: [UInt16] = [0, 8192, 32768, 65535]
         let bytes = samples.withUnsafeBytes { Array($0) }
         try Self.writePNG(path("sixteen.png"), width: 4, height: 1, format: Int32(PNG_FORMAT_LINEAR_Y), pixels: bytes)
-        let sixteen = try ImageFile.read(path("sixteen.png")).pixels
-        #expect(sixteen.first == 0 && sixteen.last == 255 && sixteen == sixteen.sorted() && sixteen[2] > 128, "\(sixteen)")
+        #expect(try ImageFile.read(path("sixteen.png")) == PixelImage(width: 4, height: 1, channels: 1, pixels: [0, 32, 128, 255]))
+        // With alpha (written premultiplied): black at half cover over white is mid-gray (127); no cover is white.
+        let covered: [UInt16] = [0, 32768, 0, 0, 65535, 65535]
+        try Self.writePNG(path("sixteen-alpha.png"), width: 3, height: 1, format: Int32(PNG_FORMAT_LINEAR_Y_ALPHA),
+                          pixels: covered.withUnsafeBytes { Array($0) })
+        #expect(try ImageFile.read(path("sixteen-alpha.png")).pixels == [127, 255, 255])  // 32767 of 65535 white
     }
 
     @Test("JPEGs read back what was written (gray and RGB); files are told apart by content, not name")

@@ -73,18 +73,66 @@ public enum PNG {
                 throw error
             }
             let gray = image.format & UInt32(PNG_FORMAT_FLAG_COLOR) == 0
-            image.format = gray ? UInt32(PNG_FORMAT_GRAY) : UInt32(PNG_FORMAT_RGB)
+            let mapped = image.format & UInt32(PNG_FORMAT_FLAG_COLORMAP) != 0
             let channels = gray ? 1 : 3
-            var pixels = [UInt8](repeating: 0, count: w * h * channels)
-            var white = png_color(red: 255, green: 255, blue: 255)
-            let ok = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, &white, $0.baseAddress, 0, nil) }
-            guard ok != 0 else {
-                let text = message(&image)
-                png_image_free(&image)
-                throw ImageFileError("\(name) is a damaged PNG: \(text)")
+            var pixels: [UInt8]
+            if image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0 {
+                pixels = try wideSamples(&image, gray: gray, count: w * h, name: name)
+            } else {
+                image.format = gray ? UInt32(PNG_FORMAT_GRAY) : UInt32(PNG_FORMAT_RGB)
+                pixels = [UInt8](repeating: 0, count: w * h * channels)
+                var white = png_color(red: 255, green: 255, blue: 255)
+                let ok = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, &white, $0.baseAddress, 0, nil) }
+                guard ok != 0 else { throw damaged(&image, name) }
+            }
+            // A palette of grays is a gray picture: one RGB file would turn a gray set RGB.
+            if mapped && !gray && isGray(pixels) {
+                let levels: [UInt8] = stride(from: 0, to: pixels.count, by: 3).map { pixels[$0] }
+                return PixelImage(width: w, height: h, channels: 1, pixels: levels)
             }
             return PixelImage(width: w, height: h, channels: channels, pixels: pixels)
         }
+    }
+
+    /// A 16-bit file's samples as stored, scaled to 8 bits. libpng's
+    /// simplified API takes 16-bit samples for linear light and would turn
+    /// them into sRGB on the way to 8 bits (50 % gray became 186 of 255);
+    /// read as linear they come back unconverted. Alpha comes premultiplied
+    /// and is laid over white as for 8-bit files.
+    private static func wideSamples(_ image: inout png_image, gray: Bool, count: Int, name: String) throws -> [UInt8] {
+        let alpha = image.format & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
+        let colours = gray ? 1 : 3, stride = colours + (alpha ? 1 : 0)
+        var format = UInt32(PNG_FORMAT_FLAG_LINEAR)
+        if !gray { format |= UInt32(PNG_FORMAT_FLAG_COLOR) }
+        if alpha { format |= UInt32(PNG_FORMAT_FLAG_ALPHA) }
+        image.format = format
+        var samples = [UInt16](repeating: 0, count: count * stride)
+        let ok = samples.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
+        guard ok != 0 else { throw damaged(&image, name) }
+        var pixels = [UInt8](repeating: 0, count: count * colours)
+        for i in 0..<count {
+            let cover = alpha ? 65535 - Int(samples[i * stride + colours]) : 0
+            for c in 0..<colours {
+                pixels[i * colours + c] = UInt8(((Int(samples[i * stride + c]) + cover) * 255 + 32767) / 65535)
+            }
+        }
+        return pixels
+    }
+
+    /// Whether every RGB pixel has three equal values.
+    private static func isGray(_ rgb: [UInt8]) -> Bool {
+        var i = 0
+        while i < rgb.count {
+            if rgb[i] != rgb[i + 1] || rgb[i] != rgb[i + 2] { return false }
+            i += 3
+        }
+        return true
+    }
+
+    private static func damaged(_ image: inout png_image, _ name: String) -> ImageFileError {
+        let text = message(&image)
+        png_image_free(&image)
+        return ImageFileError("\(name) is a damaged PNG: \(text)")
     }
 
     /// Writes atomically (ImageFile.writeAtomically: a temporary file, then renamed).
