@@ -297,4 +297,19 @@ struct RobustnessTests {
         let (files, classes) = try ImageFolder.listing(root.path)
         #expect(files.count == 2 && classes == ["coats", "shirts"], "an empty folder is no class: \(classes)")
     }
+
+    /// PoCL without a writable cache folder offers no device; the message
+    /// said to install an OpenCL driver, which is installed.
+    @Test("An unwritable POCL_CACHE_DIR is named as the problem, not a missing driver",
+          .enabled(if: FileManager.default.fileExists(atPath: "/etc/OpenCL/vendors/pocl.icd"), "needs PoCL"))
+    func poclCache() throws {
+        let dir = try temporaryDirectory("pocl-cache")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("a-file")
+        try Data([1]).write(to: file)
+        let result = try Executables.run("atelier", ["devices"], environment: ["POCL_CACHE_DIR": file.path + "/cache"])
+        let text = result.stdout + result.stderr
+        #expect(text.contains("cannot write its kernel cache in \(file.path)/cache (POCL_CACHE_DIR)") && !text.contains("Install an OpenCL driver"),
+                "\(text)")
+    }
 }

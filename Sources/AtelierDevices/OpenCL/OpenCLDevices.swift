@@ -74,13 +74,17 @@ public enum OpenCLDevices {
         guard listed == 0 else { throw .call(function: "clGetPlatformIDs", code: listed) }
 
         var found: [OpenCLDeviceHandle] = []
+        var empty: [String] = []
         for (p, platform) in platforms.enumerated() {
             guard let platform else { continue }
             var deviceCount: cl_uint = 0
             let s = aclGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), 0, nil, &deviceCount)
             // -1: this platform has no device (PoCL says so when its cache
             // directory is unusable); skip it rather than fail.
-            if s == -1 || deviceCount == 0 { continue }
+            if s == -1 || deviceCount == 0 {
+                empty.append(platformString(platform, CL_PLATFORM_NAME))
+                continue
+            }
             guard s == 0 else { throw .call(function: "clGetDeviceIDs", code: s) }
             var devices = [cl_device_id?](repeating: nil, count: Int(deviceCount))
             let d = aclGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), deviceCount, &devices, nil)
@@ -91,9 +95,27 @@ public enum OpenCLDevices {
             }
         }
         if found.isEmpty {
+            if empty.contains(where: { $0.contains("Portable Computing Language") }), let problem = poclCacheProblem() {
+                throw .unusable(problem)
+            }
             throw .unavailable("OpenCL platforms were found but none has a usable device")
         }
         return found
+    }
+
+    /// PoCL offers no device when it cannot write its kernel cache: why, if so.
+    private static func poclCacheProblem() -> String? {
+        let environment = ProcessInfo.processInfo.environment
+        let set = environment["POCL_CACHE_DIR"]
+        let folder = set ?? ((environment["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")) + "/pocl")
+        let probe = folder + "/.atelier-write-test-\(getpid())"
+        if (try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)) != nil,
+           FileManager.default.createFile(atPath: probe, contents: Data()) {
+            try? FileManager.default.removeItem(atPath: probe)
+            return nil
+        }
+        return "PoCL offers no device because it cannot write its kernel cache in \(folder)"
+            + (set != nil ? " (POCL_CACHE_DIR)" : "") + "; set POCL_CACHE_DIR to a folder you can write, e.g. POCL_CACHE_DIR=/tmp/pocl-cache"
     }
 
     private static func describe(_ platform: OpaquePointer, _ device: OpaquePointer, _ p: Int, _ d: Int) -> OpenCLDeviceInfo {

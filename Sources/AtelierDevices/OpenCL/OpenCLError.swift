@@ -2,6 +2,8 @@
 public enum OpenCLError: Error, CustomStringConvertible, Sendable {
     /// No ICD loader, or it found no platform: "no OpenCL here".
     case unavailable(String)
+    /// OpenCL is installed but cannot run here; the reason names the fix.
+    case unusable(String)
     /// An OpenCL call returned an error code.
     case call(function: String, code: Int32)
     /// clBuildProgram failed; carries everything needed to reproduce it.
@@ -11,6 +13,8 @@ public enum OpenCLError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .unavailable(let reason):
             return "OpenCL is not available: \(reason). Install an OpenCL driver (for a CPU: `apt-get install pocl-opencl-icd ocl-icd-libopencl1`) or use --device cpu."
+        case .unusable(let reason):
+            return "OpenCL is installed but unusable: \(reason) (or use --device cpu)."
         case .call(let function, let code):
             var text = "\(function) failed with \(OpenCLError.name(of: code)) (\(code))"
             if let hint = OpenCLError.hint(for: code) { text += ": \(hint)" }
