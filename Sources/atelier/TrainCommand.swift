@@ -242,14 +242,10 @@ struct TrainCommand: ParsableCommand {
         run.profile = profile
         Interrupt.install()
         let outcome = try run.run(onStep: { p in
-            let s = p.statistics
-            let values = zip(s.names, s.values).map { String(format: "%@ %.4f", $0, $1) }.joined(separator: " ")
-            let text = String(format: "[%d/%d][%d/%d] %@ | %.0f samples/s, ETA %@", p.epoch, p.epochs, p.stepInEpoch,
-                              p.stepsPerEpoch, values, p.samplesPerSecond, Terminal.duration(p.secondsLeft))
             if Terminal.isTerminal {
-                Terminal.status(text)
+                Terminal.status(ProgressLine.text(p, width: ProgressLine.terminalWidth()))
             } else if p.stepInEpoch == 1 || p.stepInEpoch % 50 == 0 || p.stepInEpoch == p.stepsPerEpoch {
-                Terminal.line(text)
+                Terminal.line(ProgressLine.text(p))
             }
         }, shouldStop: { Interrupt.requested })
         switch outcome {
@@ -305,9 +301,4 @@ enum Terminal {
         FileHandle.standardOutput.write(Data((clear + text + "\n").utf8))
     }
 
-    static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite else { return "?" }
-        let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s / 60 % 60) : String(format: "%dm%02ds", s / 60, s % 60)
-    }
 }

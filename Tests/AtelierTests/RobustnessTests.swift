@@ -312,4 +312,21 @@ struct RobustnessTests {
         #expect(text.contains("cannot write its kernel cache in \(file.path)/cache (POCL_CACHE_DIR)") && !text.contains("Install an OpenCL driver"),
                 "\(text)")
     }
+
+    /// CycleGAN's line is about 170 characters: on a narrower terminal it
+    /// wrapped, and each redraw left a stale copy.
+    @Test("The progress line fits the terminal, keeping the position and the ETA")
+    func progressLine() {
+        let values = ["Loss_G 6.7451", "Loss_D 0.6364", "G_A 0.5362", "G_B 0.5346", "cycle_A 2.0901", "cycle_B 1.7087",
+                      "idt_A 0.8491", "idt_B 1.0264", "D_A 0.4171", "D_B 0.2193"]
+        let full = ProgressLine.fit(head: "[1/6][1000/1500]", values: values, tail: "5 samples/s, ETA 28m49s", width: nil)
+        #expect(full.contains("D_B 0.2193 | 5 samples/s, ETA 28m49s"))
+        for width in [200, 120, 80, 60, 40, 30, 20, 8] {
+            let line = ProgressLine.fit(head: "[1/6][1000/1500]", values: values, tail: "5 samples/s, ETA 28m49s", width: width)
+            #expect(line.count <= width - 1, "width \(width): \(line.count) characters: \(line)")
+            #expect(width < 30 || (line.hasPrefix("[1/6][1000/1500]") && line.hasSuffix("ETA 28m49s")), "width \(width): \(line)")
+            #expect(width < 60 || line.contains("Loss_G 6.7451"), "width \(width): \(line)")
+        }
+        #expect(ProgressLine.duration(.infinity) == "?" && ProgressLine.duration(3725) == "1h02m" && ProgressLine.duration(1e30) == "?")
+    }
 }
