@@ -8,3 +8,8 @@
 @_exported import AtelierGraph
 @_exported import AtelierModels
 @_exported import AtelierTraining
+
+/// Atelier's release, as `atelier --version` prints it.
+public enum AtelierVersion {
+    public static let release = "0.9.0"
+}

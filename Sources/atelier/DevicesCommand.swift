@@ -25,6 +25,14 @@ struct DevicesCommand: ParsableCommand {
 
 /// Everything `atelier devices` says, in one value for both output forms.
 struct DeviceReport: Codable {
+    /// The native CPU path, always there.
+    struct CPUPath: Codable {
+        var id = "cpu"
+        var description = "native CPU path (OpenBLAS)"
+        var cores = ProcessInfo.processInfo.activeProcessorCount
+        var avx512 = CPUTuning.cpuHasAVX512
+    }
+    var cpu = CPUPath()
     var devices: [OpenCLDeviceInfo]
     /// Why there are no OpenCL devices, when there are none.
     var openCLUnavailable: String?
@@ -64,7 +72,7 @@ struct DeviceReport: Codable {
             lines.append("    OpenCL C        \(d.openCLCVersion)")
             lines.append("    driver          \(d.driverVersion)")
         }
-        lines.append("cpu  native CPU path (OpenBLAS, \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+        lines.append("\(cpu.id)  \(cpu.description), \(cpu.cores) cores\(cpu.avx512 ? ", AVX-512" : "")")
         lines.append("")
         lines.append("--device auto chooses: \(auto) (\(autoReason))")
         return lines.joined(separator: "\n")

@@ -43,6 +43,9 @@ struct CommandLineTests {
         #expect(object?["auto"] as? String == "cpu")
         #expect((object?["devices"] as? [Any])?.isEmpty == true)
         #expect((object?["openCLUnavailable"] as? String)?.contains("no OpenCL platform") == true, "\(json.stdout)")
+        // The CPU path is listed in JSON as in the text.
+        let cpu = object?["cpu"] as? [String: Any]
+        #expect(cpu?["id"] as? String == "cpu" && (cpu?["cores"] as? Int ?? 0) >= 1, "\(json.stdout)")
 
         let explicit = try Executables.run("atelier-bench", ["--device", "opencl", "--kernel", "relu fwd"], environment: env)
         #expect(explicit.status != 0)
@@ -57,6 +60,12 @@ struct CommandLineTests {
         #expect(run.status == 0, "stderr: \(run.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
         #expect((object?["devices"] as? [Any])?.isEmpty == false, "no device without a writable home:\n\(run.stdout)")
+    }
+
+    @Test("atelier --version prints the release")
+    func version() throws {
+        let run = try Executables.run("atelier", ["--version"])
+        #expect(run.status == 0 && run.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == AtelierVersion.release, "\(run.stdout) \(run.stderr)")
     }
 
     @Test("Without an ICD loader the tools start and the CPU path runs")
