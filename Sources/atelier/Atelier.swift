@@ -10,3 +10,12 @@ struct AtelierCommand: ParsableCommand {
         subcommands: [TrainCommand.self, TransferCommand.self, SampleCommand.self, DatasetsCommand.self, DevicesCommand.self]
     )
 }
+
+/// A command's own error, found while it runs (a checkpoint that does not
+/// fit, a sheet too large): its message alone. ArgumentParser's
+/// ValidationError, thrown there, printed the top command's usage instead of
+/// the one the user ran; option errors belong in `validate()`.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -29,17 +29,20 @@ struct SampleCommand: ParsableCommand {
     /// Images generated at once, the most a sheet holds, and the most in all.
     static let batch = 256, sheetLimit = 1024, folderLimit = 100_000
 
-    func run() throws {
-        let sheet = out.lowercased().hasSuffix(".png")
+    func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-        guard !sheet || count <= Self.sheetLimit else {
+        guard !out.lowercased().hasSuffix(".png") || count <= Self.sheetLimit else {
             throw ValidationError("--count \(count): a sheet holds at most \(Self.sheetLimit) images; give --out a folder for one PNG per image")
         }
         guard count <= Self.folderLimit else { throw ValidationError("--count must be at most \(Self.folderLimit)") }
+    }
+
+    func run() throws {
+        let sheet = out.lowercased().hasSuffix(".png")
         let (state, tensors) = try Checkpoint.read(checkpoint)
         let config = state.model
         guard !config.kind.isTranslation else {
-            throw ValidationError("\(checkpoint) holds a \(config.kind) model, which translates pictures rather than generating them: use `atelier transfer --checkpoint \(checkpoint) --in PICTURES --out DIR`")
+            throw CommandError("\(checkpoint) holds a \(config.kind) model, which translates pictures rather than generating them: use `atelier transfer --checkpoint \(checkpoint) --in PICTURES --out DIR`")
         }
         var classes: [Int]?
         if config.isConditional {
@@ -50,14 +53,14 @@ struct SampleCommand: ParsableCommand {
                 } else if let k = config.classNames.firstIndex(where: { $0.caseInsensitiveCompare(className) == .orderedSame }) {
                     index = k
                 } else {
-                    throw ValidationError("unknown class '\(className)'; this model knows: \(config.classNames.enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", "))")
+                    throw CommandError("unknown class '\(className)'; this model knows: \(config.classNames.enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", "))")
                 }
                 classes = Array(repeating: index, count: count)
             } else {
                 classes = (0..<count).map { $0 % config.classes }
             }
         } else if let className {
-            throw ValidationError("--class '\(className)' needs a conditional model (cdcgan); this checkpoint holds \(config.kind)")
+            throw CommandError("--class '\(className)' needs a conditional model (cdcgan); this checkpoint holds \(config.kind)")
         }
         let backend = try DeviceChoice(parsing: device).makeBackend()
         var rng = RandomGenerator(seed: 0)

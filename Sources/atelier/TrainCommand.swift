@@ -233,7 +233,7 @@ struct TrainCommand: ParsableCommand {
         options.dropout = dropout
         options.preprocess = preprocess
         options.noFlip = noFlip
-        if !resume { do { _ = try options.schedule() } catch { throw ValidationError("\(error)") } }
+        if !resume { do { _ = try options.schedule() } catch { throw CommandError("\(error)") } }
 
         let backend = try DeviceChoice(parsing: device).makeBackend(profiling: profile)
         let deviceName = backend.name

@@ -72,7 +72,7 @@ struct TransferCommand: ParsableCommand {
         } else {
             let ext = (out as NSString).pathExtension.lowercased()
             guard ImageFile.extensions.contains(ext) else {
-                throw ValidationError("--out \(out): for one picture give a .png or .jpg file name (a folder takes a folder --in)")
+                throw CommandError("--out \(out): for one picture give a .png or .jpg file name (a folder takes a folder --in)")
             }
             inputs = [URL(fileURLWithPath: input)]
             outputs = [URL(fileURLWithPath: out)]

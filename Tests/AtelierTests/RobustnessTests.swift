@@ -255,6 +255,9 @@ struct RobustnessTests {
             #expect(result.status != 0 && result.stderr.contains(expected) && !result.stderr.contains("Code="),
                     "atelier \(arguments.joined(separator: " ")): \(result.stderr)")
         }
+        // A usage error shows the usage of the command the user ran, not atelier's.
+        let usage = try Executables.run("atelier", ["sample", "--checkpoint", file.path, "--count", "0"])
+        #expect(usage.stderr.contains("Usage: atelier sample --checkpoint"), "\(usage.stderr)")
     }
 
     @Test("A checkpoint with NaN weights is refused by tensor name, in sample and --continue",
