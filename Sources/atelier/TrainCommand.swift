@@ -25,13 +25,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Folder of Fashion-MNIST IDX files or of PNG/JPEG pictures (default: the Debian package's).")
     var dataroot: String?
 
-    @Option(parsing: .unconditional, help: "Epochs to train; default 5, pix2pix 100 (then --epochs-decay more). With --continue: the total to reach (default: the run's own).")
+    @Option(name: [.long, .customLong("niter")], parsing: .unconditional, help: "Epochs to train; default 5, pix2pix 100 (then --epochs-decay more). With --continue: the total to reach (default: the run's own).")
     var epochs: Int?
 
     @Option(name: .customLong("epochs-decay"), parsing: .unconditional, help: "pix2pix: epochs after --epochs over which the learning rate falls linearly to zero (junyanz's --n_epochs_decay; default 100).")
     var epochsDecay: Int?
 
-    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Images (pix2pix: pairs) per step; default 64, pix2pix 1.")
+    @Option(name: [.customLong("batch-size"), .customLong("batchSize")], parsing: .unconditional, help: "Images (pix2pix: pairs) per step; default 64, pix2pix 1.")
     var batchSize: Int?
 
     @Option(parsing: .unconditional, help: "Adam learning rate of both networks.")
@@ -43,13 +43,13 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Length of the noise vector.")
     var nz = 100
 
-    @Option(parsing: .unconditional, help: "Seed of initialisation, noise and shuffling.")
+    @Option(name: [.long, .customLong("manualSeed")], parsing: .unconditional, help: "Seed of initialisation, noise and shuffling.")
     var seed: UInt64 = 0
 
     @Option(help: "auto, cpu, opencl or opencl:P:D (see `atelier devices`); reference runs the plain reference backend (slow, for checking numerics).")
     var device = "auto"
 
-    @Option(help: "Run folder (default: runs/MODEL).")
+    @Option(name: [.long, .customLong("outf")], help: "Run folder (default: runs/MODEL).")
     var out: String?
 
     @Flag(name: .customLong("dry-run"), help: "Two steps that write every file, to check the set-up.")
@@ -67,7 +67,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("limit-images"), parsing: .unconditional, help: "Use only the first N images (quick trials).")
     var limitImages: Int?
 
-    @Option(name: [.customLong("image-size"), .customLong("crop-size")], parsing: .unconditional, help: "Image side the model is built for: 28 (default), 32, 64, 128 or 256 for dcgan and cdcgan; 28, 32 or 64 for gan; 32 to 512 for pix2pix (default: the pictures' size; --crop-size as junyanz). Pictures are resized to it.")
+    @Option(name: [.customLong("image-size"), .customLong("crop-size"), .customLong("imageSize")], parsing: .unconditional, help: "Image side the model is built for: 28 (default), 32, 64, 128 or 256 for dcgan and cdcgan; 28, 32 or 64 for gan; 32 to 512 for pix2pix (default: the pictures' size; --crop-size as junyanz). Pictures are resized to it.")
     var imageSize: Int?
 
     @Option(name: .customLong("load-size"), parsing: .unconditional, help: "Store pictures at this side (shorter side resized, centre square), then crop --image-size from them (default: --image-size).")

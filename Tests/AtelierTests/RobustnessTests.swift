@@ -332,4 +332,15 @@ struct RobustnessTests {
         }
         #expect(ProgressLine.duration(.infinity) == "?" && ProgressLine.duration(3725) == "1h02m" && ProgressLine.duration(1e30) == "?")
     }
+
+    @Test("pytorch/examples' option names are accepted as aliases", .enabled(if: fashionMNIST, "needs dataset-fashion-mnist"))
+    func pytorchAliases() throws {
+        let out = try temporaryDirectory("aliases")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let run = try Executables.run("atelier", ["train", "--model", "gan", "--batchSize", "32", "--niter", "1", "--manualSeed", "3",
+                                                  "--imageSize", "28", "--outf", out.path, "--limit-images", "64", "--device", "cpu", "--dry-run"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: RunFiles(out.path).options))
+        #expect(options.batchSize == 32 && options.epochs == 1 && options.seed == 3 && options.out == out.path)
+    }
 }
