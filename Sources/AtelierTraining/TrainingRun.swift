@@ -234,14 +234,15 @@ public final class TrainingRun {
             if state.model.kind != options.model {
                 throw CheckpointError("--continue: \(files.checkpoint.path) holds a \(state.model.kind) model, not \(options.model); pass --model \(state.model.kind)")
             }
-            // The checkpoint decides everything but the number of epochs.
-            if let saved = try? JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: files.options)) {
-                let epochs = options.epochs, device = options.device
-                options = saved
-                options.epochs = epochs
-                options.device = device
-                options.dryRun = false
+            // The run's options decide everything but the number of epochs and the device.
+            guard let saved = try? JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: files.options)) else {
+                throw CheckpointError("--continue: \(files.options.path) is missing or unreadable; it records the run's data, batch size, seed and the rest, without which the run cannot go on as it started")
             }
+            let epochs = options.epochs, device = options.device
+            options = saved
+            options.epochs = epochs
+            options.device = device
+            options.dryRun = false
             restoredTensors = tensors
             restoredState = state
         } else if fm.fileExists(atPath: files.checkpoint.path) {

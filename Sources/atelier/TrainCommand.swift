@@ -181,7 +181,8 @@ struct TrainCommand: ParsableCommand {
         if dryRun && resume { throw ValidationError("--dry-run starts a new run; it cannot be combined with --continue") }
     }
 
-    func run() throws {
+    /// The run's options from the command line, with model-dependent defaults.
+    func makeOptions() -> TrainingOptions {
         var options = TrainingOptions()
         options.model = model
         options.dataroot = dataroot
@@ -233,6 +234,12 @@ struct TrainCommand: ParsableCommand {
         options.dropout = dropout
         options.preprocess = preprocess
         options.noFlip = noFlip
+        return options
+    }
+
+    func run() throws {
+        let options = makeOptions()
+        if resume { try checkResume(options) }
         if !resume { do { _ = try options.schedule() } catch { throw CommandError("\(error)") } }
 
         let backend = try DeviceChoice(parsing: device).makeBackend(profiling: profile)
@@ -258,6 +265,49 @@ struct TrainCommand: ParsableCommand {
 }
 
 
+
+extension TrainCommand {
+    /// What --continue may change: how far the run goes and where it runs.
+    /// Everything else a resumed run takes from its options.json, so that it
+    /// reproduces the uninterrupted run.
+    static let changeableOnResume: Set<String> = ["epochs", "device", "out", "dryRun"]
+
+    /// Refuses, by name, options given with --continue that differ from the
+    /// run's (they were once ignored without a word), and a run whose
+    /// options.json is gone (it once resumed on the defaults).
+    func checkResume(_ passed: TrainingOptions) throws {
+        let files = RunFiles(passed.out)
+        guard FileManager.default.fileExists(atPath: files.checkpoint.path) else { return }  // TrainingRun says so
+        guard let data = try? Data(contentsOf: files.options) else {
+            throw CommandError("--continue: \(files.options.path) is missing; it records the run's data, batch size, seed and the rest, without which the run cannot go on as it started: put it back, or start a new run with another --out")
+        }
+        guard let saved = try? JSONDecoder().decode(TrainingOptions.self, from: data) else {
+            throw CommandError("--continue: \(files.options.path) is unreadable; put back the run's own, or start a new run with another --out")
+        }
+        let defaults = try TrainCommand.parse(["--model", model.rawValue]).makeOptions()
+        func fields(_ o: TrainingOptions) throws -> [String: String] {
+            let object = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(o)) as? [String: Any] ?? [:]
+            return object.mapValues { "\($0)" }
+        }
+        let (given, run, plain) = (try fields(passed), try fields(saved), try fields(defaults))
+        var differing: [String] = []
+        for key in Set(given.keys).union(run.keys).sorted() where !Self.changeableOnResume.contains(key) {
+            let (value, theirs) = (given[key] ?? "none", run[key] ?? "none")
+            if value != theirs && value != (plain[key] ?? "none") {
+                differing.append("\(Self.flag(key)) \(value) (the run's: \(theirs))")
+            }
+        }
+        guard differing.isEmpty else {
+            throw CommandError("--continue keeps the run's options so that it reproduces the uninterrupted run, and these differ from the run's: \(differing.joined(separator: ", ")). Only --epochs and --device may change on resume; to train with other options, start a new run with another --out")
+        }
+    }
+
+    /// The command-line option of an options.json key.
+    static func flag(_ key: String) -> String {
+        if key == "learningRate" { return "--lr" }
+        return "--" + key.reduce(into: "") { text, c in text += c.isUppercase ? "-" + c.lowercased() : String(c) }
+    }
+}
 
 /// Ctrl-C (SIGINT), or SIGTERM (what `kill`, systemd, Slurm and CI send),
 /// asks the training loop to stop after the current step and save a

@@ -343,4 +343,26 @@ struct RobustnessTests {
         let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: RunFiles(out.path).options))
         #expect(options.batchSize == 32 && options.epochs == 1 && options.seed == 3 && options.out == out.path)
     }
+
+    /// --continue once ignored every option but --epochs and --device
+    /// without a word, and resumed on the defaults without options.json.
+    @Test("--continue refuses options that differ from the run's, by name, and a run without its options.json",
+          .enabled(if: fashionMNIST, "needs dataset-fashion-mnist"))
+    func resumeOptions() throws {
+        let out = try temporaryDirectory("resume-options")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let dry = try Executables.run("atelier", ["train", "--model", "gan", "--limit-images", "64", "--dry-run", "--device", "cpu",
+                                                  "--out", out.path])
+        #expect(dry.status == 0, "stderr: \(dry.stderr)")
+        let changed = try Executables.run("atelier", ["train", "--model", "gan", "--continue", "--lr", "0.001", "--batch-size", "16",
+                                                      "--device", "cpu", "--out", out.path])
+        #expect(changed.status != 0 && changed.stderr.contains("--batch-size 16 (the run's: 64), --lr 0.001 (the run's: 0.0002)")
+                && changed.stderr.contains("Only --epochs and --device may change"), "\(changed.stderr)")
+        let same = try Executables.run("atelier", ["train", "--model", "gan", "--continue", "--epochs", "2", "--limit-images", "64",
+                                                   "--device", "cpu", "--out", out.path])
+        #expect(same.status == 0, "stderr: \(same.stderr)")
+        try FileManager.default.removeItem(at: RunFiles(out.path).options)
+        let lost = try Executables.run("atelier", ["train", "--model", "gan", "--continue", "--device", "cpu", "--out", out.path])
+        #expect(lost.status != 0 && lost.stderr.contains("options.json is missing"), "\(lost.stderr)")
+    }
 }
