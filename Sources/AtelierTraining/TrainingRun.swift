@@ -4,6 +4,32 @@ import AtelierModels
 import Foundation
 
 /// The options of `atelier train`, saved as options.json in the run folder.
+/// Checkpoints within an epoch as well as after it: every N steps or every
+/// N minutes (`--save-every 500`, `--save-every 10m`), so that a `kill -9`
+/// or a power cut loses little. They do not change what the run computes.
+public enum SaveInterval: Codable, Sendable, Equatable, CustomStringConvertible {
+    case steps(Int)
+    case minutes(Double)
+
+    /// "500" (steps) or "10m" (minutes); nil for anything else or not positive.
+    public init?(parsing text: String) {
+        if text.hasSuffix("m"), let minutes = Double(text.dropLast()), minutes > 0, minutes.isFinite {
+            self = .minutes(minutes)
+        } else if let steps = Int(text), steps > 0 {
+            self = .steps(steps)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .steps(let n): return "\(n) steps"
+        case .minutes(let m): return "\(m) minutes"
+        }
+    }
+}
+
 public struct TrainingOptions: Codable, Sendable, Equatable {
     /// The most epochs a run holds (step counts and schedules stay far from overflowing).
     public static let maximumEpochs = 1_000_000
@@ -20,6 +46,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var out = "runs/dcgan"
     /// One short epoch (two steps) that writes every file, to check a setup.
     public var dryRun = false
+    /// Checkpoints within epochs too (nil: after each epoch only).
+    public var saveEvery: SaveInterval?
     /// Train on the last, smaller batch of each epoch too (it gets a plan of
     /// its own) instead of dropping it.
     public var keepLastBatch = false
@@ -115,7 +143,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case imageSize, loadSize, channels, randomCrop, flip, skipBadImages, ngf, ndf
         case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
         case direction, norm, lambdaL1, dropout, preprocess, noFlip
-        case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches
+        case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -161,6 +189,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         poolSize = try value(.poolSize, poolSize)
         residualBlocks = try c.decodeIfPresent(Int.self, forKey: .residualBlocks)
         serialBatches = try value(.serialBatches, serialBatches)
+        saveEvery = try c.decodeIfPresent(SaveInterval.self, forKey: .saveEvery)
     }
 }
 
@@ -238,10 +267,11 @@ public final class TrainingRun {
             guard let saved = try? JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: files.options)) else {
                 throw CheckpointError("--continue: \(files.options.path) is missing or unreadable; it records the run's data, batch size, seed and the rest, without which the run cannot go on as it started")
             }
-            let epochs = options.epochs, device = options.device
+            let (epochs, device, saveEvery) = (options.epochs, options.device, options.saveEvery)
             options = saved
             options.epochs = epochs
             options.device = device
+            options.saveEvery = saveEvery
             options.dryRun = false
             restoredTensors = tensors
             restoredState = state
@@ -353,6 +383,7 @@ public final class TrainingRun {
         let csv = try FileHandle(forWritingTo: files.losses)
         csv.seekToEndOfFile()
         defer { try? csv.close() }
+        var lastSave = DispatchTime.now().uptimeNanoseconds
 
         while state.epoch < epochs {
             if state.stepInEpoch == 0 { state.epochStartRandom = state.random }
@@ -394,6 +425,17 @@ public final class TrainingRun {
                 onStep(Progress(epoch: state.epoch + 1, epochs: epochs, stepInEpoch: state.stepInEpoch, stepsPerEpoch: stepLimit,
                                 step: state.step, samplesPerSecond: Double(indices.count) / max(perStep, 1e-9),
                                 secondsLeft: perStep * left, statistics: stats))
+                if let every = options.saveEvery, state.stepInEpoch < stepLimit, !options.dryRun {
+                    let due: Bool
+                    switch every {
+                    case .steps(let n): due = state.step % n == 0
+                    case .minutes(let m): due = Double(now - lastSave) / 6e10 >= m
+                    }
+                    if due {
+                        try Checkpoint.save(trainer, state: state, to: files.checkpoint.path)
+                        lastSave = DispatchTime.now().uptimeNanoseconds
+                    }
+                }
                 if shouldStop() && state.stepInEpoch < stepLimit {
                     try Checkpoint.save(trainer, state: state, to: files.checkpoint.path)
                     write("interrupted at epoch \(state.epoch + 1) step \(state.stepInEpoch); checkpoint saved to \(files.checkpoint.path); resume with --continue")

@@ -330,18 +330,9 @@ struct CPUPathTests {
             let start = randomValues(g.weightCount, seed: 58)
             for wide in [Int32(1), 0] {
                 atelier_set_wide_tiles(wide)
-                for accumulate in [false, true] {
-                    let what = "Winograd weight gradient \(g), accumulate \(accumulate), chunks of \(chunkBytes) B, wide tiles \(wide)"
-                    let dw = try cpu.upload(accumulate ? start : [Float](repeating: .nan, count: g.weightCount))
-                    try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw, accumulate: accumulate)
-                    let errors = zip(zip(try cpu.read(dw), start), exact.dw).map { pair, exact in
-                        abs(Double(pair.0) - (accumulate ? Double(pair.1) : 0) - exact)
-                    }
-                    let outside = zip(errors, exact.dwMagnitude).filter { !($0 <= 1e-6 * $1 + 1e-5) }.count
-                    #expect(outside == 0, "\(what): \(outside) values beyond the error bound")
-                    let typical = Self.rmsRelativeError(errors, exact.dwMagnitude)
-                    #expect(typical <= Self.typicalErrorBound, "\(what): root-mean-square relative error \(typical)")
-                }
+                try expectExactWeightGradients(cpu, g, x: x, dy: dy, exact: (exact.dw, exact.dwMagnitude), start: start,
+                                               ExactBounds(relative: 1e-6, absolute: 1e-5, typical: Self.typicalErrorBound),
+                                               "Winograd, chunks of \(chunkBytes) B, wide tiles \(wide):")
             }
         }
         // Not taken: 3x3 kernels, stride 1, fewer than 16 channels either way, or turned off.

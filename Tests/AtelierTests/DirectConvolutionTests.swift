@@ -24,56 +24,13 @@ struct DirectConvolutionTests {
     @Test("Direct convolutions, all three passes, match double precision, with every epilogue")
     func passes() throws {
         let cpu = CPUBackend(tuning: .defaults)
+        let bounds = ExactBounds(relative: 1e-6, absolute: 1e-6, typical: CPUPathTests.typicalErrorBound)
+        var sums = bounds
+        sums.absolute = 1e-5  // the weight gradient's sums run over every pixel
         for g in Self.geometries {
             #expect(cpu.directApplies(g), "\(g) runs directly")
-            let (xs, ws, dys) = (randomValues(g.inputCount, seed: 91), randomValues(g.weightCount, seed: 92),
-                                 randomValues(g.outputCount, seed: 93))
-            let (x, w, dy) = (try cpu.upload(xs), try cpu.upload(ws), try cpu.upload(dys))
-            let exact = CPUPathTests.exactConvolution(g, x: xs, w: ws, dy: dys)
-            let outputBias = try cpu.upload(randomValues(g.outChannels, seed: 94))
-            let inputBias = try cpu.upload(randomValues(g.inChannels, seed: 95))
-            let yActivated = try cpu.upload(randomValues(g.outputCount, seed: 96, in: -0.9...0.9))
-            let dxActivated = try cpu.upload(randomValues(g.inputCount, seed: 97, in: -0.9...0.9))
-            let passes: [(String, (DeviceBuffer, Epilogue?) throws -> Void, [Double], [Double], ChannelLayout, [(String, Epilogue)])] = [
-                ("forward", { try cpu.convolutionForward(g, input: x, weight: w, output: $0, epilogue: $1) },
-                 exact.y, exact.yMagnitude, g.outputLayout,
-                 [("bias + tanh", Epilogue(bias: outputBias, activation: .tanh)),
-                  ("leaky_relu gradient", .gradient(through: .leakyRelu(slope: 0.2), activated: yActivated))]),
-                ("data gradient", { try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: $0, epilogue: $1) },
-                 exact.dx, exact.dxMagnitude, g.inputLayout,
-                 [("bias + relu", Epilogue(bias: inputBias, activation: .relu)),
-                  ("tanh gradient", .gradient(through: .tanh, activated: dxActivated))]),
-            ]
-            for (pass, run, values, magnitudes, layout, epilogues) in passes {
-                let what = "direct \(pass) \(g)"
-                let out = try cpu.upload([Float](repeating: .nan, count: values.count))
-                try run(out, nil)
-                let plain = try cpu.read(out)
-                let errors = zip(plain, values).map { abs(Double($0) - $1) }
-                let outside = zip(errors, magnitudes).filter { !($0 <= 1e-6 * $1 + 1e-6) }.count
-                #expect(outside == 0, "\(what): \(outside) values beyond the error bound")
-                let typical = CPUPathTests.rmsRelativeError(errors, magnitudes)
-                #expect(typical <= CPUPathTests.typicalErrorBound, "\(what): root-mean-square relative error \(typical)")
-                for (name, epilogue) in epilogues {
-                    let (fused, ref) = (try cpu.upload([Float](repeating: .nan, count: values.count)), try cpu.upload(plain))
-                    try run(fused, epilogue)
-                    try cpu.applyEpilogue(epilogue, layout: layout, to: ref)
-                    expectClose(try cpu.read(fused), try cpu.read(ref), rtol: 0, atol: 0, "\(what), epilogue \(name)")
-                }
-            }
-            let start = randomValues(g.weightCount, seed: 98)
-            for accumulate in [false, true] {
-                let what = "direct weight gradient \(g), accumulate \(accumulate)"
-                let dw = try cpu.upload(accumulate ? start : [Float](repeating: .nan, count: g.weightCount))
-                try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw, accumulate: accumulate)
-                let errors = zip(zip(try cpu.read(dw), start), exact.dw).map { pair, exact in
-                    abs(Double(pair.0) - (accumulate ? Double(pair.1) : 0) - exact)
-                }
-                let outside = zip(errors, exact.dwMagnitude).filter { !($0 <= 1e-6 * $1 + 1e-5) }.count
-                #expect(outside == 0, "\(what): \(outside) values beyond the error bound")
-                let typical = CPUPathTests.rmsRelativeError(errors, exact.dwMagnitude)
-                #expect(typical <= CPUPathTests.typicalErrorBound, "\(what): root-mean-square relative error \(typical)")
-            }
+            let (x, dy, exact) = try expectExactForwardAndData(cpu, g, seed: 91, bounds, "direct")
+            try expectExactWeightGradients(cpu, g, x: x, dy: dy, exact: exact, start: randomValues(g.weightCount, seed: 98), sums, "direct")
         }
     }
 

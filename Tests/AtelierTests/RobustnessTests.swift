@@ -357,12 +357,37 @@ struct RobustnessTests {
         let changed = try Executables.run("atelier", ["train", "--model", "gan", "--continue", "--lr", "0.001", "--batch-size", "16",
                                                       "--device", "cpu", "--out", out.path])
         #expect(changed.status != 0 && changed.stderr.contains("--batch-size 16 (the run's: 64), --lr 0.001 (the run's: 0.0002)")
-                && changed.stderr.contains("Only --epochs and --device may change"), "\(changed.stderr)")
+                && changed.stderr.contains("Only --epochs, --device and --save-every may change"), "\(changed.stderr)")
         let same = try Executables.run("atelier", ["train", "--model", "gan", "--continue", "--epochs", "2", "--limit-images", "64",
                                                    "--device", "cpu", "--out", out.path])
         #expect(same.status == 0, "stderr: \(same.stderr)")
         try FileManager.default.removeItem(at: RunFiles(out.path).options)
         let lost = try Executables.run("atelier", ["train", "--model", "gan", "--continue", "--device", "cpu", "--out", out.path])
         #expect(lost.status != 0 && lost.stderr.contains("options.json is missing"), "\(lost.stderr)")
+    }
+
+    @Test("--save-every saves the checkpoint within epochs, by steps; its forms are checked",
+          .enabled(if: fashionMNIST, "needs dataset-fashion-mnist"))
+    func saveEvery() throws {
+        #expect(SaveInterval(parsing: "500") == .steps(500) && SaveInterval(parsing: "10m") == .minutes(10))
+        #expect(["0", "-3", "m", "1.5", "10s", "0m", "infm"].allSatisfy { SaveInterval(parsing: $0) == nil })
+        let out = try temporaryDirectory("save-every")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var options = TrainingOptions()
+        options.model = .gan
+        options.epochs = 1
+        options.batchSize = 32
+        options.limitImages = 320
+        options.out = out.path
+        options.device = "cpu"
+        options.saveEvery = .steps(3)
+        let run = try TrainingRun(options: options, resume: false, backend: CPUBackend()) { _ in }
+        var seen: [Int: Int] = [:]  // step -> the checkpoint's step as the step is reported (the save follows)
+        _ = try run.run(onStep: { p in
+            seen[p.step] = (try? Checkpoint.read(RunFiles(out.path).checkpoint.path))?.state.step ?? 0
+        }, shouldStop: { false })
+        #expect(seen[3] == 0 && seen[4] == 3 && seen[6] == 3 && seen[7] == 6 && seen[10] == 9, "\(seen.sorted { $0.key < $1.key })")
+        let bad = try Executables.run("atelier", ["train", "--model", "gan", "--save-every", "10s", "--out", out.path + "-2"])
+        #expect(bad.status != 0 && bad.stderr.contains("--save-every takes steps (e.g. 500) or minutes (e.g. 10m)"), "\(bad.stderr)")
     }
 }

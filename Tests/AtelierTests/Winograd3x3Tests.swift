@@ -35,57 +35,14 @@ struct Winograd3x3Tests {
         let cpu = CPUBackend(tuning: .defaults)
         cpu.winograd3x3.chunkFloats = chunkFloats
         cpu.winograd3x3.onTiles = onTiles
+        let bounds = ExactBounds(relative: 1e-5, absolute: 1e-6, typical: Self.typicalErrorBound)
+        var sums = bounds
+        sums.absolute = 1e-5  // the weight gradient's sums run over every pixel
         for g in Self.geometries {
             #expect(cpu.winograd3x3Applies(g), "\(g) runs by Winograd")
-            let (xs, ws, dys) = (randomValues(g.inputCount, seed: 61), randomValues(g.weightCount, seed: 62),
-                                 randomValues(g.outputCount, seed: 63))
-            let (x, w, dy) = (try cpu.upload(xs), try cpu.upload(ws), try cpu.upload(dys))
-            let exact = CPUPathTests.exactConvolution(g, x: xs, w: ws, dy: dys)
-            let outputBias = try cpu.upload(randomValues(g.outChannels, seed: 64))
-            let inputBias = try cpu.upload(randomValues(g.inChannels, seed: 65))
-            let yActivated = try cpu.upload(randomValues(g.outputCount, seed: 66, in: -0.9...0.9))
-            let dxActivated = try cpu.upload(randomValues(g.inputCount, seed: 67, in: -0.9...0.9))
-            let passes: [(String, (DeviceBuffer, Epilogue?) throws -> Void, [Double], [Double], ChannelLayout, [(String, Epilogue)])] = [
-                ("forward", { try cpu.convolutionForward(g, input: x, weight: w, output: $0, epilogue: $1) },
-                 exact.y, exact.yMagnitude, g.outputLayout,
-                 [("bias + leaky_relu", Epilogue(bias: outputBias, activation: .leakyRelu(slope: 0.2))),
-                  ("tanh gradient", .gradient(through: .tanh, activated: yActivated))]),
-                ("data gradient", { try cpu.convolutionBackwardData(g, outputGradient: dy, weight: w, inputGradient: $0, epilogue: $1) },
-                 exact.dx, exact.dxMagnitude, g.inputLayout,
-                 [("bias + tanh", Epilogue(bias: inputBias, activation: .tanh)),
-                  ("relu gradient", .gradient(through: .relu, activated: dxActivated))]),
-            ]
-            for (pass, run, values, magnitudes, layout, epilogues) in passes {
-                let what = "Winograd 3x3 \(pass) \(g), chunks of \(chunkFloats) floats, tiles \(onTiles)"
-                // NaN where the pass writes: every value must be written.
-                let out = try cpu.upload([Float](repeating: .nan, count: values.count))
-                try run(out, nil)
-                let plain = try cpu.read(out)
-                let errors = zip(plain, values).map { abs(Double($0) - $1) }
-                let outside = zip(errors, magnitudes).filter { !($0 <= 1e-5 * $1 + 1e-6) }.count
-                #expect(outside == 0, "\(what): \(outside) values beyond the error bound")
-                let typical = CPUPathTests.rmsRelativeError(errors, magnitudes)
-                #expect(typical <= Self.typicalErrorBound, "\(what): root-mean-square relative error \(typical)")
-                for (name, epilogue) in epilogues {
-                    let (fused, ref) = (try cpu.upload([Float](repeating: .nan, count: values.count)), try cpu.upload(plain))
-                    try run(fused, epilogue)
-                    try cpu.applyEpilogue(epilogue, layout: layout, to: ref)
-                    expectClose(try cpu.read(fused), try cpu.read(ref), rtol: 0, atol: 0, "\(what), epilogue \(name)")
-                }
-            }
-            let start = randomValues(g.weightCount, seed: 68)
-            for accumulate in [false, true] {
-                let what = "Winograd 3x3 weight gradient \(g), accumulate \(accumulate), chunks of \(chunkFloats) floats, tiles \(onTiles)"
-                let dw = try cpu.upload(accumulate ? start : [Float](repeating: .nan, count: g.weightCount))
-                try cpu.convolutionBackwardWeights(g, input: x, outputGradient: dy, weightGradient: dw, accumulate: accumulate)
-                let errors = zip(zip(try cpu.read(dw), start), exact.dw).map { pair, exact in
-                    abs(Double(pair.0) - (accumulate ? Double(pair.1) : 0) - exact)
-                }
-                let outside = zip(errors, exact.dwMagnitude).filter { !($0 <= 1e-5 * $1 + 1e-5) }.count
-                #expect(outside == 0, "\(what): \(outside) values beyond the error bound")
-                let typical = CPUPathTests.rmsRelativeError(errors, exact.dwMagnitude)
-                #expect(typical <= Self.typicalErrorBound, "\(what): root-mean-square relative error \(typical)")
-            }
+            let what = "Winograd 3x3, chunks of \(chunkFloats) floats, tiles \(onTiles):"
+            let (x, dy, exact) = try expectExactForwardAndData(cpu, g, seed: 61, bounds, what)
+            try expectExactWeightGradients(cpu, g, x: x, dy: dy, exact: exact, start: randomValues(g.weightCount, seed: 68), sums, what)
         }
     }
 

@@ -83,17 +83,8 @@ final class CPUWinograd3x3 {
             eachBlock(outputs: k, work: k * c * blocks) { o0, o1, worker in
                 let u = kernels[worker], columns = Self.padded(o1 - o0)
                 atelier_wino3_kernel(w, Int32(k), Int32(c), 0, u, width, o0, o1, u + positions * Self.positionFloats(c * width))
-                for pos in 0..<positions {
-                    let (source, weights, result) = (v + pos * Self.positionFloats(blocks * cp), u + pos * Self.positionFloats(c * width),
-                                                  product + pos * Self.positionFloats(blocks * kp) + o0)
-                    if tiles {
-                        atelier_gemm_tiles_nn(0, blocks, 0, columns, c, source, cp, weights, width, result, kp, nil,
-                                              Int32(ATELIER_ACT_IDENTITY), 0, nil)
-                    } else {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(blocks), Int32(o1 - o0), Int32(c), 1,
-                                    source, Int32(cp), weights, Int32(width), 0, result, Int32(kp))
-                    }
-                }
+                Self.blockProducts(blocks: blocks, outputs: o1 - o0, depth: c, images: v, imageRow: cp, kernel: u,
+                                   products: product + o0, productRow: kp, tiles: tiles)
                 atelier_wino3_output(product, kp, Int32(k), Int32(g.outHeight), Int32(g.outWidth), Int32(n), y + offset,
                                      o0 / 16, (o0 + columns) / 16, e.bias, e.activation, e.parameter, e.activated.map { $0 + offset })
             }
@@ -132,17 +123,8 @@ final class CPUWinograd3x3 {
                 eachBlock(outputs: c, work: k * c * blocks) { c0, c1, worker in
                     let u = kernels[worker], columns = Self.padded(c1 - c0)
                     atelier_wino3_kernel(w, Int32(k), Int32(c), 1, u, width, c0, c1, u + positions * Self.positionFloats(k * width))
-                    for pos in 0..<positions {
-                        let (source, weights, result) = (d + pos * Self.positionFloats(blocks * kp), u + pos * Self.positionFloats(k * width),
-                                                      product + pos * Self.positionFloats(blocks * cp) + c0)
-                        if tiles {
-                            atelier_gemm_tiles_nn(0, blocks, 0, columns, k, source, kp, weights, width, result, cp, nil,
-                                                  Int32(ATELIER_ACT_IDENTITY), 0, nil)
-                        } else {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(blocks), Int32(c1 - c0), Int32(k), 1,
-                                        source, Int32(kp), weights, Int32(width), 0, result, Int32(cp))
-                        }
-                    }
+                    Self.blockProducts(blocks: blocks, outputs: c1 - c0, depth: k, images: d, imageRow: kp, kernel: u,
+                                       products: product + c0, productRow: cp, tiles: tiles)
                     atelier_wino3_scatter(conv, product, cp, Int32(n), frames, dx + offset, c0 / 16, (c0 + columns) / 16,
                                           e.bias, e.activation, e.parameter, e.activated.map { $0 + offset })
                 }
@@ -218,6 +200,27 @@ final class CPUWinograd3x3 {
         let m = sums[0]
         Parallel.forEachSlice(k, minimumSlice: max(1, (1 << 12) / (cp * positions))) { r in
             atelier_wino3_finish_weights(m, Int32(k), Int32(c), Int32(cp), dw, beta, r.lowerBound, r.upperBound)
+        }
+    }
+
+    /// One block of outputs' 36 GEMMs: products[pos] (blocks x outputs,
+    /// `productRow` floats a row, from the block's first output) =
+    /// images[pos] (blocks x depth, `imageRow` a row) kernel[pos] (depth x
+    /// outputs, blockWidth a row).
+    private static func blockProducts(blocks: Int, outputs: Int, depth: Int, images: UnsafeMutablePointer<Float>, imageRow: Int,
+                                      kernel: UnsafeMutablePointer<Float>, products: UnsafeMutablePointer<Float>, productRow: Int,
+                                      tiles: Bool) {
+        let width = blockWidth
+        for pos in 0..<positions {
+            let source = images + pos * positionFloats(blocks * imageRow), weights = kernel + pos * positionFloats(depth * width)
+            let result = products + pos * positionFloats(blocks * productRow)
+            if tiles {
+                atelier_gemm_tiles_nn(0, blocks, 0, padded(outputs), depth, source, imageRow, weights, width, result, productRow, nil,
+                                      Int32(ATELIER_ACT_IDENTITY), 0, nil)
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(blocks), Int32(outputs), Int32(depth), 1,
+                            source, Int32(imageRow), weights, Int32(width), 0, result, Int32(productRow))
+            }
         }
     }
 
