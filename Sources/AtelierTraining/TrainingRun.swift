@@ -30,6 +30,18 @@ public enum SaveInterval: Codable, Sendable, Equatable, CustomStringConvertible 
     }
 }
 
+/// Which per-epoch checkpoints a run keeps beside the latest
+/// (`checkpoint-epoch-NNN.safetensors`): the last N, or all.
+public enum KeptCheckpoints: Codable, Sendable, Equatable {
+    case last(Int)
+    case all
+
+    /// "all" or a positive count; nil otherwise.
+    public init?(parsing text: String) {
+        if text == "all" { self = .all } else if let n = Int(text), n >= 1 { self = .last(n) } else { return nil }
+    }
+}
+
 public struct TrainingOptions: Codable, Sendable, Equatable {
     /// The most epochs a run holds (step counts and schedules stay far from overflowing).
     public static let maximumEpochs = 1_000_000
@@ -48,6 +60,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var dryRun = false
     /// Checkpoints within epochs too (nil: after each epoch only).
     public var saveEvery: SaveInterval?
+    /// Per-epoch checkpoints kept beside the latest (nil: the latest only).
+    public var keepCheckpoints: KeptCheckpoints?
     /// Train on the last, smaller batch of each epoch too (it gets a plan of
     /// its own) instead of dropping it.
     public var keepLastBatch = false
@@ -143,7 +157,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case imageSize, loadSize, channels, randomCrop, flip, skipBadImages, ngf, ndf
         case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
         case direction, norm, lambdaL1, dropout, preprocess, noFlip
-        case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery
+        case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery, keepCheckpoints
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -190,6 +204,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         residualBlocks = try c.decodeIfPresent(Int.self, forKey: .residualBlocks)
         serialBatches = try value(.serialBatches, serialBatches)
         saveEvery = try c.decodeIfPresent(SaveInterval.self, forKey: .saveEvery)
+        keepCheckpoints = try c.decodeIfPresent(KeptCheckpoints.self, forKey: .keepCheckpoints)
     }
 }
 
@@ -201,6 +216,18 @@ public struct RunFiles: Sendable {
     public var losses: URL { directory.appendingPathComponent("losses.csv") }
     public var lossCurve: URL { directory.appendingPathComponent("loss.png") }
     public var checkpoint: URL { directory.appendingPathComponent("checkpoint.safetensors") }
+    /// A checkpoint kept after epoch `epoch` (--keep-checkpoints).
+    public func epochCheckpoint(_ epoch: Int) -> URL {
+        directory.appendingPathComponent(String(format: "checkpoint-epoch-%03d.safetensors", epoch))
+    }
+    /// The epochs whose checkpoints are kept, in order.
+    public func keptEpochs() -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.compactMap { name -> Int? in
+            guard name.hasPrefix("checkpoint-epoch-"), name.hasSuffix(".safetensors") else { return nil }
+            return Int(name.dropFirst("checkpoint-epoch-".count).dropLast(".safetensors".count))
+        }.sorted()
+    }
     public var samples: URL { directory.appendingPathComponent("samples") }
     public func sampleSheet(epoch: Int) -> URL {
         samples.appendingPathComponent(String(format: "epoch-%03d.png", epoch))
@@ -267,11 +294,12 @@ public final class TrainingRun {
             guard let saved = try? JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: files.options)) else {
                 throw CheckpointError("--continue: \(files.options.path) is missing or unreadable; it records the run's data, batch size, seed and the rest, without which the run cannot go on as it started")
             }
-            let (epochs, device, saveEvery) = (options.epochs, options.device, options.saveEvery)
+            let (epochs, device, saveEvery, keep) = (options.epochs, options.device, options.saveEvery, options.keepCheckpoints)
             options = saved
             options.epochs = epochs
             options.device = device
             options.saveEvery = saveEvery
+            options.keepCheckpoints = keep
             options.dryRun = false
             restoredTensors = tensors
             restoredState = state
@@ -448,6 +476,7 @@ public final class TrainingRun {
             let curves = statistics.indices.filter { statistics[$0].kind != .score }
             try PNG.write(Pictures.lossCurve(curves.map { i in history.map { $0[i] } }), to: files.lossCurve.path)
             try Checkpoint.save(trainer, state: state, to: files.checkpoint.path)
+            try keepEpochCheckpoint()
             let last = history.last.map { values in
                 curves.map { String(format: "%@ %.4f", statistics[$0].name, values[$0]) }.joined(separator: " ")
             } ?? ""
@@ -458,6 +487,22 @@ public final class TrainingRun {
             }
         }
         return .finished
+    }
+
+    /// With --keep-checkpoints, the epoch's checkpoint under its own name
+    /// too (a second link to the same file: the next save replaces the
+    /// latest's name only), and the oldest beyond the count removed.
+    private func keepEpochCheckpoint() throws {
+        guard let keep = options.keepCheckpoints, !options.dryRun else { return }
+        let kept = files.epochCheckpoint(state.epoch)
+        try? FileManager.default.removeItem(at: kept)
+        if link(files.checkpoint.path, kept.path) != 0 {
+            do { try FileManager.default.copyItem(at: files.checkpoint, to: kept) } catch {
+                throw CheckpointError("cannot keep \(kept.path): \(Self.reason(error))")
+            }
+        }
+        guard case .last(let count) = keep else { return }
+        for epoch in files.keptEpochs().dropLast(count) { try? FileManager.default.removeItem(at: files.epochCheckpoint(epoch)) }
     }
 
     /// One row of losses.csv. A write that fails (a full disk) stops the run

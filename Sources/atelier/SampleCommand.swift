@@ -11,6 +11,9 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "A checkpoint.safetensors written by `atelier train`.")
     var checkpoint: String
 
+    @Option(parsing: .unconditional, help: "The checkpoint kept after this epoch (train --keep-checkpoints), beside --checkpoint, instead of the latest.")
+    var epoch: Int?
+
     @Option(parsing: .unconditional, help: "Images to generate.")
     var count = 64
 
@@ -29,6 +32,20 @@ struct SampleCommand: ParsableCommand {
     /// Images generated at once, the most a sheet holds, and the most in all.
     static let batch = 256, sheetLimit = 1024, folderLimit = 100_000
 
+    /// --checkpoint, or with --epoch the kept checkpoint of that epoch beside it.
+    func chosenCheckpoint() throws -> String {
+        guard let epoch else { return checkpoint }
+        let run = RunFiles(URL(fileURLWithPath: checkpoint).deletingLastPathComponent().path)
+        let kept = run.epochCheckpoint(epoch)
+        guard FileManager.default.fileExists(atPath: kept.path) else {
+            let epochs = run.keptEpochs()
+            throw CommandError("--epoch \(epoch): \(kept.path) does not exist; "
+                + (epochs.isEmpty ? "the run kept no epoch's checkpoint (train with --keep-checkpoints N or all)"
+                                  : "kept epochs: \(epochs.map(String.init).joined(separator: ", "))"))
+        }
+        return kept.path
+    }
+
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard !out.lowercased().hasSuffix(".png") || count <= Self.sheetLimit else {
@@ -39,6 +56,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         let sheet = out.lowercased().hasSuffix(".png")
+        let checkpoint = try chosenCheckpoint()
         let (state, tensors) = try Checkpoint.read(checkpoint)
         let config = state.model
         guard !config.kind.isTranslation else {

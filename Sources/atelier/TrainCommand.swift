@@ -58,6 +58,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Also save the checkpoint every N steps (e.g. 500) or N minutes (e.g. 10m) within epochs, so a kill -9 or a power cut loses little (default: after each epoch only). May change with --continue.")
     var saveEvery: String?
 
+    @Option(name: .customLong("keep-checkpoints"), help: "Also keep each epoch's checkpoint as checkpoint-epoch-NNN.safetensors: the last N, or all (default: the latest only). `atelier sample --epoch N` reads one. May change with --continue.")
+    var keepCheckpoints: String?
+
     @Flag(name: .customLong("continue"), help: "Resume the run in --out from its checkpoint.")
     var resume = false
 
@@ -182,6 +185,9 @@ struct TrainCommand: ParsableCommand {
         if let channels, channels != 1 && channels != 3 { throw ValidationError("--channels takes 1 (gray) or 3 (RGB)") }
         guard (1...1024).contains(ngf), (1...1024).contains(ndf) else { throw ValidationError("--ngf and --ndf must lie in 1...1024") }
         if dryRun && resume { throw ValidationError("--dry-run starts a new run; it cannot be combined with --continue") }
+        if let keepCheckpoints, KeptCheckpoints(parsing: keepCheckpoints) == nil {
+            throw ValidationError("--keep-checkpoints takes a count (e.g. 5) or all, got '\(keepCheckpoints)'")
+        }
         if let saveEvery, SaveInterval(parsing: saveEvery) == nil {
             throw ValidationError("--save-every takes steps (e.g. 500) or minutes (e.g. 10m), got '\(saveEvery)'")
         }
@@ -210,6 +216,7 @@ struct TrainCommand: ParsableCommand {
         }
         options.dryRun = dryRun
         options.saveEvery = saveEvery.flatMap(SaveInterval.init(parsing:))
+        options.keepCheckpoints = keepCheckpoints.flatMap(KeptCheckpoints.init(parsing:))
         options.keepLastBatch = keepLastBatch
         options.limitImages = limitImages
         options.imageSize = imageSize
@@ -277,7 +284,7 @@ extension TrainCommand {
     /// What --continue may change: how far the run goes and where it runs.
     /// Everything else a resumed run takes from its options.json, so that it
     /// reproduces the uninterrupted run.
-    static let changeableOnResume: Set<String> = ["epochs", "device", "out", "dryRun", "saveEvery"]
+    static let changeableOnResume: Set<String> = ["epochs", "device", "out", "dryRun", "saveEvery", "keepCheckpoints"]
 
     /// Refuses, by name, options given with --continue that differ from the
     /// run's (they were once ignored without a word), and a run whose
@@ -305,7 +312,7 @@ extension TrainCommand {
             }
         }
         guard differing.isEmpty else {
-            throw CommandError("--continue keeps the run's options so that it reproduces the uninterrupted run, and these differ from the run's: \(differing.joined(separator: ", ")). Only --epochs, --device and --save-every may change on resume; to train with other options, start a new run with another --out")
+            throw CommandError("--continue keeps the run's options so that it reproduces the uninterrupted run, and these differ from the run's: \(differing.joined(separator: ", ")). Only --epochs, --device, --save-every and --keep-checkpoints may change on resume; to train with other options, start a new run with another --out")
         }
     }
 

@@ -357,7 +357,7 @@ struct RobustnessTests {
         let changed = try Executables.run("atelier", ["train", "--model", "gan", "--continue", "--lr", "0.001", "--batch-size", "16",
                                                       "--device", "cpu", "--out", out.path])
         #expect(changed.status != 0 && changed.stderr.contains("--batch-size 16 (the run's: 64), --lr 0.001 (the run's: 0.0002)")
-                && changed.stderr.contains("Only --epochs, --device and --save-every may change"), "\(changed.stderr)")
+                && changed.stderr.contains("Only --epochs, --device, --save-every and --keep-checkpoints may change"), "\(changed.stderr)")
         let same = try Executables.run("atelier", ["train", "--model", "gan", "--continue", "--epochs", "2", "--limit-images", "64",
                                                    "--device", "cpu", "--out", out.path])
         #expect(same.status == 0, "stderr: \(same.stderr)")
@@ -389,5 +389,27 @@ struct RobustnessTests {
         #expect(seen[3] == 0 && seen[4] == 3 && seen[6] == 3 && seen[7] == 6 && seen[10] == 9, "\(seen.sorted { $0.key < $1.key })")
         let bad = try Executables.run("atelier", ["train", "--model", "gan", "--save-every", "10s", "--out", out.path + "-2"])
         #expect(bad.status != 0 && bad.stderr.contains("--save-every takes steps (e.g. 500) or minutes (e.g. 10m)"), "\(bad.stderr)")
+    }
+
+    @Test("--keep-checkpoints keeps the last N epochs' checkpoints; sample --epoch reads one",
+          .enabled(if: fashionMNIST, "needs dataset-fashion-mnist"))
+    func keptCheckpoints() throws {
+        let out = try temporaryDirectory("kept-checkpoints")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let run = try Executables.run("atelier", ["train", "--model", "dcgan", "--limit-images", "128", "--epochs", "3",
+                                                  "--keep-checkpoints", "2", "--device", "cpu", "--out", out.path])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let files = RunFiles(out.path)
+        #expect(files.keptEpochs() == [2, 3])
+        #expect(try Checkpoint.read(files.epochCheckpoint(2).path).state.epoch == 2)
+        #expect(try Data(contentsOf: files.epochCheckpoint(3)) == Data(contentsOf: files.checkpoint))
+        let sheet = out.appendingPathComponent("epoch2.png").path
+        let sampled = try Executables.run("atelier", ["sample", "--checkpoint", files.checkpoint.path, "--epoch", "2", "--device", "cpu",
+                                                      "--out", sheet])
+        #expect(sampled.status == 0 && FileManager.default.fileExists(atPath: sheet), "stderr: \(sampled.stderr)")
+        let missing = try Executables.run("atelier", ["sample", "--checkpoint", files.checkpoint.path, "--epoch", "1", "--out", sheet])
+        #expect(missing.status != 0 && missing.stderr.contains("kept epochs: 2, 3"), "\(missing.stderr)")
+        let bad = try Executables.run("atelier", ["train", "--model", "gan", "--keep-checkpoints", "0", "--out", out.path + "-2"])
+        #expect(bad.status != 0 && bad.stderr.contains("--keep-checkpoints takes a count"), "\(bad.stderr)")
     }
 }
