@@ -11,16 +11,11 @@ import Testing
 /// ends the test process, so the run fails loudly on the seed that found it.
 @Suite(.serialized)
 struct FuzzTests {
-    /// A deterministic generator for the mutations (splitmix64).
+    /// Seeded mutations (the tests' SplitMix64), so a crash can be replayed.
     struct Mutator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var random: SplitMix64
+        init(state: UInt64) { random = SplitMix64(seed: state) }
+        mutating func next() -> UInt64 { random.next() }
         mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
 
         /// One to four edits: bit flips, bytes set to extremes or noise,
