@@ -412,4 +412,16 @@ struct RobustnessTests {
         let bad = try Executables.run("atelier", ["train", "--model", "gan", "--keep-checkpoints", "0", "--out", out.path + "-2"])
         #expect(bad.status != 0 && bad.stderr.contains("--keep-checkpoints takes a count"), "\(bad.stderr)")
     }
+
+    /// Hard line breaks inside the overview came out, re-wrapped, as ragged half-lines.
+    @Test("atelier-bench --help wraps its overview cleanly")
+    func benchHelp() throws {
+        let help = try Executables.run("atelier-bench", ["--help"]).stdout
+        let overview = help.components(separatedBy: "USAGE:")[0].components(separatedBy: "\n\n").dropFirst()
+        #expect(!overview.isEmpty, "\(help)")
+        for paragraph in overview {
+            let lines = paragraph.split(separator: "\n").dropLast()
+            #expect(lines.allSatisfy { $0.count >= 50 }, "ragged lines in:\n\(paragraph)")
+        }
+    }
 }

@@ -7,11 +7,11 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "atelier-bench",
         abstract: "Check Atelier's kernels against the CPU path, then time them.",
+        // One line a paragraph: ArgumentParser wraps to the terminal, and hard line breaks
+        // inside a paragraph came out as ragged half-lines.
         discussion: """
-        Measures the device's FMA peak and copy bandwidth first, then for each case checks
-        the result against the CPU path and times it after warm-up (OpenCL: event profiling,
-        device time; CPU path: wall time). Rates are GFLOP/s (GEMM, convolution) or GB/s
-        (elementwise, reductions), with the share of the measured peak.
+        Measures the device's FMA peak and copy bandwidth first, then for each case checks the result against the CPU path and times it after warm-up (OpenCL: event profiling, device time; CPU path: wall time). Rates are GFLOP/s (GEMM, convolution) or GB/s (elementwise, reductions), with the share of the measured peak.
+
         Set ATELIER_KERNEL_DIR to a copy of Kernels/ to time edited kernels without rebuilding.
         """
     )
