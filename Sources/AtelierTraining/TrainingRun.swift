@@ -412,6 +412,7 @@ public final class TrainingRun {
         csv.seekToEndOfFile()
         defer { try? csv.close() }
         var lastSave = DispatchTime.now().uptimeNanoseconds
+        var divergence = DivergenceWatch()
 
         while state.epoch < epochs {
             if state.stepInEpoch == 0 { state.epochStartRandom = state.random }
@@ -439,6 +440,7 @@ public final class TrainingRun {
                 state.step += 1
                 state.update(from: trainer)
                 history.append(stats.values)
+                if let warning = divergence.observe(stats) { write(warning) }
                 try appendLosses(csv, ("\(state.step),\(state.epoch + 1)," + stats.values.map { "\($0)" }.joined(separator: ",") + "\n"))
 
                 let now = DispatchTime.now().uptimeNanoseconds
@@ -618,5 +620,29 @@ public final class TrainingRun {
             for line in old.split(separator: "\n").dropFirst().prefix(count) { text += line + "\n" }
         }
         try Data(text.utf8).write(to: url, options: .atomic)
+    }
+}
+
+/// Notices a run whose losses have run away while staying finite (a NaN
+/// stops the run at once): a loss above `ceiling` for `patience` steps in a
+/// row, as `--model dcgan --lr 10` gives (Loss_G near 1e6, Loss_D 0), is
+/// said once, with what to try.
+struct DivergenceWatch {
+    static let ceiling: Float = 1e4, patience = 50
+    private var streak = 0
+    private var said = false
+
+    mutating func observe(_ stats: StepStatistics) -> String? {
+        guard !said else { return nil }
+        let losses = zip(stats.names, zip(stats.kinds, stats.values)).filter { $0.1.0 != .score }
+        guard let high = losses.first(where: { $0.1.1 > Self.ceiling }) else {
+            streak = 0
+            return nil
+        }
+        streak += 1
+        guard streak >= Self.patience else { return nil }
+        said = true
+        let rest = losses.map { String(format: "%@ %.4g", $0.0, $0.1.1) }.joined(separator: ", ")
+        return "warning: training has diverged: \(high.0) has stayed above \(Int(Self.ceiling)) for \(Self.patience) steps (\(rest)); the networks are no longer learning. Start again with a lower --lr (e.g. 2e-4) or another --gan-mode"
     }
 }

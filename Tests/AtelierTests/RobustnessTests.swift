@@ -424,4 +424,21 @@ struct RobustnessTests {
             #expect(lines.allSatisfy { $0.count >= 50 }, "ragged lines in:\n\(paragraph)")
         }
     }
+
+    /// `--model dcgan --lr 10` once ended "done" with Loss_D 0 and Loss_G near 1e6 at every step, without a word.
+    @Test("A loss that stays above 10000 for 50 steps is reported once as divergence, with what to try")
+    func divergence() {
+        func stats(_ d: Float, _ g: Float) -> StepStatistics {
+            StepStatistics(names: ["Loss_D", "Loss_G", "D(x)"], kinds: [.total, .total, .score], values: [d, g, 1e9])
+        }
+        var watch = DivergenceWatch()
+        for _ in 0..<200 { #expect(watch.observe(stats(0.7, 1.3)) == nil, "a healthy run, and a huge score, are no divergence") }
+        for _ in 0..<49 { #expect(watch.observe(stats(0, 876_040)) == nil) }
+        #expect(watch.observe(stats(0.5, 2)) == nil, "one sane step starts the count again")
+        for _ in 0..<49 { #expect(watch.observe(stats(0, 876_040)) == nil) }
+        let warning = watch.observe(stats(0, 876_040))
+        #expect(warning?.contains("Loss_G has stayed above 10000 for 50 steps") == true && warning?.contains("lower --lr") == true,
+                "\(warning ?? "no warning")")
+        #expect(watch.observe(stats(0, 876_040)) == nil, "said once")
+    }
 }
