@@ -3,9 +3,11 @@ import CAtelier
 /// 3x3 convolutions at stride 1 with at least 16 channels both ways
 /// (CycleGAN's residual blocks) by Winograd's F(4x4, 3x3): a quarter of the
 /// direct algorithm's multiply-adds (cpu_conv_winograd_3x3.c). Each pass
-/// transforms a chunk of samples, split over the cores by block and channel,
-/// then runs one GEMM per transform position (36), the cores taking
-/// positions in turn; so a batch of one keeps every core busy.
+/// transforms a chunk of samples, split over the cores by block and channel;
+/// then the cores take blocks of 48 output channels in turn, each
+/// transforming the kernel for its block and running the block's 36 GEMMs
+/// (one per transform position) and output transform. So a batch of one
+/// keeps every core busy.
 final class CPUWinograd3x3 {
     /// The images transposed to (h, w, c), their transforms and the GEMMs'
     /// products, and each core's block of the transformed kernel (or of the
