@@ -48,6 +48,7 @@ for m in gan dcgan cdcgan; do
   "$bin/atelier-bench" --device opencl --model "$m" --batches 64,256 --repeats 20 --breakdown 2>/dev/null | tee -a "$OUT/steps.txt"
 done
 "$bin/atelier-bench" --device opencl --model pix2pix --image-size 256 --batches 1,8 --repeats 20 --breakdown 2>/dev/null | tee -a "$OUT/steps.txt"
+"$bin/atelier-bench" --device opencl --model cyclegan --image-size 256 --batches 1 --repeats 10 --breakdown 2>/dev/null | tee -a "$OUT/steps.txt"
 
 echo "== PyTorch on CUDA, same models and step (Tools/gpu-check/torch_cuda_step.py)"
 if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
@@ -57,6 +58,7 @@ if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
   for b in 1 8; do
     python3 Tools/gpu-check/torch_cuda_step.py --model pix2pix --size 256 --batch "$b" --steps 50 2>&1 | tail -1 | tee -a "$OUT/torch-cuda.jsonl"
   done
+  python3 Tools/gpu-check/torch_cuda_step.py --model cyclegan --size 256 --batch 1 --steps 30 2>&1 | tail -1 | tee -a "$OUT/torch-cuda.jsonl"
 else
   echo "no PyTorch with CUDA here" | tee "$OUT/torch-cuda.jsonl"
 fi
@@ -72,6 +74,7 @@ for m in gan dcgan; do
   "$bin/atelier-bench" --device opencl --model "$m" --batches 64,256 --repeats 20 2>/dev/null | tee -a "$OUT/steps-tuned.txt"
 done
 "$bin/atelier-bench" --device opencl --model pix2pix --image-size 256 --batches 1,8 --repeats 20 2>/dev/null | tee -a "$OUT/steps-tuned.txt"
+"$bin/atelier-bench" --device opencl --model cyclegan --image-size 256 --batches 1 --repeats 10 2>/dev/null | tee -a "$OUT/steps-tuned.txt"
 
 echo "== CPU path on this machine, for scale"
 "$bin/atelier-bench" --device cpu --kernel "gemm 1024" 2>/dev/null | tee "$OUT/bench-cpu.txt"

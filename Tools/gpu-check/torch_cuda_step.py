@@ -9,6 +9,7 @@ pixel values, so this one uses random images in the model's range.
 
   python3 torch_cuda_step.py --model dcgan --batch 256 --steps 50
   python3 torch_cuda_step.py --model pix2pix --size 256 --batch 1
+  python3 torch_cuda_step.py --model cyclegan --size 256 --batch 1
 pix2pix is the step of ../shared/peers/torch_i2i.py (junyanz's U-Net and 70x70
 PatchGAN with BatchNorm, dropout 0.5, vanilla GAN + 100 L1, D halved, then G
 through the updated D), 3-channel images.
@@ -111,14 +112,76 @@ def unet(size, ngf=64):
     return UNetLevel(3, ngf, cin=3, sub=level, outermost=True)
 
 
-def patchgan(cin=6, ndf=64):
+def patchgan(cin=6, ndf=64, instance=False):
+    """junyanz's 70x70 PatchGAN: BatchNorm (convs without bias) for pix2pix, InstanceNorm (with) for CycleGAN."""
+    norm = (lambda c: nn.InstanceNorm2d(c)) if instance else (lambda c: nn.BatchNorm2d(c))
     layers = [nn.Conv2d(cin, ndf, 4, 2, 1), nn.LeakyReLU(0.2)]
     width = ndf
     for n in (1, 2, 3):
         nxt = ndf * min(2 ** n, 8)
-        layers += [nn.Conv2d(width, nxt, 4, 2 if n < 3 else 1, 1, bias=False), nn.BatchNorm2d(nxt), nn.LeakyReLU(0.2)]
+        layers += [nn.Conv2d(width, nxt, 4, 2 if n < 3 else 1, 1, bias=instance), norm(nxt), nn.LeakyReLU(0.2)]
         width = nxt
     return nn.Sequential(*layers, nn.Conv2d(width, 1, 4, 1, 1))
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.conv_block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True),
+                                        nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim))
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+def resnet_generator(blocks, ngf=64):
+    """junyanz's ResnetGenerator with InstanceNorm (convs with bias), reflection padding."""
+    layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU(True)]
+    for m in (1, 2):
+        layers += [nn.Conv2d(ngf * m, ngf * m * 2, 3, 2, 1), nn.InstanceNorm2d(ngf * m * 2), nn.ReLU(True)]
+    layers += [ResnetBlock(ngf * 4) for _ in range(blocks)]
+    for m in (4, 2):
+        layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(ngf * m // 2), nn.ReLU(True)]
+    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def cyclegan_step(a, dev, opt):
+    """junyanz's CycleGAN iteration: both generators' step (LSGAN, cycle x10, identity x0.5), then D_A's and
+    D_B's on the same fakes; the image pools (a copy each) are left out."""
+    blocks = 9 if a.size >= 256 else 6
+    GA, GB = resnet_generator(blocks).to(dev).train(), resnet_generator(blocks).to(dev).train()
+    DA, DB = patchgan(3, instance=True).to(dev).train(), patchgan(3, instance=True).to(dev).train()
+    optG = torch.optim.Adam(list(GA.parameters()) + list(GB.parameters()), **opt)
+    optD = torch.optim.Adam(list(DA.parameters()) + list(DB.parameters()), **opt)
+    A = (torch.rand(a.batch, 3, a.size, a.size) * 2 - 1).to(dev)
+    B = (torch.rand(a.batch, 3, a.size, a.size) * 2 - 1).to(dev)
+
+    def mse(x, target):
+        return F.mse_loss(x, torch.full_like(x, target))
+
+    def step():
+        fake_b, fake_a = GA(A), GB(B)
+        rec_a, rec_b = GB(fake_b), GA(fake_a)
+        for p in list(DA.parameters()) + list(DB.parameters()):
+            p.requires_grad_(False)
+        optG.zero_grad(set_to_none=True)
+        idt_a, idt_b = F.l1_loss(GA(B), B) * 5, F.l1_loss(GB(A), A) * 5
+        g_a, g_b = mse(DA(fake_b), 1.0), mse(DB(fake_a), 1.0)
+        cycle_a, cycle_b = F.l1_loss(rec_a, A) * 10, F.l1_loss(rec_b, B) * 10
+        loss_g = g_a + g_b + cycle_a + cycle_b + idt_a + idt_b
+        loss_g.backward()
+        optG.step()
+        for p in list(DA.parameters()) + list(DB.parameters()):
+            p.requires_grad_(True)
+        optD.zero_grad(set_to_none=True)
+        d_a = 0.5 * (mse(DA(B), 1.0) + mse(DA(fake_b.detach()), 0.0))
+        d_b = 0.5 * (mse(DB(A), 1.0) + mse(DB(fake_a.detach()), 0.0))
+        (d_a + d_b).backward()
+        optD.step()
+        # Every term, read back every step as Atelier does.
+        return torch.stack([loss_g, d_a + d_b, g_a, g_b, cycle_a, cycle_b, idt_a, idt_b, d_a, d_b]).tolist()
+    return step
 
 
 def pix2pix_step(a, dev, opt):
@@ -152,8 +215,8 @@ def pix2pix_step(a, dev, opt):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--model", choices=["mlp", "gan", "dcgan", "pix2pix"], default="dcgan")
-    p.add_argument("--size", type=int, default=256, help="pix2pix: image side")
+    p.add_argument("--model", choices=["mlp", "gan", "dcgan", "pix2pix", "cyclegan"], default="dcgan")
+    p.add_argument("--size", type=int, default=256, help="pix2pix and cyclegan: image side")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)
@@ -165,6 +228,8 @@ def main():
     opt = dict(lr=2e-4, betas=(0.5, 0.999), eps=1e-8)
     if a.model == "pix2pix":
         step = pix2pix_step(a, dev, opt)
+    elif a.model == "cyclegan":
+        step = cyclegan_step(a, dev, opt)
     else:
         step = gan_step(a, dev, opt)
     for _ in range(a.warmup):
@@ -177,7 +242,7 @@ def main():
         sync()
         times.append((time.perf_counter() - t) * 1e3)
     ms = statistics.median(times)
-    print(json.dumps({"framework": f"torch-{dev.type}", "model": a.model, "batch": a.batch, "size": a.size if a.model == "pix2pix" else 28,
+    print(json.dumps({"framework": f"torch-{dev.type}", "model": a.model, "batch": a.batch, "size": a.size if a.model in ("pix2pix", "cyclegan") else 28,
                       "median_ms": round(ms, 3),
                       "samples_per_s": round(a.batch / ms * 1e3, 1), "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
                       "torch": torch.__version__, "cudnn": torch.backends.cudnn.version() if dev.type == "cuda" else None}))
