@@ -162,7 +162,7 @@ public enum Checkpoint {
         do {
             contents = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw CheckpointError("cannot read \(path): \(TrainingRun.reason(error))")
+            throw CheckpointError("cannot read \(path): \(FileErrorText.reason(error))")
         }
         let (entries, metadata) = try Safetensors.decode(contents, source: path)
         guard let json = metadata[stateKey] else {

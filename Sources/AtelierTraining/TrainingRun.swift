@@ -7,7 +7,7 @@ import Foundation
 /// Checkpoints within an epoch as well as after it: every N steps or every
 /// N minutes (`--save-every 500`, `--save-every 10m`), so that a `kill -9`
 /// or a power cut loses little. They do not change what the run computes.
-public enum SaveInterval: Codable, Sendable, Equatable, CustomStringConvertible {
+public enum SaveInterval: Codable, Sendable, Equatable {
     case steps(Int)
     case minutes(Double)
 
@@ -19,13 +19,6 @@ public enum SaveInterval: Codable, Sendable, Equatable, CustomStringConvertible 
             self = .steps(steps)
         } else {
             return nil
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .steps(let n): return "\(n) steps"
-        case .minutes(let m): return "\(m) minutes"
         }
     }
 }
@@ -500,7 +493,7 @@ public final class TrainingRun {
         try? FileManager.default.removeItem(at: kept)
         if link(files.checkpoint.path, kept.path) != 0 {
             do { try FileManager.default.copyItem(at: files.checkpoint, to: kept) } catch {
-                throw CheckpointError("cannot keep \(kept.path): \(Self.reason(error))")
+                throw CheckpointError("cannot keep \(kept.path): \(FileErrorText.reason(error))")
             }
         }
         guard case .last(let count) = keep else { return }
@@ -517,7 +510,7 @@ public final class TrainingRun {
             let saved = FileManager.default.fileExists(atPath: files.checkpoint.path)
                 ? "the last checkpoint, \(files.checkpoint.path), is intact: free some space and resume with --continue"
                 : "no checkpoint was written yet: free some space and start again"
-            throw DatasetError("cannot write \(files.losses.path) at step \(state.step): \(Self.reason(error)) (\(saved))")
+            throw DatasetError("cannot write \(files.losses.path) at step \(state.step): \(FileErrorText.reason(error)) (\(saved))")
         }
     }
 
@@ -534,7 +527,7 @@ public final class TrainingRun {
             }
             let why = !isFolder.boolValue ? "\(ancestor.path) is a file, not a folder"
                 : access(ancestor.path, W_OK) != 0 ? "\(ancestor.path) is not writable (\(String(cString: strerror(errno))))"
-                : reason(error)
+                : FileErrorText.reason(error)
             throw DatasetError("cannot create the run folder \(directory.path) (--out): \(why); choose another --out")
         }
         let probe = directory.appendingPathComponent(".atelier-write-test-\(getpid())")
@@ -542,16 +535,6 @@ public final class TrainingRun {
             throw DatasetError("cannot write in the run folder \(directory.path) (--out): \(String(cString: strerror(errno))); choose a folder you can write to")
         }
         try? FileManager.default.removeItem(at: probe)
-    }
-
-    /// An error's own words: the POSIX reason where there is one, not NSError's "Code=..." text.
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(posix.code)))
-        }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
     }
 
     /// The epoch's sheet: a GAN's images from fixed noise (8x8, or a row

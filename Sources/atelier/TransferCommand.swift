@@ -49,7 +49,7 @@ struct TransferCommand: ParsableCommand {
 
     private func listing(_ folder: String) throws -> [String] {
         do { return try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
-            throw DatasetError("cannot list --in \(folder): \((error as NSError).localizedDescription)")
+            throw DatasetError("cannot list --in \(folder): \(FileErrorText.reason(error))")
         }
     }
 
@@ -65,7 +65,7 @@ struct TransferCommand: ParsableCommand {
                 .filter { !$0.hasPrefix(".") && ImageFile.extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
             guard !names.isEmpty else { throw DatasetError("--in \(input) holds no pictures (.png, .jpg, .jpeg)") }
             do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
-                throw DatasetError("cannot create --out \(out): \((error as NSError).localizedDescription)")
+                throw DatasetError("cannot create --out \(out): \(FileErrorText.reason(error))")
             }
             inputs = names.map { URL(fileURLWithPath: input).appendingPathComponent($0) }
             outputs = names.map { URL(fileURLWithPath: out).appendingPathComponent(($0 as NSString).deletingPathExtension + ".png") }

@@ -99,7 +99,7 @@ public enum ImageFolder {
         let root = URL(fileURLWithPath: directory)
         func contents(_ url: URL) throws -> [String] {
             do { return try fm.contentsOfDirectory(atPath: url.path).filter { !$0.hasPrefix(".") }.sorted() } catch {
-                throw DatasetError("cannot list \(url.path): \((error as NSError).localizedDescription)")
+                throw DatasetError("cannot list \(url.path): \(FileErrorText.reason(error))")
             }
         }
         let classDirs = try contents(root).filter { name in

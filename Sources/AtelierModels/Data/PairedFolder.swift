@@ -144,7 +144,7 @@ public enum PairedFolder {
     private static func pictures(in dir: URL) throws -> [URL] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: dir.path) } catch {
-            throw DatasetError("cannot list \(dir.path): \((error as NSError).localizedDescription)")
+            throw DatasetError("cannot list \(dir.path): \(FileErrorText.reason(error))")
         }
         return names.filter { !$0.hasPrefix(".") && ImageFile.extensions.contains(($0 as NSString).pathExtension.lowercased()) }
             .sorted().map { dir.appendingPathComponent($0) }

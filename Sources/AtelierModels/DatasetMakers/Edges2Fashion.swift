@@ -70,7 +70,7 @@ public struct Edges2Fashion: Sendable {
         for (split, data) in splits {
             let dir = root.appendingPathComponent(split)
             do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-                throw DatasetError("cannot create \(dir.path): \((error as NSError).localizedDescription); choose another --out")
+                throw DatasetError("cannot create \(dir.path): \(FileErrorText.reason(error)); choose another --out")
             }
             let count = min(data.count, limit ?? .max)
             let failures = Slots<Void>(count: count)

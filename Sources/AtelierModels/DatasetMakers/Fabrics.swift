@@ -99,7 +99,7 @@ public struct Fabrics: Sendable {
             for domain in ["A", "B"] {
                 let dir = root.appendingPathComponent(split + domain)
                 do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-                    throw DatasetError("cannot create \(dir.path): \((error as NSError).localizedDescription); choose another --out")
+                    throw DatasetError("cannot create \(dir.path): \(FileErrorText.reason(error)); choose another --out")
                 }
                 // A takes the even garments, B the odd ones: the domains share none.
                 let garments = stride(from: domain == "A" ? 0 : 1, to: data.count, by: 2).prefix(count(data)).map { $0 }

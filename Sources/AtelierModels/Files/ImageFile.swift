@@ -33,7 +33,7 @@ public enum ImageFile {
         do {
             return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw ImageFileError("cannot read \(path): \((error as NSError).localizedDescription)")
+            throw ImageFileError("cannot read \(path): \(FileErrorText.reason(error))")
         }
     }
 
@@ -45,7 +45,7 @@ public enum ImageFile {
             try data.write(to: URL(fileURLWithPath: temporary))
         } catch {
             unlink(temporary)
-            throw ImageFileError("cannot write \(path): \((error as NSError).localizedDescription)")
+            throw ImageFileError("cannot write \(path): \(FileErrorText.reason(error))")
         }
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
