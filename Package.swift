@@ -12,7 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // C headers (libpng, TurboJPEG, zlib, cblas) and the run-time OpenCL loader. OpenCL is dlopen'ed, so the
+        // C headers (libpng, TurboJPEG, zlib, cblas, cairo) and the run-time OpenCL loader. OpenCL is dlopen'ed, so the
         // binaries start (and run the CPU path) where libOpenCL.so.1 is absent.
         .target(
             name: "CAtelier",
@@ -21,6 +21,7 @@ let package = Package(
                 .linkedLibrary("turbojpeg"),
                 .linkedLibrary("z"),
                 .linkedLibrary("openblas"),
+                .linkedLibrary("cairo"),
                 .linkedLibrary("dl"),
             ]
         ),

@@ -469,7 +469,7 @@ public final class TrainingRun {
             state.stepInEpoch = 0
             try writeSampleSheet(epoch: state.epoch)
             let curves = statistics.indices.filter { statistics[$0].kind != .score }
-            try PNG.write(Pictures.lossCurve(curves.map { i in history.map { $0[i] } }), to: files.lossCurve.path)
+            try writeLossChart(curves: curves, epochs: epochs, stepsPerEpoch: stepLimit)
             try Checkpoint.save(trainer, state: state, to: files.checkpoint.path)
             try keepEpochCheckpoint()
             let last = history.last.map { values in
@@ -498,6 +498,14 @@ public final class TrainingRun {
         }
         guard case .last(let count) = keep else { return }
         for epoch in files.keptEpochs().dropLast(count) { try? FileManager.default.removeItem(at: files.epochCheckpoint(epoch)) }
+    }
+
+    /// loss.png: every loss (the scores, which live in [0, 1], are left to losses.csv).
+    private func writeLossChart(curves: [Int], epochs: Int, stepsPerEpoch: Int) throws {
+        let chart = LossChart(title: "\(options.model) losses, epoch \(state.epoch) of \(epochs)",
+                              series: curves.map { i in .init(name: statistics[i].name, values: history.map { $0[i] }) },
+                              stepsPerEpoch: stepsPerEpoch)
+        try PNG.write(try chart.render(), to: files.lossCurve.path)
     }
 
     /// One row of losses.csv. A write that fails (a full disk) stops the run
@@ -546,12 +554,6 @@ public final class TrainingRun {
     /// losses.csv's first line: step, epoch, then one column per statistic.
     var lossHeader: String {
         (["step", "epoch"] + statistics.map { StepStatistics.column($0.name) }).joined(separator: ",")
-    }
-
-    /// Which colour each curve of loss.png has, for the log.
-    public var lossCurveLegend: String {
-        let names = statistics.filter { $0.kind != .score }.map(\.name)
-        return zip(names, Pictures.curveColourNames).map { "\($0) \($1)" }.joined(separator: ", ")
     }
 
     /// The statistics of the first `step` steps of losses.csv, by its header

@@ -10,6 +10,8 @@ packages=(
   libturbojpeg0-dev    # JPEG image folders (libjpeg-turbo's TurboJPEG API)
   zlib1g-dev           # Fashion-MNIST ships gzip'd
   libopenblas-dev      # cblas_sgemm for the CPU path
+  libcairo2-dev        # loss charts and sheet labels: lines and text drawn with cairo
+  fonts-dejavu-core    # the font of their text
   pocl-opencl-icd      # an OpenCL device on any CPU
   clinfo               # to inspect OpenCL devices by hand
   dataset-fashion-mnist # the default dataset, in /usr/share/datasets/fashion-mnist

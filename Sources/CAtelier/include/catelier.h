@@ -10,6 +10,7 @@
 #include <turbojpeg.h>
 #include <zlib.h>
 #include <cblas.h>
+#include <cairo/cairo.h>
 #include <stddef.h>
 
 // The OpenCL entry points Atelier uses, called through pointers filled by
