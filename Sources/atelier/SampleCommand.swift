@@ -97,8 +97,12 @@ struct SampleCommand: ParsableCommand {
         }
 
         if sheet {
-            let sheet = Pictures.sheet(images, count: count, channels: config.imageChannels, size: config.imageSize,
-                                       columns: min(count, 8), range: config.pixelRange)
+            // A conditional model's sheet of every class: a named row (or more) per class.
+            let sheet = config.isConditional && className == nil
+                ? try Pictures.classSheet(images, classes: classes ?? [], names: config.classNames, channels: config.imageChannels,
+                                          size: config.imageSize, columns: 8, range: config.pixelRange)
+                : Pictures.sheet(images, count: count, channels: config.imageChannels, size: config.imageSize,
+                                 columns: min(count, 8), range: config.pixelRange)
             try PNG.write(sheet, to: out)
             print("wrote a sheet of \(count) images to \(out)")
         } else {

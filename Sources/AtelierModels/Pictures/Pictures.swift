@@ -34,6 +34,46 @@ public enum Pictures {
         return PixelImage(width: width, height: height, channels: outChannels, pixels: pixels)
     }
 
+    /// A sheet of images sorted into labelled rows, `columns` wide: each
+    /// class's images (`classes[n]` is image n's), in order, on as many rows
+    /// as they take, named on the left of its first row (cdcgan's sheets).
+    public static func classSheet(_ images: [Float], classes: [Int], names: [String], channels: Int, size: Int,
+                                  columns: Int, range: ClosedRange<Float>) throws -> PixelImage {
+        let plane = channels * size * size
+        var rows: [(label: String, images: [Int])] = []
+        for (k, name) in names.enumerated() {
+            let members = classes.indices.filter { classes[$0] == k }
+            for start in stride(from: 0, to: members.count, by: columns) {
+                rows.append((start == 0 ? name : "", Array(members[start..<min(members.count, start + columns)])))
+            }
+        }
+        let width = min(columns, rows.map(\.images.count).max() ?? 1)
+        var grid: [Float] = []
+        grid.reserveCapacity(rows.count * width * plane)
+        for row in rows {
+            for cell in 0..<width {
+                if cell < row.images.count {
+                    grid += images[row.images[cell] * plane..<(row.images[cell] + 1) * plane]
+                } else {
+                    // An empty cell in the border's gray (96 of 255).
+                    grid += repeatElement(range.lowerBound + (range.upperBound - range.lowerBound) * 96 / 255, count: plane)
+                }
+            }
+        }
+        let zoom = 2, border = 2
+        let picture = sheet(grid, count: rows.count * width, channels: channels, size: size, columns: width, range: range, zoom: zoom)
+        let fontSize = Double(min(14, max(9, size * zoom / 4)))
+        let measure = try Canvas(width: 1, height: 1)
+        let labelWidth = Int((names.map { measure.textWidth($0, size: fontSize) }.max() ?? 0).rounded(.up)) + 16
+        let canvas = try Canvas(width: labelWidth + picture.width, height: picture.height, background: Colour(245, 245, 245))
+        canvas.place(picture, x: labelWidth, y: 0)
+        for (r, row) in rows.enumerated() where !row.label.isEmpty {
+            let middle = Double(((size + border) * r + border + size / 2) * zoom)
+            canvas.text(row.label, x: Double(labelWidth - 8), y: middle + fontSize * 0.35, size: fontSize, align: .right)
+        }
+        return canvas.image(gray: picture.channels == 1)
+    }
+
     /// Groups of side-by-side columns (input | output | target), `perRow`
     /// groups to a row: column k holds `count` images [channels[k], size,
     /// size]; gray columns are shown as gray in an RGB sheet when any

@@ -66,10 +66,14 @@ final class GANTask: RunTask {
         return try gan.feed(real: real, noise: noise, classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
     }
 
-    /// 8x8 images from fixed noise, or one row of 8 per class.
+    /// 8x8 images from fixed noise, or one row of 8 per class, named.
     func sheet(seed: UInt64) throws -> PixelImage {
         let (noise, classes) = Self.fixedNoise(config, seed: seed)
         let images = try sampler.generate(noise: noise, classes: classes)
+        if let classes {
+            return try Pictures.classSheet(images, classes: classes, names: config.classNames, channels: config.imageChannels,
+                                           size: config.imageSize, columns: 8, range: config.pixelRange)
+        }
         return Pictures.sheet(images, count: noise.count / config.nz, channels: config.imageChannels,
                               size: config.imageSize, columns: 8, range: config.pixelRange)
     }
