@@ -107,6 +107,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var poolSize = 50
     public var residualBlocks: Int?
     public var serialBatches = false
+    /// Weights to start from instead of the random initialisation, each
+    /// "PATH" or "NETWORK=PATH" (see WeightsFile); nil: none.
+    public var initFrom: [String]?
 
     public init() {}
 
@@ -346,6 +349,7 @@ public final class TrainingRun {
                                   dropLast: !options.keepLastBatch, epoch: 0, stepInEpoch: 0, step: 0,
                                   epochStartRandom: rng, random: rng)
             state.update(from: trainer)
+            for source in options.initFrom ?? [] { notes += try Self.initialise(trainer.model, config: config, from: source, on: backend) }
         }
         try fm.createDirectory(at: files.samples, withIntermediateDirectories: true)
         let leftovers = Self.removeLeftovers(files)
@@ -506,6 +510,20 @@ public final class TrainingRun {
                               series: curves.map { i in .init(name: statistics[i].name, values: history.map { $0[i] }) },
                               stepsPerEpoch: stepsPerEpoch)
         try PNG.write(try chart.render(), to: files.lossCurve.path)
+    }
+
+    /// Overwrites the initial weights of the networks `source` ("PATH" or
+    /// "NETWORK=PATH") names with the file's.
+    static func initialise(_ model: TrainingModel, config: ModelConfig, from source: String, on backend: Backend) throws -> [String] {
+        let names = PyTorchNames(config)
+        var (network, path): (String?, String) = (nil, source)
+        if let equals = source.firstIndex(of: "="), names.networks.contains(String(source[..<equals])) {
+            (network, path) = (String(source[..<equals]), String(source[source.index(after: equals)...]))
+        }
+        let (tensors, _, recorded) = try WeightsFile.read(path)
+        let networks = network.map { [$0] } ?? WeightsFile.networks(in: tensors, recorded: recorded, config: config)
+        return try WeightsFile.load(tensors, path: path, into: model, config: config, networks: networks, on: backend)
+            .map { "--init-from: \($0)" }
     }
 
     /// One row of losses.csv. A write that fails (a full disk) stops the run

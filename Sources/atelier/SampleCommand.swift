@@ -5,11 +5,32 @@ import Foundation
 struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sample",
-        abstract: "Generate images from a checkpoint: one sample sheet, or one PNG per image."
+        abstract: "Generate images from a checkpoint or a weights file: one sample sheet, or one PNG per image."
     )
 
     @Option(help: "A checkpoint.safetensors written by `atelier train`.")
-    var checkpoint: String
+    var checkpoint: String?
+
+    @Option(help: "Instead of --checkpoint: generator weights alone, as `atelier export` writes them or saved from PyTorch with safetensors (F32, F16, BF16 or F64). A file from PyTorch needs --model and the sizes below.")
+    var weights: String?
+
+    @Option(help: "With a --weights file that does not record its model: gan, dcgan or cdcgan.")
+    var model: ModelKind?
+
+    @Option(name: [.customLong("image-size"), .customLong("imageSize")], parsing: .unconditional, help: "With --model: the image side the generator makes (default 28).")
+    var imageSize = 28
+
+    @Option(parsing: .unconditional, help: "With --model: image channels, 1 or 3.")
+    var channels = 1
+
+    @Option(parsing: .unconditional, help: "With --model: the noise length.")
+    var nz = 100
+
+    @Option(parsing: .unconditional, help: "With --model: the generator's width (pytorch/examples' --ngf).")
+    var ngf = 64
+
+    @Option(name: .customLong("class-names"), help: "With --model cdcgan: the classes, comma-separated, in the order of the one-hot input (default Fashion-MNIST's ten).")
+    var classNames: String?
 
     @Option(parsing: .unconditional, help: "The checkpoint kept after this epoch (train --keep-checkpoints), beside --checkpoint, instead of the latest.")
     var epoch: Int?
@@ -32,21 +53,16 @@ struct SampleCommand: ParsableCommand {
     /// Images generated at once, the most a sheet holds, and the most in all.
     static let batch = 256, sheetLimit = 1024, folderLimit = 100_000
 
-    /// --checkpoint, or with --epoch the kept checkpoint of that epoch beside it.
-    func chosenCheckpoint() throws -> String {
-        guard let epoch else { return checkpoint }
-        let run = RunFiles(URL(fileURLWithPath: checkpoint).deletingLastPathComponent().path)
-        let kept = run.epochCheckpoint(epoch)
-        guard FileManager.default.fileExists(atPath: kept.path) else {
-            let epochs = run.keptEpochs()
-            throw CommandError("--epoch \(epoch): \(kept.path) does not exist; "
-                + (epochs.isEmpty ? "the run kept no epoch's checkpoint (train with --keep-checkpoints N or all)"
-                                  : "kept epochs: \(epochs.map(String.init).joined(separator: ", "))"))
-        }
-        return kept.path
-    }
-
     func validate() throws {
+        guard (checkpoint == nil) != (weights == nil) else {
+            throw ValidationError("give --checkpoint (a run's checkpoint) or --weights (a weights file), one of them")
+        }
+        if epoch != nil && checkpoint == nil { throw ValidationError("--epoch picks a checkpoint kept beside --checkpoint") }
+        if let model, model.isTranslation {
+            throw ValidationError("--model \(model) translates pictures; sample generates them (gan, dcgan, cdcgan)")
+        }
+        guard [1, 3].contains(channels) else { throw ValidationError("--channels takes 1 (gray) or 3 (RGB)") }
+        guard (1...10_000).contains(nz), (1...1024).contains(ngf) else { throw ValidationError("--nz must lie in 1...10000 and --ngf in 1...1024") }
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard !out.lowercased().hasSuffix(".png") || count <= Self.sheetLimit else {
             throw ValidationError("--count \(count): a sheet holds at most \(Self.sheetLimit) images; give --out a folder for one PNG per image")
@@ -56,12 +72,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         let sheet = out.lowercased().hasSuffix(".png")
-        let checkpoint = try chosenCheckpoint()
-        let (state, tensors) = try Checkpoint.read(checkpoint)
-        let config = state.model
-        guard !config.kind.isTranslation else {
-            throw CommandError("\(checkpoint) holds a \(config.kind) model, which translates pictures rather than generating them: use `atelier transfer --checkpoint \(checkpoint) --in PICTURES --out DIR`")
-        }
+        let (config, tensors, source) = try loadModel()
         var classes: [Int]?
         if config.isConditional {
             let index: Int
@@ -78,13 +89,19 @@ struct SampleCommand: ParsableCommand {
                 classes = (0..<count).map { $0 % config.classes }
             }
         } else if let className {
-            throw CommandError("--class '\(className)' needs a conditional model (cdcgan); this checkpoint holds \(config.kind)")
+            throw CommandError("--class '\(className)' needs a conditional model (cdcgan); \(source) holds \(config.kind)")
         }
         let backend = try DeviceChoice(parsing: device).makeBackend()
         var rng = RandomGenerator(seed: 0)
         let model = try GANModel(config: config, rng: &rng)
         for (_, p) in model.namedParameters { try p.place(on: backend) }
-        try Checkpoint.restoreWeights(model, on: backend, from: tensors, path: checkpoint)
+        if weights != nil {
+            for note in try WeightsFile.load(tensors, path: source, into: model, config: config, networks: ["generator"], on: backend) {
+                print(note)
+            }
+        } else {
+            try Checkpoint.restoreWeights(model, on: backend, from: tensors, path: source)
+        }
         var noiseRNG = RandomGenerator(seed: seed)
         let noise = noiseRNG.normal(count * config.nz)
         // A batch at a time, so memory stays that of one batch whatever the count.
@@ -115,5 +132,37 @@ struct SampleCommand: ParsableCommand {
             }
             print("wrote \(count) images to \(out)/")
         }
+    }
+
+    /// The model, its tensors and their file: a checkpoint's, or a weights
+    /// file's with the model it records or the one the options describe.
+    func loadModel() throws -> (ModelConfig, [String: Safetensors.Entry], String) {
+        let config: ModelConfig, tensors: [String: Safetensors.Entry], source: String
+        if let weights {
+            let (read, recorded, _) = try WeightsFile.read(weights)
+            if let recorded {
+                if let model, model != recorded.kind {
+                    throw CommandError("\(weights) records a \(recorded.kind) model, not \(model); leave out --model")
+                }
+                config = recorded
+            } else {
+                guard let model else {
+                    throw CommandError("\(weights) does not record its model (it was not written by `atelier export`): say which with --model gan|dcgan|cdcgan, and --image-size, --channels, --nz, --ngf where they differ from 28, 1, 100, 64")
+                }
+                let names = model == .cdcgan ? classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+                    ?? FashionMNIST.classNames : []
+                config = ModelConfig(kind: model, nz: nz, imageChannels: channels, imageSize: imageSize, classNames: names, ngf: ngf)
+                do { try config.validate() } catch { throw CommandError("\(error)") }
+            }
+            (tensors, source) = (read, weights)
+        } else {
+            source = try chosenCheckpoint(checkpoint ?? "", epoch: epoch)
+            let (state, read) = try Checkpoint.read(source)
+            (config, tensors) = (state.model, read)
+        }
+        guard !config.kind.isTranslation else {
+            throw CommandError("\(source) holds a \(config.kind) model, which translates pictures rather than generating them: use `atelier transfer --checkpoint CHECKPOINT --in PICTURES --out DIR`")
+        }
+        return (config, tensors, source)
     }
 }

@@ -148,6 +148,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("serial-batches"), help: "cyclegan: take B pictures in order instead of at random.")
     var serialBatches = false
 
+    @Option(name: .customLong("init-from"), help: ArgumentHelp("Start from these weights instead of random ones: a file `atelier export` wrote, or a PyTorch state_dict saved with safetensors (see docs/weights.md). NETWORK=PATH loads one network (e.g. discriminator=netD.safetensors, G_A=latest_net_G_A.safetensors); repeat for more.", valueName: "[NETWORK=]PATH"))
+    var initFrom: [String] = []
+
     var translation: Bool { model.isTranslation }
 
     func validate() throws {
@@ -185,6 +188,9 @@ struct TrainCommand: ParsableCommand {
         if let channels, channels != 1 && channels != 3 { throw ValidationError("--channels takes 1 (gray) or 3 (RGB)") }
         guard (1...1024).contains(ngf), (1...1024).contains(ndf) else { throw ValidationError("--ngf and --ndf must lie in 1...1024") }
         if dryRun && resume { throw ValidationError("--dry-run starts a new run; it cannot be combined with --continue") }
+        if !initFrom.isEmpty && resume {
+            throw ValidationError("--init-from starts a new run from given weights; --continue resumes from the run's own checkpoint")
+        }
         if let keepCheckpoints, KeptCheckpoints(parsing: keepCheckpoints) == nil {
             throw ValidationError("--keep-checkpoints takes a count (e.g. 5) or all, got '\(keepCheckpoints)'")
         }
@@ -248,6 +254,7 @@ struct TrainCommand: ParsableCommand {
         options.dropout = dropout
         options.preprocess = preprocess
         options.noFlip = noFlip
+        options.initFrom = initFrom.isEmpty ? nil : initFrom
         return options
     }
 

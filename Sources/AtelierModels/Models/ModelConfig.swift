@@ -88,7 +88,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
     }
 
-    func validate() throws {
+    public func validate() throws {
         guard nz > 0 || kind.isTranslation else { throw ShapeError("--nz must be positive") }
         if let translation { try translation.validate() }
         let sizes = Self.supportedSizes(kind)
