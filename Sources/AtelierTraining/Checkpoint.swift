@@ -5,11 +5,15 @@ import Foundation
 
 /// Where training stands, saved with the weights so a run resumes exactly.
 public struct TrainingState: Codable, Sendable, Equatable {
+    /// The architecture, enough to rebuild the networks.
     public var model: ModelConfig
     /// Each parameter group's optimizer, schedule and Adam step count.
     public var groups: [GroupState]
+    /// The run's seed.
     public var seed: UInt64
+    /// The batch size the run trains with.
     public var batchSize: Int
+    /// Whether each epoch's last, smaller batch is left out.
     public var dropLast: Bool
     /// Epochs completed.
     public var epoch: Int
@@ -22,15 +26,20 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var epochStartRandom: RandomGenerator
     public var random: RandomGenerator
 
+    /// A parameter group's settings and how many Adam steps it has taken.
     public struct GroupState: Codable, Sendable, Equatable {
+        /// The group's networks, optimizer and schedule.
         public var spec: ParameterGroupSpec
+        /// Adam steps taken (t in the bias correction).
         public var adamStep: Int
+        /// A group's state.
         public init(spec: ParameterGroupSpec, adamStep: Int) {
             self.spec = spec
             self.adamStep = adamStep
         }
     }
 
+    /// A state; a new run starts at epoch 0, step 0.
     public init(model: ModelConfig, groups: [GroupState], seed: UInt64, batchSize: Int, dropLast: Bool, epoch: Int,
                 stepInEpoch: Int, step: Int, epochStartRandom: RandomGenerator, random: RandomGenerator) {
         self.model = model
@@ -51,6 +60,7 @@ public struct TrainingState: Codable, Sendable, Equatable {
         case optimizer, generatorAdamStep, discriminatorAdamStep
     }
 
+    /// Reads the state, including the two-group layout of earlier releases.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         model = try c.decode(ModelConfig.self, forKey: .model)
@@ -74,6 +84,7 @@ public struct TrainingState: Codable, Sendable, Equatable {
         random = try c.decode(RandomGenerator.self, forKey: .random)
     }
 
+    /// Writes the state (the current layout).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(model, forKey: .model)
@@ -105,6 +116,8 @@ public enum Checkpoint {
     static let formatKey = "format"
     static let extraPrefix = "state."
 
+    /// Writes the trainer's weights, optimizer state and extra state with `state`
+    /// to `path`, through a temporary file and a rename.
     public static func save(_ trainer: Trainer, state: TrainingState, to path: String) throws {
         let b = trainer.backend
         var entries: [Safetensors.Entry] = []

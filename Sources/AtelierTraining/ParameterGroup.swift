@@ -6,11 +6,17 @@ import AtelierModels
 /// the same layout. Each parameter and its gradient are views into them, so
 /// the graph writes gradients in place and one Adam launch updates them all.
 public final class ParameterGroup {
+    /// The device its buffers live on.
     public let backend: Backend
+    /// The trainable parameters, in the flat buffers' order.
     public let parameters: [Parameter]
+    /// Every parameter's values, one after another (each parameter's buffer is a view of it).
     public let values: DeviceBuffer
+    /// Their gradients, laid out the same way.
     public let gradients: DeviceBuffer
+    /// Adam's first moments.
     public let firstMoments: DeviceBuffer
+    /// Adam's second moments.
     public let secondMoments: DeviceBuffer
     /// Float offset of each parameter in the flat buffers.
     public let offsets: [Int]
@@ -18,6 +24,8 @@ public final class ParameterGroup {
     /// Adam steps taken (t in the bias correction).
     public private(set) var step = 0
 
+    /// Copies the parameters' initial values into one flat buffer on `backend`
+    /// and makes each parameter's buffer a view of it.
     public init(_ parameters: [Parameter], on backend: Backend) throws {
         let trainable = parameters.filter(\.trainable)
         guard !trainable.isEmpty else { throw ShapeError("a parameter group needs at least one trainable parameter") }

@@ -5,6 +5,7 @@ import Foundation
 /// stale copy per step. The position and the speed and ETA stay; the
 /// statistics go from the last one until it fits.
 public enum ProgressLine {
+    /// The line for `p`, fitted to `width` columns when given.
     public static func text(_ p: TrainingRun.Progress, width: Int? = nil) -> String {
         let head = "[\(p.epoch)/\(p.epochs)][\(p.stepInEpoch)/\(p.stepsPerEpoch)]"
         let values = zip(p.statistics.names, p.statistics.values).map { String(format: "%@ %.4f", $0, $1) }
@@ -26,6 +27,7 @@ public enum ProgressLine {
         return short.count <= room ? short : String(short.prefix(room))
     }
 
+    /// `seconds` as `1h02m` or `3m05s` (`?` when unknown).
     public static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0, seconds < 1e9 else { return "?" }
         let s = Int(seconds.rounded())

@@ -7,10 +7,13 @@ import AtelierModels
 /// phase, all enqueued without the host waiting. Statistics are read back
 /// only when asked for.
 public final class Trainer {
+    /// The model it trains.
     public let model: TrainingModel
+    /// The device the parameters and steps live on.
     public let backend: Backend
     /// The groups in the model's order, with their settings.
     public private(set) var groupSpecs: [ParameterGroupSpec]
+    /// The parameter groups by name, each with its flat Adam buffers.
     public let groups: [String: ParameterGroup]
     /// The epoch (0-based) the schedules are at; the training loop sets it.
     public var epoch = 0
@@ -33,6 +36,8 @@ public final class Trainer {
         let statistics: [(name: String, kind: StepStatistics.Kind, value: Tensor)]
     }
 
+    /// Places the model's parameters on `backend` and builds its parameter groups;
+    /// the step's plans are built on the first step of each batch size.
     public init(model: TrainingModel, backend: Backend) throws {
         self.model = model
         self.backend = backend

@@ -35,19 +35,30 @@ public enum KeptCheckpoints: Codable, Sendable, Equatable {
     }
 }
 
+/// Every option of a run; `atelier train`'s flags fill it, a library caller sets
+/// it directly. Saved as options.json, which `--continue` resumes from.
 public struct TrainingOptions: Codable, Sendable, Equatable {
     /// The most epochs a run holds (step counts and schedules stay far from overflowing).
     public static let maximumEpochs = 1_000_000
+    /// The model to train.
     public var model: ModelKind = .dcgan
     /// nil: Fashion-MNIST from /usr/share/datasets/fashion-mnist.
     public var dataroot: String?
+    /// Epochs to train (the total to reach when resuming).
     public var epochs = 5
+    /// Images (pix2pix: pairs) per step.
     public var batchSize = 64
+    /// Adam's learning rate, of every network.
     public var learningRate: Float = 2e-4
+    /// Adam's beta1.
     public var beta1: Float = 0.5
+    /// The length of the GANs' noise vector.
     public var nz = 100
+    /// Seed of initialisation, noise, shuffling and augmentation.
     public var seed: UInt64 = 0
+    /// `auto`, `cpu`, `opencl`, `opencl:P:D` or `reference` (see DeviceChoice).
     public var device = "auto"
+    /// The run folder.
     public var out = "runs/dcgan"
     /// One short epoch (two steps) that writes every file, to check a setup.
     public var dryRun = false
@@ -76,14 +87,18 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var skipBadImages = false
     /// Widths of the networks (pytorch/examples' --ngf, --ndf).
     public var ngf = 64
+    /// The discriminator's width.
     public var ndf = 64
     /// The adversarial loss.
     public var ganMode = GANLoss.vanilla
     /// constant, linear (to zero over the last lrDecayEpochs) or step
     /// (x lrGamma every lrStepEpochs).
     public var lrPolicy = "constant"
+    /// With `lrPolicy` linear: the last epochs, over which the rate falls to zero.
     public var lrDecayEpochs: Int?
+    /// With `lrPolicy` step: epochs between steps.
     public var lrStepEpochs: Int?
+    /// With `lrPolicy` step: the factor per step.
     public var lrGamma: Float = 0.1
     /// pix2pix: which half of a pair is the input.
     public var direction = TranslationSettings.Direction.AtoB
@@ -102,15 +117,21 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// CycleGAN: cycle weights, identity weight, pool size, residual blocks
     /// (nil: 9 from 256 px, else 6), and B pictures in order instead of at random.
     public var lambdaA: Float = 10
+    /// CycleGAN: weight of the cycle B -> A -> B.
     public var lambdaB: Float = 10
+    /// CycleGAN: weight of the identity terms relative to the cycle terms.
     public var lambdaIdentity: Float = 0.5
+    /// CycleGAN: generated pictures each discriminator's history holds (0: none).
     public var poolSize = 50
+    /// CycleGAN: the generators' residual blocks (nil: 9 from 256 px, else 6).
     public var residualBlocks: Int?
+    /// CycleGAN: B pictures in order instead of at random.
     public var serialBatches = false
     /// Weights to start from instead of the random initialisation, each
     /// "PATH" or "NETWORK=PATH" (see WeightsFile); nil: none.
     public var initFrom: [String]?
 
+    /// The defaults of `atelier train --model dcgan`.
     public init() {}
 
     /// pix2pix's preprocessing at `size`: load at `loadSize` (default
@@ -142,8 +163,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         }
     }
 
+    /// The image side the model is built for (28 unless set).
     public var effectiveImageSize: Int { imageSize ?? 28 }
 
+    /// How the GANs' pictures are sized, cropped and flipped.
     public var preprocessing: ImagePreprocessing {
         ImagePreprocessing(size: effectiveImageSize, loadSize: loadSize, channels: channels, randomCrop: randomCrop, flip: flip)
     }
@@ -153,7 +176,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case imageSize, loadSize, channels, randomCrop, flip, skipBadImages, ngf, ndf
         case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
         case direction, norm, lambdaL1, dropout, preprocess, noFlip
-        case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery, keepCheckpoints
+        case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery, keepCheckpoints, initFrom
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -201,16 +224,23 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         serialBatches = try value(.serialBatches, serialBatches)
         saveEvery = try c.decodeIfPresent(SaveInterval.self, forKey: .saveEvery)
         keepCheckpoints = try c.decodeIfPresent(KeptCheckpoints.self, forKey: .keepCheckpoints)
+        initFrom = try c.decodeIfPresent([String].self, forKey: .initFrom)
     }
 }
 
 /// The files of a run folder.
 public struct RunFiles: Sendable {
+    /// The run folder.
     public let directory: URL
+    /// The resolved options (`options.json`).
     public var options: URL { directory.appendingPathComponent("options.json") }
+    /// Everything the run printed (`log.txt`).
     public var log: URL { directory.appendingPathComponent("log.txt") }
+    /// Every step's statistics (`losses.csv`).
     public var losses: URL { directory.appendingPathComponent("losses.csv") }
+    /// The loss chart (`loss.png`), redrawn after each epoch.
     public var lossCurve: URL { directory.appendingPathComponent("loss.png") }
+    /// The latest checkpoint (`checkpoint.safetensors`).
     public var checkpoint: URL { directory.appendingPathComponent("checkpoint.safetensors") }
     /// A checkpoint kept after epoch `epoch` (--keep-checkpoints).
     public func epochCheckpoint(_ epoch: Int) -> URL {
@@ -224,38 +254,56 @@ public struct RunFiles: Sendable {
             return Int(name.dropFirst("checkpoint-epoch-".count).dropLast(".safetensors".count))
         }.sorted()
     }
+    /// The folder of the epochs' sample sheets.
     public var samples: URL { directory.appendingPathComponent("samples") }
+    /// The sample sheet of `epoch` (`samples/epoch-NNN.png`).
     public func sampleSheet(epoch: Int) -> URL {
         samples.appendingPathComponent(String(format: "epoch-%03d.png", epoch))
     }
+    /// The files of the run folder at `path`.
     public init(_ path: String) { directory = URL(fileURLWithPath: path) }
 }
 
 /// Training, from options to a run folder: progress, logs, sample sheets,
 /// losses, checkpoints, exact resume.
 public final class TrainingRun {
+    /// Where a run stands after a step, for a progress line.
     public struct Progress: Sendable {
+        /// The epoch under way, from 1.
         public var epoch: Int          // 1-based
+        /// Epochs the run trains.
         public var epochs: Int
+        /// Steps done in this epoch, from 1.
         public var stepInEpoch: Int    // 1-based
+        /// Steps in an epoch.
         public var stepsPerEpoch: Int
+        /// Steps done in all.
         public var step: Int
+        /// Training samples a second, over the steps timed so far.
         public var samplesPerSecond: Double
+        /// The time left at that pace.
         public var secondsLeft: Double
+        /// The step's losses and scores.
         public var statistics: StepStatistics
     }
 
+    /// How `run` ended.
     public enum Outcome: Sendable, Equatable {
         case finished
         case interrupted(epoch: Int, step: Int)
     }
 
+    /// The options the run uses (a resumed run's own, with the epochs and device given).
     public let options: TrainingOptions
+    /// The run folder's files.
     public let files: RunFiles
+    /// The trainer, with the model's parameters and optimizer state on the device.
     public let trainer: Trainer
     /// The model, its data and its sheets.
     let task: RunTask
+    /// The model being trained.
     public var model: TrainingModel { task.model }
+    /// The model's architecture.
     public var config: ModelConfig { task.config }
     /// A GAN's sampler (BatchNorm in eval mode), for its sample sheets.
     public var sampler: GANSampler? { (task as? GANTask)?.sampler }
@@ -369,6 +417,7 @@ public final class TrainingRun {
         write("\(resume ? "resuming" : "starting") \(config.kind) \(config.imageSize)x\(config.imageSize)x\(config.imageChannels) on \(backend.name): \(task.count) \(config.kind == .pix2pix ? "pairs" : "images") from \(task.source), batch \(state.batchSize), \(options.dryRun ? "dry run of 2 steps" : "epochs \(options.epochs)")\(resume ? ", at epoch \(state.epoch + 1) step \(state.stepInEpoch + 1)" : "")")
     }
 
+    /// Steps in an epoch: the data over the batch size (the last, smaller batch too with `keepLastBatch`).
     public var stepsPerEpoch: Int {
         task.count / state.batchSize + (state.dropLast || task.count % state.batchSize == 0 ? 0 : 1)
     }

@@ -8,7 +8,9 @@ import Foundation
 /// (pix2pix normalises each picture by its own statistics), read and
 /// written around it in batches.
 public final class Transfer {
+    /// The checkpoint's model.
     public let config: ModelConfig
+    /// How pictures of other sizes are fitted to the model and back.
     public let fit: PictureFit
     let translator: Translator
 

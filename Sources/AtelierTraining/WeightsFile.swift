@@ -13,10 +13,15 @@ public enum WeightsFile {
     /// networks, and the PyTorch module of each (for the reader).
     static let modelKey = "atelier.model", networksKey = "atelier.networks", modulePrefix = "pytorch_module."
 
+    /// What `export` wrote.
     public struct Export: Sendable {
+        /// The networks, in the file's order.
         public var networks: [String]
+        /// Tensors written, BatchNorm counters included.
         public var tensors: Int
+        /// The file's size.
         public var bytes: Int
+        /// The PyTorch module each network loads into.
         public var modules: [String]
     }
 

@@ -123,6 +123,8 @@ struct WeightsFileTests {
         let second = out.appendingPathComponent("second").path
         let started = try Executables.run("atelier", ["train"] + common + ["--seed", "2", "--lr", "1e-30", "--init-from", all, "--out", second])
         #expect(started.status == 0, "\(started.stderr)")
+        let saved = try JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: RunFiles(second).options))
+        #expect(saved.initFrom == [all], "options.json records where the weights came from")
         let log = try String(contentsOf: RunFiles(second).log, encoding: .utf8)
         #expect(log.contains("--init-from: generator: 12 tensors") && log.contains("--init-from: discriminator: 9 tensors"), "\(log)")
         let a = try Checkpoint.read(RunFiles(first).checkpoint.path).tensors, b = try Checkpoint.read(RunFiles(second).checkpoint.path).tensors

@@ -4,16 +4,24 @@ import Foundation
 
 /// Labelled gray or color images, stored as bytes, [N, C, H, W].
 public struct ImageDataset: Sendable {
+    /// The pictures, 8-bit, [count, channels, height, width] one after another.
     public let images: [UInt8]
+    /// Each picture's class (an index into `classNames`).
     public let labels: [Int]
+    /// Pictures held.
     public let count: Int
+    /// 1 (gray) or 3 (RGB).
     public let channels: Int
+    /// Rows of each picture.
     public let height: Int
+    /// Columns of each picture.
     public let width: Int
+    /// The classes, in label order (Fashion-MNIST's ten, or a folder's sub-folders).
     public let classNames: [String]
     /// Where it came from, for logs and errors.
     public let source: String
 
+    /// A dataset of `count` pictures; `images` must hold them all.
     public init(images: [UInt8], labels: [Int], count: Int, channels: Int, height: Int, width: Int,
                 classNames: [String], source: String) {
         self.images = images
@@ -26,6 +34,7 @@ public struct ImageDataset: Sendable {
         self.source = source
     }
 
+    /// Bytes of one picture.
     public var imageSize: Int { channels * height * width }
 
     /// Samples `indices` as floats in `range`, [N, C, H, W] flattened.
@@ -98,8 +107,12 @@ public struct ImageDataset: Sendable {
     }
 }
 
+/// Fashion-MNIST's IDX files: 60,000 training pictures of 28x28 gray garments
+/// in ten classes (Debian's dataset-fashion-mnist).
 public enum FashionMNIST {
+    /// Where Debian's package puts the files.
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
+    /// The ten classes, in label order.
     public static let classNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 

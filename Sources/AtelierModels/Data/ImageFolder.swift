@@ -18,6 +18,7 @@ public struct ImagePreprocessing: Codable, Sendable, Equatable {
     /// Mirror each picture left-right with probability 1/2.
     public var flip: Bool
 
+    /// Pictures of side `size`, stored at `loadSize` (default `size`).
     public init(size: Int, loadSize: Int? = nil, channels: Int? = nil, randomCrop: Bool = false, flip: Bool = false) {
         self.size = size
         self.loadSize = loadSize ?? size
@@ -29,6 +30,7 @@ public struct ImagePreprocessing: Codable, Sendable, Equatable {
     /// Whether batches draw random numbers (crops or flips).
     public var isRandom: Bool { (randomCrop && loadSize > size) || flip }
 
+    /// Refuses sizes out of range and channels other than 1 or 3, naming the option.
     public func validate() throws {
         guard (1...4096).contains(size) else { throw DatasetError("--image-size \(size) is out of range (1...4096)") }
         guard loadSize >= size, loadSize <= 8192 else {
@@ -47,7 +49,9 @@ public enum ImageFolder {
     /// The pictures that could not be read and were left out (with
     /// `skipBadImages`), each with the reason.
     public struct Loaded: Sendable {
+        /// The pictures read.
         public let dataset: ImageDataset
+        /// Each picture left out, with why.
         public let skipped: [String]
     }
 

@@ -2,10 +2,15 @@ import AtelierDevices
 import AtelierGraph
 /// Adam's settings for one parameter group.
 public struct OptimizerSettings: Codable, Sendable, Equatable {
+    /// The (initial) learning rate.
     public var learningRate: Float = 2e-4
+    /// Decay of the first moment (DCGAN's 0.5).
     public var beta1: Float = 0.5
+    /// Decay of the second moment.
     public var beta2: Float = 0.999
+    /// Added to the root of the second moment.
     public var epsilon: Float = 1e-8
+    /// Adam with DCGAN's defaults.
     public init(learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, epsilon: Float = 1e-8) {
         self.learningRate = learningRate
         self.beta1 = beta1
@@ -40,6 +45,7 @@ public enum LearningRateSchedule: Codable, Sendable, Equatable, CustomStringConv
         }
     }
 
+    /// Refuses a decay longer than the run, a period under one epoch or a gamma that is not positive.
     public func validate() throws {
         switch self {
         case .constant: break
@@ -54,6 +60,7 @@ public enum LearningRateSchedule: Codable, Sendable, Equatable, CustomStringConv
         }
     }
 
+    /// The schedule as the log shows it.
     public var description: String {
         switch self {
         case .constant: "constant"

@@ -20,7 +20,9 @@ public protocol TrainingModel: AnyObject {
 }
 
 extension TrainingModel {
+    /// None, unless the model keeps some.
     public func extraState() -> [String: [Float]] { [:] }
+    /// Refuses state the model does not keep.
     public func restoreExtraState(_ state: [String: [Float]]) throws {
         if let name = state.keys.sorted().first {
             throw CheckpointError("the checkpoint holds state \(name) that this model does not keep: it was written for another model")
@@ -42,8 +44,11 @@ extension TrainingModel {
 
 /// A named network of a model.
 public struct Network {
+    /// The network's name, the first part of its parameters' names.
     public let name: String
+    /// Its layers.
     public let module: Module
+    /// `module` under `name`.
     public init(_ name: String, _ module: Module) {
         self.name = name
         self.module = module
@@ -52,11 +57,16 @@ public struct Network {
 
 /// The parameters of some networks, trained together by one optimizer.
 public struct ParameterGroupSpec: Codable, Sendable, Equatable {
+    /// The group's name (the phase that updates it names it).
     public var name: String
+    /// The networks whose parameters it holds.
     public var networks: [String]
+    /// Its Adam settings.
     public var optimizer: OptimizerSettings
+    /// How its learning rate changes over the epochs.
     public var schedule: LearningRateSchedule
 
+    /// A group of `networks`, trained by one Adam.
     public init(name: String, networks: [String], optimizer: OptimizerSettings = OptimizerSettings(),
                 schedule: LearningRateSchedule = .constant) {
         self.name = name

@@ -9,17 +9,23 @@ import Foundation
 /// pixels, row by row, gray, gray+alpha, RGB or RGBA. Read as gray or RGB,
 /// alpha laid over white as for PNG.
 public enum GimpPattern {
+    /// Where Debian's gimp-data puts them.
     public static let defaultDirectory = "/usr/share/gimp/2.0/patterns"
 
+    /// A pattern: its name and picture.
     public struct Pattern: Sendable {
+        /// The name in the file's header.
         public let name: String
+        /// Its pixels, gray or RGB (alpha laid over white).
         public let picture: PixelImage
     }
 
+    /// Reads a `.pat` file.
     public static func read(_ path: String) throws -> Pattern {
         try decode(try ImageFile.contents(of: path), source: path)
     }
 
+    /// Decodes a `.pat` file's bytes; `source` names it in errors.
     public static func decode(_ data: Data, source: String) throws -> Pattern {
         func fail(_ why: String) -> ImageFileError { ImageFileError("\(source) is not a usable GIMP pattern: \(why)") }
         let bytes = [UInt8](data)

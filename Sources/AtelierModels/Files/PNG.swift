@@ -6,7 +6,9 @@ import Foundation
 /// 8-bit images through libpng's simplified API, which reports errors
 /// instead of longjmp'ing out of the process.
 public struct PixelImage: Sendable, Equatable {
+    /// Columns.
     public var width: Int
+    /// Rows.
     public var height: Int
     /// 1 (gray) or 3 (RGB).
     public var channels: Int
@@ -30,6 +32,7 @@ public struct PixelImage: Sendable, Equatable {
         }
     }
 
+    /// A picture; `pixels` must hold width x height x channels bytes.
     public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
         precondition(pixels.count == width * height * channels)
         self.width = width
@@ -39,11 +42,14 @@ public struct PixelImage: Sendable, Equatable {
     }
 }
 
+/// A picture that cannot be read, written or drawn, and why.
 public struct ImageFileError: Error, CustomStringConvertible, Sendable {
+    /// The message, naming the file and the fix.
     public let description: String
     init(_ description: String) { self.description = description }
 }
 
+/// PNG files through libpng: any kind read, 8-bit gray or RGB written atomically.
 public enum PNG {
     /// Reads a PNG file as gray (1 channel) or RGB (3), whatever it holds
     /// (ImageFile.read takes JPEG too).

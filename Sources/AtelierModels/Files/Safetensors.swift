@@ -14,6 +14,7 @@ public enum Safetensors {
         case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
         case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u8 = "U8", bool = "BOOL"
 
+        /// Bytes of one element.
         public var bytes: Int {
             switch self {
             case .f64, .i64: 8
@@ -23,6 +24,7 @@ public enum Safetensors {
             }
         }
 
+        /// Whether it holds floating-point values (weights) rather than integers.
         public var isFloat: Bool { [.f32, .f16, .bf16, .f64].contains(self) }
 
         /// Element `index` of `raw` as a Float.
@@ -71,12 +73,17 @@ public enum Safetensors {
         }
     }
 
+    /// One tensor of a file.
     public struct Entry: Sendable {
+        /// Its key.
         public var name: String
+        /// Its dimensions ([] for a scalar).
         public var shape: [Int]
+        /// Its elements, row-major, as floats.
         public var values: [Float]
         /// The element type in the file (F32 for every checkpoint Atelier writes).
         public var dtype: DType
+        /// A tensor to write (`values.count` must be the product of `shape`).
         public init(name: String, shape: [Int], values: [Float], dtype: DType = .f32) {
             self.name = name
             self.shape = shape
@@ -85,6 +92,8 @@ public enum Safetensors {
         }
     }
 
+    /// The file's bytes: `entries` in order, each in its dtype, and `metadata` as the
+    /// header's `__metadata__`.
     public static func encode(_ entries: [Entry], metadata: [String: String]) throws -> Data {
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0
@@ -105,6 +114,8 @@ public enum Safetensors {
         return data
     }
 
+    /// The tensors and metadata of a file's bytes; `source` names it in errors.
+    /// Bounds, shapes and sizes are checked before anything is allocated.
     public static func decode(_ data: Data, source: String) throws -> (entries: [String: Entry], metadata: [String: String]) {
         func fail(_ why: String) -> CheckpointError {
             CheckpointError("\(source) is not a valid safetensors file (\(why)); it may be truncated or from another program")
@@ -144,7 +155,10 @@ public enum Safetensors {
     }
 }
 
+/// A checkpoint or weights file that cannot be read, written or used, and why.
 public struct CheckpointError: Error, CustomStringConvertible, Sendable {
+    /// The message, naming the file and the fix.
     public let description: String
+    /// An error with `description` as its message.
     public init(_ description: String) { self.description = description }
 }

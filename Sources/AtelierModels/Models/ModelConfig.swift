@@ -16,6 +16,7 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable, CustomStringConv
     /// cycle + identity losses, image pools.
     case cyclegan
 
+    /// The name `--model` takes.
     public var description: String { rawValue }
 
     /// Whether it maps images to images (no noise input, no classes).
@@ -25,10 +26,13 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable, CustomStringConv
 /// Everything needed to rebuild a model: saved in every checkpoint, so a
 /// model loads without repeating the options it was trained with.
 public struct ModelConfig: Codable, Sendable, Equatable {
+    /// Which model.
     public var kind: ModelKind
     /// Length of the noise vector z.
     public var nz: Int
+    /// Channels of the generated (translated) images: 1 or 3.
     public var imageChannels: Int
+    /// The image side the networks are built for.
     public var imageSize: Int
     /// Class names of a conditional model (empty otherwise).
     public var classNames: [String]
@@ -36,6 +40,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// discriminator's first (pytorch/examples' --ngf and --ndf); the other
     /// layers double it per step away from the image.
     public var ngf: Int
+    /// The discriminator's width (its first layer's channels).
     public var ndf: Int
     /// The adversarial loss it is trained with.
     public var ganMode: GANLoss
@@ -43,6 +48,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// direction (nil for the GANs); `imageChannels` are its outputs'.
     public var translation: TranslationSettings?
 
+    /// An architecture; `classNames` only counts for cdcgan.
     public init(kind: ModelKind, nz: Int = 100, imageChannels: Int = 1, imageSize: Int = 28, classNames: [String] = [],
                 ngf: Int = 64, ndf: Int = 64, ganMode: GANLoss = .vanilla, translation: TranslationSettings? = nil) {
         self.kind = kind
@@ -70,8 +76,11 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                   translation: try c.decodeIfPresent(TranslationSettings.self, forKey: .translation))
     }
 
+    /// Whether the model is conditioned on a class (cdcgan).
     public var isConditional: Bool { kind == .cdcgan }
+    /// The number of classes of a conditional model (0 otherwise).
     public var classes: Int { classNames.count }
+    /// [channels, side, side] of the images it makes.
     public var imageShape: [Int] { [imageChannels, imageSize, imageSize] }
     /// Pixel range of the generator's output and of the training images.
     public var pixelRange: ClosedRange<Float> { kind == .gan ? 0...1 : -1...1 }
@@ -88,6 +97,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
     }
 
+    /// Refuses an architecture Atelier cannot build (a size, channel count or width
+    /// out of range), naming what to change.
     public func validate() throws {
         guard nz > 0 || kind.isTranslation else { throw ShapeError("--nz must be positive") }
         if let translation { try translation.validate() }

@@ -6,8 +6,10 @@ import Foundation
 /// augmentation. Its whole state is one UInt64, saved in checkpoints so a
 /// resumed run draws exactly what the uninterrupted run would have.
 public struct RandomGenerator: RandomNumberGenerator, Sendable, Codable, Equatable {
+    /// The whole state.
     public var state: UInt64
 
+    /// A generator starting from `seed`.
     public init(seed: UInt64) { state = seed }
 
     /// SplitMix64.
@@ -37,6 +39,7 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Codable, Equatab
         return Array(out.prefix(count))
     }
 
+    /// `count` values uniform in `range`.
     public mutating func uniform(_ count: Int, in range: ClosedRange<Float>) -> [Float] {
         (0..<count).map { _ in range.lowerBound + (range.upperBound - range.lowerBound) * uniform() }
     }

@@ -3,10 +3,14 @@ import Foundation
 
 /// An sRGB colour of the pictures a run writes.
 public struct Colour: Sendable, Equatable {
+    /// The components, 0 to 255.
     public var red: UInt8, green: UInt8, blue: UInt8
+    /// A colour from its components.
     public init(_ red: UInt8, _ green: UInt8, _ blue: UInt8) { (self.red, self.green, self.blue) = (red, green, blue) }
 
+    /// White.
     public static let white = Colour(255, 255, 255)
+    /// Black.
     public static let black = Colour(0, 0, 0)
     var components: (Double, Double, Double) { (Double(red) / 255, Double(green) / 255, Double(blue) / 255) }
 }

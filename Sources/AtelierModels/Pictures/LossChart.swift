@@ -7,17 +7,24 @@ import Foundation
 /// of the steps, so one spike does not flatten the rest; steps beyond it are
 /// cut at the edge. Infinite and NaN values leave gaps.
 public struct LossChart: Sendable {
+    /// One line of the chart: a statistic's value at each step.
     public struct Series: Sendable {
+        /// The legend's name for it.
         public var name: String
+        /// One value per step, from the first.
         public var values: [Float]
+        /// A series named `name`.
         public init(name: String, values: [Float]) { (self.name, self.values) = (name, values) }
     }
 
+    /// The chart's title.
     public var title: String
+    /// The lines, in `colours`' order.
     public var series: [Series]
     /// Steps in an epoch, for the epoch marks; nil for none.
     public var stepsPerEpoch: Int?
 
+    /// A chart of `series`, with epoch marks every `stepsPerEpoch` steps.
     public init(title: String, series: [Series], stepsPerEpoch: Int? = nil) {
         (self.title, self.series, self.stepsPerEpoch) = (title, series, stepsPerEpoch)
     }
@@ -30,6 +37,7 @@ public struct LossChart: Sendable {
     /// smoothing) below 60 steps.
     public static func window(steps: Int) -> Int { max(1, steps / 30) | 1 }
 
+    /// The chart as an RGB picture; throws when the size leaves no room for the plot.
     public func render(width: Int = 800, height: Int = 450) throws -> PixelImage {
         let canvas = try Canvas(width: width, height: height)
         let steps = series.map(\.values.count).max() ?? 0

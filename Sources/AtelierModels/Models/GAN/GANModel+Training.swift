@@ -8,13 +8,16 @@ import AtelierGraph
 ///   phase G (updates "generator"): Loss_G = G's loss on D(fake) through the
 ///     just-updated D, with no gradient for D's weights.
 extension GANModel: TrainingModel {
+    /// `generator` and `discriminator`.
     public var networks: [Network] { [Network("generator", generator), Network("discriminator", discriminator)] }
 
+    /// One group per network, each with its own Adam.
     public var parameterGroups: [ParameterGroupSpec] {
         [ParameterGroupSpec(name: "discriminator", networks: ["discriminator"], optimizer: optimizer, schedule: schedule),
          ParameterGroupSpec(name: "generator", networks: ["generator"], optimizer: optimizer, schedule: schedule)]
     }
 
+    /// The D phase, then the G phase, on real images and noise fed each step.
     public func buildStep(_ step: StepBuilder) throws {
         let g = step.graph
         let c = config
@@ -75,7 +78,9 @@ extension GANModel: TrainingModel {
 /// Images from a GAN's generator with BatchNorm in eval mode, one plan per
 /// batch size.
 public final class GANSampler {
+    /// The model it draws from.
     public let model: GANModel
+    /// The device its parameters are on.
     public let backend: Backend
     private var plans: [Int: (plan: Plan, z: Tensor, classes: Tensor?, images: Tensor, seed: Tensor?)] = [:]
 

@@ -3,13 +3,18 @@ import AtelierGraph
 /// A generator and a discriminator (which returns logits), and how they
 /// train: see GANModel+Training.swift.
 public final class GANModel {
+    /// The architecture.
     public let config: ModelConfig
+    /// G: noise (and a one-hot class) to images in `config.pixelRange`.
     public let generator: Module
+    /// D: images (and class planes) to a logit each.
     public let discriminator: Module
     /// Both networks' optimizer settings and schedule.
     public var optimizer = OptimizerSettings()
+    /// Both networks' learning-rate schedule.
     public var schedule = LearningRateSchedule.constant
 
+    /// Builds both networks for `config`, initialised from `rng`.
     public init(config: ModelConfig, rng: inout RandomGenerator) throws {
         try config.validate()
         self.config = config

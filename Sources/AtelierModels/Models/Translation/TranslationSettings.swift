@@ -7,6 +7,7 @@ public struct TranslationSettings: Codable, Sendable, Equatable {
     /// The normalisation layers of both networks (junyanz's --norm).
     public enum Norm: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
         case batch, instance
+        /// The name the option takes.
         public var description: String { rawValue }
 
         /// The layer, initialised as junyanz does: BatchNorm weights N(1,
@@ -22,11 +23,13 @@ public struct TranslationSettings: Codable, Sendable, Equatable {
     /// Which half of a pair is the input: A -> B or B -> A (junyanz's --direction).
     public enum Direction: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
         case AtoB, BtoA
+        /// The name the option takes.
         public var description: String { rawValue }
     }
 
     /// Channels of the input images (the outputs' are the config's imageChannels).
     public var inputChannels: Int
+    /// The networks' normalisation.
     public var norm: Norm
     /// Weight of the L1 distance to the target in G's loss (pix2pix's 100).
     public var lambdaL1: Float
@@ -44,6 +47,7 @@ public struct TranslationSettings: Codable, Sendable, Equatable {
     /// CycleGAN: residual blocks of the generators (9 from 256 px, else 6).
     public var residualBlocks: Int
 
+    /// Settings with junyanz's defaults.
     public init(inputChannels: Int, norm: Norm = .batch, lambdaL1: Float = 100, dropout: Float = 0.5, direction: Direction = .AtoB,
                 lambdaA: Float = 10, lambdaB: Float = 10, lambdaIdentity: Float = 0.5, poolSize: Int = 50, residualBlocks: Int = 9) {
         self.inputChannels = inputChannels
