@@ -80,21 +80,26 @@ public protocol Backend: AnyObject {
 }
 
 extension Backend {
+    /// The convolution's multiply-adds times two (backends that pad or skip work say otherwise).
     public func performedFlops(_ g: ConvGeometry, pass: ConvPass) -> Double { g.flops }
 
+    /// C = op(A) op(B), with no epilogue.
     public func gemm(_ shape: GemmShape, a: DeviceBuffer, b: DeviceBuffer, c: DeviceBuffer) throws {
         try gemm(shape, a: a, b: b, c: c, epilogue: nil)
     }
 
+    /// The forward convolution, with no epilogue.
     public func convolutionForward(_ g: ConvGeometry, input: DeviceBuffer, weight: DeviceBuffer, output: DeviceBuffer) throws {
         try convolutionForward(g, input: input, weight: weight, output: output, epilogue: nil)
     }
 
+    /// The gradient of the input, with no epilogue.
     public func convolutionBackwardData(_ g: ConvGeometry, outputGradient: DeviceBuffer, weight: DeviceBuffer,
                                         inputGradient: DeviceBuffer) throws {
         try convolutionBackwardData(g, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient, epilogue: nil)
     }
 
+    /// The gradient of the weights, with no epilogue.
     public func convolutionBackwardWeights(_ g: ConvGeometry, input: DeviceBuffer, outputGradient: DeviceBuffer,
                                            weightGradient: DeviceBuffer) throws {
         try convolutionBackwardWeights(g, input: input, outputGradient: outputGradient,

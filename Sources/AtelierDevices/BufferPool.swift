@@ -4,6 +4,7 @@ import Foundation
 /// to a small set of sizes so that buffers of nearby sizes share storage.
 public final class BufferPool: @unchecked Sendable {
     // Safe to share: every mutable field is guarded by `lock`.
+    /// What the pool has done so far.
     public struct Statistics: Sendable, Equatable {
         /// Storage objects created (each one a real allocation).
         public var allocations = 0
@@ -18,10 +19,12 @@ public final class BufferPool: @unchecked Sendable {
     private var stats = Statistics()
     private let allocate: (Int) throws -> BufferStorage
 
+    /// A pool whose new storage comes from `allocate` (a count of floats).
     public init(allocate: @escaping (Int) throws -> BufferStorage) {
         self.allocate = allocate
     }
 
+    /// Its figures so far.
     public var statistics: Statistics {
         lock.withLock { stats }
     }

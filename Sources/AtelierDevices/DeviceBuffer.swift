@@ -11,10 +11,13 @@ public protocol BufferStorage: AnyObject, Sendable {
 public final class DeviceBuffer: @unchecked Sendable {
     // Safe to share: `count` and `storage` never change, and the storage's
     // contents are only touched by the owning backend's queue.
+    /// Floats it holds.
     public let count: Int
+    /// The device memory behind it (perhaps shared with other views).
     public let storage: BufferStorage
     private let pool: BufferPool?
 
+    /// A buffer of `count` floats in `storage`, returned to `pool` when released.
     public init(count: Int, storage: BufferStorage, pool: BufferPool?) {
         precondition(count <= storage.capacity)
         self.count = count

@@ -11,6 +11,7 @@ public enum DeviceChoice: Sendable, Equatable, CustomStringConvertible {
     /// Platform P, device D, as `atelier devices` lists them.
     case openclDevice(platform: Int, device: Int)
 
+    /// Parses `--device`'s value; throws naming what it takes.
     public init(parsing text: String) throws {
         let lower = text.lowercased()
         switch lower {
@@ -27,6 +28,7 @@ public enum DeviceChoice: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The value as `--device` takes it.
     public var description: String {
         switch self {
         case .auto: "auto"
@@ -78,11 +80,13 @@ public enum DeviceChoice: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// A device that cannot be chosen, and why.
 public enum DeviceSelectionError: Error, CustomStringConvertible, Sendable {
     case unparsable(String)
     case noOpenCL(requested: String, reason: String)
     case unknownOpenCLDevice(String, available: [OpenCLDeviceInfo])
 
+    /// The message, naming the devices there are.
     public var description: String {
         switch self {
         case .unparsable(let text):

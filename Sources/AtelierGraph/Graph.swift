@@ -1,8 +1,11 @@
 import AtelierDevices
 /// A tensor in a graph: a handle with a shape, no data.
 public struct Tensor: Hashable, Sendable, CustomStringConvertible {
+    /// Its index in the graph.
     public let id: Int
+    /// Its shape.
     public let shape: Shape
+    /// `%id[shape]`, as plans print it.
     public var description: String { "%\(id)\(shape)" }
 }
 
@@ -12,13 +15,17 @@ public struct Tensor: Hashable, Sendable, CustomStringConvertible {
 public final class Parameter: @unchecked Sendable {
     // Safe to share: `buffer` is set once when the owning group is built and
     // only read afterwards.
+    /// Its name in checkpoints.
     public let name: String
+    /// Its shape.
     public let shape: Shape
+    /// Whether an optimizer updates it (running statistics and pools are not).
     public let trainable: Bool
     /// The initial values, used when the parameter is placed on a device.
     package let initial: [Float]
     public package(set) var buffer: DeviceBuffer?
 
+    /// A parameter starting at `initial`.
     public init(name: String, shape: Shape, trainable: Bool = true, initial: [Float]) {
         precondition(initial.count == shape.count, "\(name): \(initial.count) initial values for \(shape)")
         self.name = name
@@ -57,6 +64,7 @@ public final class Graph {
     package var nodeCount: Int { nodes.count }
     private var parameterTensors: [ObjectIdentifier: Int] = [:]
 
+    /// An empty graph.
     public init() {}
 
     private func newValue(_ shape: Shape, _ source: Source) -> Tensor {
@@ -83,6 +91,7 @@ public final class Graph {
     public private(set) var seedInput: Tensor?
     private var salts = 0
 
+    /// `seedInput`, made on first use.
     public func stepSeed() -> Tensor {
         if let seedInput { return seedInput }
         let t = input("step_seed", [2])

@@ -12,13 +12,18 @@ import Foundation
 /// then the target's (after `direction`), so crops and flips move both
 /// halves alike.
 public struct PairedImages: Sendable {
+    /// Each pair as one picture: the input's channels, then the target's.
     public let pairs: ImageDataset
+    /// Channels of the inputs.
     public let inputChannels: Int
+    /// Channels of the targets.
     public let targetChannels: Int
     /// The file of each pair (its name carries a label in edges2fashion).
     public let names: [String]
+    /// Each pair left out, with why.
     public let skipped: [String]
 
+    /// Pairs held.
     public var count: Int { pairs.count }
 
     /// Pairs `indices` as input and target batches in [-1, 1], cropped to
@@ -38,6 +43,9 @@ public struct PairedImages: Sendable {
     }
 }
 
+/// pix2pix's data: junyanz's aligned layout (each picture the input and the
+/// target side by side, in `train/`, `val/`, `test/`) or `A/` and `B/` folders of
+/// matching names, read as pairs.
 public enum PairedFolder {
     /// Which layout a folder has, and the folders of a split.
     enum Layout {

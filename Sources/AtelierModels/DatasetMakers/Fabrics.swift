@@ -10,12 +10,16 @@ import Foundation
 /// drawn per garment); B fills it with the texture at a random offset and
 /// scale; both keep the garment's own shading and lie on white.
 public struct Fabrics: Sendable {
+    /// The side of the pictures made.
     public var size: Int
+    /// The texture's name.
     public let patternName: String
     let texture: PixelImage
 
+    /// The sides it makes.
     public static let sizes = [32, 64, 128, 256]
 
+    /// A maker of `size` pictures in the GIMP pattern `pattern`, read from `directory`.
     public init(size: Int, pattern: String, directory: String = GimpPattern.defaultDirectory) throws {
         guard Self.sizes.contains(size) else {
             throw DatasetError("--size \(size): fabrics is made at \(Self.sizes.map(String.init).joined(separator: ", ")) pixels")

@@ -7,7 +7,9 @@ import AtelierGraph
 /// such as a generator's output in the discriminator's phase, is a constant
 /// there) and runs the group's Adam step right after the phase.
 public final class StepBuilder {
+    /// The step's graph.
     public let graph = Graph()
+    /// The batch size the step is built for.
     public let batch: Int
     /// Training mode (BatchNorm on batch statistics, dropout on).
     public let context: ForwardContext
@@ -107,6 +109,7 @@ public final class StepBuilder {
 
 /// What a step reports, by name, in the model's order (read back only when asked for).
 public struct StepStatistics: Sendable, Equatable {
+    /// What a statistic is: a loss (drawn in loss.png) or a score in [0, 1].
     public enum Kind: String, Sendable, Equatable {
         /// A phase's weighted sum of terms (Loss_D, Loss_G).
         case total
@@ -116,16 +119,21 @@ public struct StepStatistics: Sendable, Equatable {
         case score
     }
 
+    /// The statistics' names, in losses.csv's order.
     public let names: [String]
+    /// What each one is.
     public let kinds: [Kind]
+    /// Their values at the step.
     public let values: [Float]
 
+    /// The statistics of one step.
     public init(names: [String], kinds: [Kind], values: [Float]) {
         self.names = names
         self.kinds = kinds
         self.values = values
     }
 
+    /// The value of the statistic named `name`.
     public subscript(name: String) -> Float? {
         names.firstIndex(of: name).map { values[$0] }
     }

@@ -2,9 +2,12 @@ import AtelierDevices
 import AtelierGraph
 /// y = x W^T + b with W [out, in] (PyTorch's layout).
 public final class Dense: Module {
+    /// W, [out, in].
     public let weight: Parameter
+    /// b, [out], unless built without.
     public let bias: Parameter?
 
+    /// A layer from `inputs` to `outputs` features, W drawn by `initializer` (b zero).
     public init(_ inputs: Int, _ outputs: Int, bias: Bool = true, initializer: Initializer, rng: inout RandomGenerator) {
         weight = Parameter(name: "weight", shape: [outputs, inputs],
                            initial: initializer.values([outputs, inputs], fanIn: inputs, fanOut: outputs, rng: &rng))
@@ -21,9 +24,13 @@ public final class Dense: Module {
 /// What the two convolution layers share: a square kernel, stride,
 /// padding, an optional bias, and the op that applies them.
 public class ConvolutionLayer: Module {
+    /// The kernel.
     public let weight: Parameter
+    /// One bias per output channel, unless built without.
     public let bias: Parameter?
+    /// The step between windows.
     public let stride: Int
+    /// Zeros added on every side (a transposed convolution crops them).
     public let padding: Int
     fileprivate var op: GraphOp { fatalError("subclass") }
 
@@ -45,6 +52,8 @@ public class ConvolutionLayer: Module {
 
 /// 2-D convolution, weight [out, in, k, k].
 public final class Conv2D: ConvolutionLayer {
+    /// A `kernel` x `kernel` convolution from `inputs` to `outputs` channels, its kernel
+    /// drawn by `initializer` (the bias zero).
     public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
                 initializer: Initializer, rng: inout RandomGenerator) {
         super.init(weightShape: [outputs, inputs, kernel, kernel], outputs: outputs, fanIn: inputs * kernel * kernel,
@@ -56,8 +65,11 @@ public final class Conv2D: ConvolutionLayer {
 /// Transposed 2-D convolution, weight [in, out, k, k] (PyTorch's layout);
 /// `outputPadding` as PyTorch's `output_padding` (CycleGAN's up layers use 1).
 public final class ConvTranspose2D: ConvolutionLayer {
+    /// Rows and columns added to one side of the output.
     public let outputPadding: Int
 
+    /// A transposed convolution from `inputs` to `outputs` channels, its kernel drawn by
+    /// `initializer` (the bias zero).
     public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, outputPadding: Int = 0,
                 bias: Bool = true, initializer: Initializer, rng: inout RandomGenerator) {
         self.outputPadding = outputPadding
@@ -71,11 +83,17 @@ public final class ConvTranspose2D: ConvolutionLayer {
 /// statistics in training mode, running ones in eval mode (PyTorch's
 /// conventions: momentum 0.1, eps 1e-5, unbiased running variance).
 public final class BatchNorm: Module {
+    /// The scale (gamma), [C], 1 unless given.
     public let weight: Parameter
+    /// The shift (beta), [C], 0.
     public let bias: Parameter
+    /// The running mean used in eval mode (not trained).
     public let runningMean: Parameter
+    /// The running (unbiased) variance used in eval mode (not trained).
     public let runningVar: Parameter
+    /// How far each training step moves the running statistics.
     public let momentum: Float
+    /// Added to the variance.
     public let epsilon: Float
 
     /// `weightInitial`: the scales' first values (default all 1; DCGAN and
@@ -106,7 +124,9 @@ public final class BatchNorm: Module {
 
 /// An elementwise activation as a layer.
 public final class ActivationLayer: Module {
+    /// The function applied.
     public let activation: Activation
+    /// A layer applying `activation`.
     public init(_ activation: Activation) { self.activation = activation }
 
     public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
@@ -116,8 +136,11 @@ public final class ActivationLayer: Module {
 
 /// Reshapes every sample to `shape` (the batch axis is kept); [-1] flattens.
 public final class Reshape: Module {
+    /// The shape of each sample after it ([-1]: flat).
     public let sampleShape: [Int]
+    /// A reshape of each sample to `sampleShape`.
     public init(_ sampleShape: [Int]) { self.sampleShape = sampleShape }
+    /// Flattens each sample (PyTorch's nn.Flatten).
     public static var flatten: Reshape { Reshape([-1]) }
 
     public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
@@ -130,10 +153,14 @@ public final class Reshape: Module {
 /// Instance normalisation (PyTorch's InstanceNorm2d): per sample and
 /// channel, with learned scale and shift only when `affine`.
 public final class InstanceNorm: Module {
+    /// The scale, [C], with `affine`.
     public let weight: Parameter?
+    /// The shift, [C], with `affine`.
     public let bias: Parameter?
+    /// Added to the variance.
     public let epsilon: Float
 
+    /// InstanceNorm of `channels` channels.
     public init(_ channels: Int, affine: Bool = false, epsilon: Float = 1e-5) {
         weight = affine ? Parameter(name: "weight", shape: [channels], initial: [Float](repeating: 1, count: channels)) : nil
         bias = affine ? Parameter(name: "bias", shape: [channels], initial: [Float](repeating: 0, count: channels)) : nil
@@ -149,7 +176,9 @@ public final class InstanceNorm: Module {
 
 /// Padding by zeros or reflection on every side (ZeroPad2d, ReflectionPad2d).
 public final class Pad: Module {
+    /// The padding op.
     public let op: PadOp
+    /// `amount` pixels of `mode` padding on every side.
     public init(_ mode: PadOp.Mode, _ amount: Int) { op = PadOp(mode, amount) }
 
     public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
@@ -159,7 +188,9 @@ public final class Pad: Module {
 
 /// Upsampling by an integer factor, nearest or bilinear.
 public final class Upsample: Module {
+    /// The upsampling op.
     public let op: UpsampleOp
+    /// Upsampling by `factor` with `mode`.
     public init(factor: Int, mode: UpsampleOp.Mode) { op = UpsampleOp(factor: factor, mode: mode) }
 
     public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
@@ -171,8 +202,11 @@ public final class Upsample: Module {
 /// when sampling (pix2pix keeps its dropout on at test time, its only noise).
 /// The mask comes from the graph's step seed, so runs and resumes repeat.
 public final class Dropout: Module {
+    /// The probability of zeroing each element (the rest are scaled by 1 / (1 - p)).
     public let probability: Float
+    /// Whether it stays on when sampling.
     public let inEvaluation: Bool
+    /// Dropout with `probability`.
     public init(_ probability: Float, inEvaluation: Bool = false) {
         self.probability = probability
         self.inEvaluation = inEvaluation

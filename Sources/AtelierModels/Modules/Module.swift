@@ -5,6 +5,7 @@ import AtelierGraph
 /// reflection, named by property path ("fc1.weight"), so no layer lists its
 /// parameters by hand.
 open class Module {
+    /// A module without parameters of its own.
     public init() {}
 
     /// Adds this module's computation to `graph`.
@@ -40,11 +41,13 @@ open class Module {
         return found
     }
 
+    /// Every parameter, in `namedParameters()` order.
     public var parameters: [Parameter] { namedParameters().map(\.parameter) }
 }
 
 /// What a forward pass is built in: the graph and the mode.
 public struct ForwardContext {
+    /// The graph layers add their ops to.
     public let graph: Graph
     /// BatchNorm uses batch statistics (and updates running ones) when true.
     public let training: Bool
@@ -53,6 +56,7 @@ public struct ForwardContext {
     /// statistics of the batch it is given, as pix2pix does at test time.
     public let updatesRunningStatistics: Bool
 
+    /// A context for building into `graph`, in training or eval mode.
     public init(graph: Graph, training: Bool, updatesRunningStatistics: Bool = true) {
         self.graph = graph
         self.training = training
@@ -62,8 +66,10 @@ public struct ForwardContext {
 
 /// Modules applied one after another.
 public final class Sequential: Module {
+    /// The layers, applied in order.
     public let layers: [Module]
 
+    /// A sequence of `layers` (parameters named by position, as PyTorch's).
     public init(_ layers: [Module]) {
         self.layers = layers
     }

@@ -12,18 +12,27 @@ import AtelierGraph
 ///     gan(D_A(pool_B(fake_B)), fake)), D_B likewise, on the fakes made
 ///     before G's update, through each discriminator's image pool.
 public final class CycleGANModel: TrainingModel {
+    /// The architecture.
     public let config: ModelConfig
+    /// The translation settings (weights of the terms, pools, blocks).
     public let settings: TranslationSettings
+    /// G_A: A to B.
     public let generatorA: ResNetGenerator
+    /// G_B: B to A.
     public let generatorB: ResNetGenerator
+    /// D_A: judges B pictures (real, or G_A's).
     public let discriminatorA: PatchDiscriminator
+    /// D_B: judges A pictures (real, or G_B's).
     public let discriminatorB: PatchDiscriminator
     /// The histories of generated A and B pictures.
     public let poolA: ImagePool
     public let poolB: ImagePool
+    /// Adam's settings, of both groups.
     public var optimizer = OptimizerSettings()
+    /// Both groups' learning-rate schedule.
     public var schedule = LearningRateSchedule.constant
 
+    /// Builds the four networks and two pools for `config`, initialised from `rng`.
     public init(config: ModelConfig, rng: inout RandomGenerator) throws {
         guard config.kind == .cyclegan, let settings = config.translation else {
             throw ShapeError("a \(config.kind) config does not describe a CycleGAN model")
@@ -47,16 +56,19 @@ public final class CycleGANModel: TrainingModel {
     /// junyanz's residual blocks for a size: 9 from 256 px, 6 below.
     public static func defaultBlocks(size: Int) -> Int { size >= 256 ? 9 : 6 }
 
+    /// The four networks and the two pools (which hold pictures, not weights).
     public var networks: [Network] {
         [Network("G_A", generatorA), Network("G_B", generatorB), Network("D_A", discriminatorA), Network("D_B", discriminatorB),
          Network("pool_A", poolA), Network("pool_B", poolB)]
     }
 
+    /// G (G_A and G_B) and D (D_A and D_B), as junyanz trains them.
     public var parameterGroups: [ParameterGroupSpec] {
         [ParameterGroupSpec(name: "G", networks: ["G_A", "G_B"], optimizer: optimizer, schedule: schedule),
          ParameterGroupSpec(name: "D", networks: ["D_A", "D_B"], optimizer: optimizer, schedule: schedule)]
     }
 
+    /// The G phase (adversarial, cycle and identity terms), then the D phase on the pools' pictures.
     public func buildStep(_ step: StepBuilder) throws {
         let g = step.graph
         let context = step.context
@@ -106,10 +118,12 @@ public final class CycleGANModel: TrainingModel {
         return (batch, ["A": a, "B": b, "pool_A": planA, "pool_B": planB])
     }
 
+    /// How full each pool is, for an exact resume.
     public func extraState() -> [String: [Float]] {
         ["pool_A.count": [Float(poolA.plan.count)], "pool_B.count": [Float(poolB.plan.count)]]
     }
 
+    /// Restores how full each pool is.
     public func restoreExtraState(_ state: [String: [Float]]) throws {
         for (name, pool) in [("pool_A", poolA), ("pool_B", poolB)] {
             guard let v = state["\(name).count"], v.count == 1, v[0] >= 0, Int(v[0]) <= pool.plan.size else {
@@ -127,9 +141,12 @@ public final class CycleGANModel: TrainingModel {
 /// device (a non-trainable parameter, so checkpoints carry them) and, on the
 /// host, how full it is.
 public final class ImagePool: Module {
+    /// The pictures held, [size, C, H, W].
     public let images: Parameter
+    /// How full it is and which picture each query swaps.
     public var plan: ImagePoolPlan
 
+    /// A pool of `size` pictures of `imageShape`.
     public init(size: Int, imageShape: [Int]) {
         let shape = Shape([max(size, 1)] + imageShape)
         images = Parameter(name: "images", shape: shape, trainable: false, initial: [Float](repeating: 0, count: shape.count))

@@ -8,14 +8,20 @@ import AtelierGraph
 ///   phase G (updates "G"): Loss_G = G_GAN + G_L1 through the just-updated
 ///     D, G_L1 = lambda x mean |fake - B| (reported weighted, as junyanz does).
 public final class Pix2PixModel: TrainingModel {
+    /// The architecture.
     public let config: ModelConfig
+    /// The translation settings (L1 weight, dropout, direction).
     public let settings: TranslationSettings
+    /// G: the U-Net, input to output.
     public let generator: UNetGenerator
+    /// D: the PatchGAN, judging input and output side by side.
     public let discriminator: PatchDiscriminator
     /// Both networks' optimizer settings and schedule.
     public var optimizer = OptimizerSettings()
+    /// Both networks' learning-rate schedule.
     public var schedule = LearningRateSchedule.constant
 
+    /// Builds G and D for `config`, initialised from `rng`.
     public init(config: ModelConfig, rng: inout RandomGenerator) throws {
         guard config.kind == .pix2pix, let settings = config.translation else {
             throw ShapeError("a \(config.kind) config does not describe a pix2pix model")
@@ -30,13 +36,16 @@ public final class Pix2PixModel: TrainingModel {
                                            norm: settings.norm, rng: &rng)
     }
 
+    /// `G` and `D`.
     public var networks: [Network] { [Network("G", generator), Network("D", discriminator)] }
 
+    /// One group per network.
     public var parameterGroups: [ParameterGroupSpec] {
         [ParameterGroupSpec(name: "D", networks: ["D"], optimizer: optimizer, schedule: schedule),
          ParameterGroupSpec(name: "G", networks: ["G"], optimizer: optimizer, schedule: schedule)]
     }
 
+    /// The D phase, then the G phase (adversarial and L1 terms), on input and target pairs fed each step.
     public func buildStep(_ step: StepBuilder) throws {
         let g = step.graph
         let context = step.context
@@ -76,9 +85,13 @@ public final class Pix2PixModel: TrainingModel {
 /// per pass (a batch would mix its images' statistics). The running
 /// statistics are left alone.
 public final class Translator {
+    /// The generator it runs.
     public let generator: Module
+    /// [C, S, S] of its inputs.
     public let inputShape: [Int]
+    /// [C, S, S] of its outputs.
     public let outputShape: [Int]
+    /// The device its parameters are on.
     public let backend: Backend
     private var plan: (plan: Plan, input: Tensor, output: Tensor, seed: Tensor?)?
 
@@ -91,6 +104,7 @@ public final class Translator {
         self.backend = backend
     }
 
+    /// A translator running pix2pix's generator.
     public convenience init(_ model: Pix2PixModel, backend: Backend) {
         self.init(generator: model.generator, inputShape: model.config.inputShape, outputShape: model.config.imageShape, backend: backend)
     }

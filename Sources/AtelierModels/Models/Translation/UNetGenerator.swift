@@ -8,6 +8,7 @@ import AtelierGraph
 /// junyanz's names ("model.model.1.model.1.weight") and checkpoints load
 /// in both directions.
 public final class UNetGenerator: Module {
+    /// The outermost level, holding the others (junyanz's `model`).
     public let model: UNetLevel
 
     /// `depth` levels (log2 of the image side: the innermost works on 1x1);
@@ -38,8 +39,11 @@ public final class UNetGenerator: Module {
 /// h = LeakyReLU(x, 0.2): junyanz's LeakyReLU is in place, so its skip
 /// carries the activated input, and so does this one (results match).
 public final class UNetLevel: Module {
+    /// Where a level sits: outermost (the image), innermost (1x1) or between.
     public enum Position: Sendable { case outermost, middle, innermost }
+    /// The level's layers in junyanz's order (its inner level among them).
     public let model: [Module]
+    /// Where it sits.
     public let position: Position
 
     init(outer: Int, inner: Int, input: Int? = nil, sub: UNetLevel? = nil, position: Position, norm: TranslationSettings.Norm,
