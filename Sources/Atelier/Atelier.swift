@@ -11,5 +11,6 @@
 
 /// Atelier's release, as `atelier --version` prints it.
 public enum AtelierVersion {
+    /// The version number.
     public static let release = "0.9.0"
 }

@@ -18,7 +18,12 @@ public final class Plan {
     /// Distinct storage objects the plan allocated for computed values.
     public private(set) var slotCount = 0
 
+    /// Plans `graph` on `backend`: fuses ops, orders the launches and gives
+    /// each value a buffer, reusing storage once a value is dead.
+    ///
     /// - Parameters:
+    ///   - graph: the computation.
+    ///   - backend: the device that runs it.
     ///   - keep: values read after the run (losses, generated images,
     ///     gradients); they get buffers nothing else reuses.
     ///   - bindings: buffers supplied by the caller for some values: inputs
