@@ -150,12 +150,9 @@ public enum Checkpoint {
         let data = try Safetensors.encode(entries, metadata: [stateKey: stateJSON, formatKey: "pt"])
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         do {
-            try data.write(to: temporary)
-            guard rename(temporary.path, path) == 0 else { throw CheckpointError(String(cString: strerror(errno))) }
+            try TemporaryFile.write(data, to: url)
         } catch {
-            try? FileManager.default.removeItem(at: temporary)
             throw CheckpointError("cannot write checkpoint \(path): \(error)")
         }
     }

@@ -638,10 +638,9 @@ public final class TrainingRun {
     }
 
     /// Temporary files of writes a crash or kill cut short (each write goes
-    /// to one, then is renamed over its file): a checkpoint's
-    /// `.checkpoint.safetensors.PID.tmp`, Foundation's `.dat.nosync*` of
-    /// options.json and losses.csv, pictures' `NAME.png.tmp-PID`. One run
-    /// uses its folder at a time, so at its start they are all stale.
+    /// to one, then is renamed over its file; TemporaryFile knows their
+    /// names). One run uses its folder at a time, so at its start they are
+    /// all stale.
     static func removeLeftovers(_ files: RunFiles) -> [String] {
         var removed: [String] = []
         for folder in [files.directory, files.samples] {
@@ -655,15 +654,7 @@ public final class TrainingRun {
         return removed
     }
 
-    static func isLeftover(_ name: String) -> Bool {
-        let digits = { (s: Substring) in !s.isEmpty && s.allSatisfy(\.isNumber) }
-        if name.hasPrefix(".dat.nosync") { return true }
-        if name.hasPrefix(".checkpoint"), name.hasSuffix(".tmp") {
-            return digits(name.dropFirst(".checkpoint.safetensors.".count).dropLast(".tmp".count))
-        }
-        if let range = name.range(of: ".png.tmp-") { return digits(name[range.upperBound...]) }
-        return false
-    }
+    static func isLeftover(_ name: String) -> Bool { TemporaryFile.isLeftover(name) }
 
     /// losses.csv holds exactly the steps of the checkpoint being resumed.
     static func rewriteLosses(_ url: URL, header: String, keeping count: Int) throws {

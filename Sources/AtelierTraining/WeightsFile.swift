@@ -58,7 +58,7 @@ public enum WeightsFile {
         for network in chosen { metadata[modulePrefix + network] = names.module(network) }
         let data = try Safetensors.encode(entries, metadata: metadata)
         do {
-            try data.write(to: URL(fileURLWithPath: out), options: .atomic)
+            try TemporaryFile.write(data, to: URL(fileURLWithPath: out))
         } catch {
             throw CheckpointError("cannot write \(out): \(FileErrorText.reason(error))")
         }

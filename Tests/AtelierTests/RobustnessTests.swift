@@ -204,16 +204,20 @@ struct RobustnessTests {
         let stale = [files.directory.appendingPathComponent(".checkpoint.safetensors.4242.tmp"),
                      files.directory.appendingPathComponent(".dat.nosyncAb12Cd"),
                      files.samples.appendingPathComponent("epoch-002.png.tmp-4242"),
-                     files.directory.appendingPathComponent("loss.png.tmp-77")]
+                     files.directory.appendingPathComponent("loss.png.tmp-77"),
+                     files.samples.appendingPathComponent(".epoch-003.png.4242.tmp")]
         for url in stale { try Data([1, 2, 3]).write(to: url) }
-        let kept = files.directory.appendingPathComponent("notes.tmp")
+        let kept = files.directory.appendingPathComponent("notes.tmp"), hidden = files.directory.appendingPathComponent(".notes.tmp")
         try Data([1]).write(to: kept)
+        try Data([1]).write(to: hidden)
         let resumed = try Executables.run("atelier", ["train", "--model", "dcgan", "--continue", "--epochs", "1", "--limit-images", "64",
                                                       "--device", "cpu", "--out", first])
         #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
         for url in stale { #expect(!FileManager.default.fileExists(atPath: url.path), "\(url.lastPathComponent) is still there") }
-        #expect(FileManager.default.fileExists(atPath: kept.path), "a file of the user's was removed")
-        #expect(resumed.stdout.contains("removed 4 temporary files a stopped run left"), "\(resumed.stdout)")
+        #expect(FileManager.default.fileExists(atPath: kept.path) && FileManager.default.fileExists(atPath: hidden.path),
+                "a file of the user's was removed")
+        #expect(resumed.stdout.contains("removed 5 temporary files a stopped run left"), "\(resumed.stdout)")
+        #expect(TemporaryFile.isLeftover(TemporaryFile.beside(files.checkpoint).lastPathComponent))
     }
 
     /// Negative numbers were taken for options ("Missing value"); an
@@ -240,7 +244,7 @@ struct RobustnessTests {
         }
         // A usage error shows the usage of the command the user ran, not atelier's.
         let usage = try Executables.run("atelier", ["sample", "--checkpoint", file.path, "--count", "0"])
-        #expect(usage.stderr.contains("Usage: atelier sample --checkpoint"), "\(usage.stderr)")
+        #expect(usage.stderr.contains("Usage: atelier sample <options>") && usage.stderr.contains("atelier sample --help"), "\(usage.stderr)")
     }
 
     @Test("A checkpoint with NaN weights is refused by tensor name, in sample and --continue",

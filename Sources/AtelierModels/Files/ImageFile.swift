@@ -40,17 +40,10 @@ public enum ImageFile {
     /// Writes `data` to a temporary file beside `path`, then renames it, so
     /// a crash or a full disk never leaves a half-written file at `path`.
     static func writeAtomically(_ data: Data, to path: String) throws {
-        let temporary = path + ".tmp-\(getpid())"
         do {
-            try data.write(to: URL(fileURLWithPath: temporary))
+            try TemporaryFile.write(data, to: URL(fileURLWithPath: path))
         } catch {
-            unlink(temporary)
-            throw ImageFileError("cannot write \(path): \(FileErrorText.reason(error))")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw ImageFileError("cannot write \(path): \(reason)")
+            throw ImageFileError("cannot write \(path): \(error)")
         }
     }
 }
