@@ -21,7 +21,7 @@ public enum KernelSources {
                 do {
                     return try String(contentsOfFile: path, encoding: .utf8)
                 } catch {
-                    throw KernelSourceError("cannot read kernel \(path): \(error.localizedDescription)")
+                    throw KernelSourceError("cannot read kernel \(path): \(FileErrorText.reason(error))")
                 }
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import AtelierDevices
 
 /// Files are written under a temporary name beside their own and then
 /// renamed, so a crash or a full disk never leaves a half-written file

@@ -4,6 +4,7 @@ import Foundation
 /// where Foundation has one ("No space left on device", "Is a directory"),
 /// not NSError's "Code=512" text.
 public enum FileErrorText {
+    /// The reason of `error`, a file operation's.
     public static func reason(_ error: Error) -> String {
         let ns = error as NSError
         if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
