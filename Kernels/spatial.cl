@@ -123,3 +123,47 @@ __kernel void upsample_backward(const int planes, const int h, const int w, cons
   }
   dx[i] = sum;
 }
+
+// Max pooling over size x size windows with stride size (PyTorch's
+// MaxPool2d(size)): y (planes, H / size, W / size), rows and columns past
+// the last whole window left out. Ties go to the first maximum in row-major
+// order, as PyTorch's, so the gradient below sends dy to exactly one input.
+__kernel void maxpool_forward(const int planes, const int h, const int w, const int size,
+                              __global const float *restrict x, __global float *restrict y) {
+  const int ho = h / size, wo = w / size;
+  const int i = get_global_id(0);
+  if (i >= planes * ho * wo) return;
+  const int oj = i % wo, oi = (i / wo) % ho, plane = i / (wo * ho);
+  __global const float *window = x + ((size_t)plane * h + oi * size) * w + oj * size;
+  float best = window[0];
+  for (int a = 0; a < size; ++a)
+    for (int b = 0; b < size; ++b) best = fmax(best, window[a * w + b]);
+  y[i] = best;
+}
+
+// dx (planes, H, W): dy of the window where this input is the first maximum,
+// else 0 (inputs outside every window too).
+__kernel void maxpool_backward(const int planes, const int h, const int w, const int size,
+                               __global const float *restrict x, __global const float *restrict dy,
+                               __global float *restrict dx) {
+  const int ho = h / size, wo = w / size;
+  const int i = get_global_id(0);
+  if (i >= planes * h * w) return;
+  const int sj = i % w, si = (i / w) % h, plane = i / (w * h);
+  const int oi = si / size, oj = sj / size;
+  if (oi >= ho || oj >= wo) {
+    dx[i] = 0.0f;
+    return;
+  }
+  __global const float *window = x + ((size_t)plane * h + oi * size) * w + oj * size;
+  int first = 0;
+  float best = window[0];
+  for (int a = 0; a < size; ++a)
+    for (int b = 0; b < size; ++b)
+      if (window[a * w + b] > best) {
+        best = window[a * w + b];
+        first = a * size + b;
+      }
+  const int mine = (si - oi * size) * size + (sj - oj * size);
+  dx[i] = mine == first ? dy[((size_t)plane * ho + oi) * wo + oj] : 0.0f;
+}

@@ -25,6 +25,9 @@ public enum OpRegistry {
         }
     }
 
+    /// `count` values in [-4, 4), evenly spaced and scrambled (37 is prime to the counts used).
+    static func distinct(_ count: Int) -> [Float] { (0..<count).map { Float(($0 * 37) % count) * 8 / Float(count) - 4 } }
+
     static func x(_ shape: Shape, _ range: ClosedRange<Float> = -1...1) -> (Shape, ClosedRange<Float>, Bool) { (shape, range, true) }
 
     public static let samples: [Sample] = [
@@ -83,6 +86,18 @@ public enum OpRegistry {
         Sample("dropout 0.5", kind: "DropoutOp", [x([3, 5, 7]), (Shape([2]), 0...0, false)], fixed: [1: DropoutOp.seedValues(0x1234_5678)]) { g, t in
             try g.apply(DropoutOp(probability: 0.5, salt: 3), t)[0]
         },
+        // Windows that do not tile the image: the last row and column are left out. The values
+        // are scrambled and far enough apart that no finite difference crosses from one maximum to another.
+        Sample("maxpool 2x2", kind: "MaxPoolOp", [x([2, 3, 5, 7], -4...4)], fixed: [0: distinct(210)]) { g, t in
+            try g.apply(MaxPoolOp(size: 2), t)[0]
+        },
+        Sample("maxpool 3x3", kind: "MaxPoolOp", [x([1, 2, 6, 7], -4...4)], fixed: [0: distinct(84)]) { g, t in
+            try g.apply(MaxPoolOp(size: 3), t)[0]
+        },
+        // Soft targets (any distribution) check the sum(t) factor; one-hot ones are a case of them.
+        Sample("softmax cross-entropy", kind: "SoftmaxCrossEntropyOp", [x([5, 7], -3...3), (Shape([5, 7]), 0...1, false)]) { g, t in
+            try g.apply(SoftmaxCrossEntropyOp(), t)[0]
+        },
         // Store, swap, and read back what this batch stored; no gradient.
         Sample("image_pool", kind: "ImagePoolOp", [(Shape([3, 2, 3, 5]), -1...1, false), (Shape([4, 2, 3, 5]), -1...1, false),
                                                    (Shape([3, 2]), 0...0, false)], fixed: [2: [-1, 0, 2, 2, 0, -1]]) { g, t in
@@ -97,7 +112,8 @@ public enum OpRegistry {
     }
 
     /// The forward op definitions (Ops/Definitions).
-    public static let definitions: Set<String> = ["InstanceNormOp", "PadOp", "UpsampleOp", "DropoutOp", "ImagePoolOp"]
+    public static let definitions: Set<String> = ["InstanceNormOp", "PadOp", "UpsampleOp", "DropoutOp", "ImagePoolOp", "MaxPoolOp",
+                                                  "SoftmaxCrossEntropyOp"]
 }
 
 extension GraphOp {
