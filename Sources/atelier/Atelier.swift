@@ -7,7 +7,7 @@ struct AtelierCommand: ParsableCommand {
         commandName: "atelier",
         abstract: "Train GANs and style-transfer models (pix2pix, CycleGAN) for fashion images on any OpenCL device, or on the CPU.",
         version: AtelierVersion.release,
-        subcommands: [TrainCommand.self, TransferCommand.self, SampleCommand.self, ExportCommand.self, DatasetsCommand.self, DevicesCommand.self]
+        subcommands: [TrainCommand.self, TransferCommand.self, SampleCommand.self, EvalCommand.self, ExportCommand.self, DatasetsCommand.self, DevicesCommand.self]
     )
 }
 

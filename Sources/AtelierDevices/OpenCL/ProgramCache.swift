@@ -28,23 +28,9 @@ final class ProgramCache: @unchecked Sendable {
         self.directory = directory
     }
 
-    /// $ATELIER_CACHE_DIR, else $XDG_CACHE_HOME/atelier, else ~/.cache/atelier;
-    /// nil (memory only) when none can be written.
-    static func defaultDirectory() -> URL? {
-        let env = ProcessInfo.processInfo.environment
-        var roots: [String] = []
-        if let own = env["ATELIER_CACHE_DIR"], !own.isEmpty { roots.append(own) }
-        if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty { roots.append(xdg + "/atelier") }
-        if let home = env["HOME"], !home.isEmpty { roots.append(home + "/.cache/atelier") }
-        for root in roots {
-            let dir = URL(fileURLWithPath: root).appendingPathComponent("kernels")
-            if (try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)) != nil,
-               FileManager.default.isWritableFile(atPath: dir.path) {
-                return dir
-            }
-        }
-        return nil
-    }
+    /// The cache's `kernels` folder (CacheDirectory); nil (memory only) when
+    /// none can be written.
+    static func defaultDirectory() -> URL? { CacheDirectory.folder("kernels") }
 
     func program(file: String, source: String, options: String) throws -> CLProgram {
         let info = device.info

@@ -94,7 +94,7 @@ public enum ImageFolder {
     }
 
     /// The picture files (by extension) and their labels, and the class names.
-    static func listing(_ directory: String) throws -> (files: [(url: URL, label: Int)], classNames: [String]) {
+    public static func listing(_ directory: String) throws -> (files: [(url: URL, label: Int)], classNames: [String]) {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {

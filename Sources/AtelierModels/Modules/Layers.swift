@@ -186,6 +186,18 @@ public final class Pad: Module {
     }
 }
 
+/// Max pooling over size x size windows with stride size (MaxPool2d(size)).
+public final class MaxPool: Module {
+    /// The pooling op.
+    public let op: MaxPoolOp
+    /// Pooling over `size` x `size` windows.
+    public init(_ size: Int) { op = MaxPoolOp(size: size) }
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        try c.graph.apply(op, [x])[0]
+    }
+}
+
 /// Upsampling by an integer factor, nearest or bilinear.
 public final class Upsample: Module {
     /// The upsampling op.

@@ -11,6 +11,11 @@
 #include <zlib.h>
 #include <cblas.h>
 #include <cairo/cairo.h>
+
+// LAPACK's symmetric eigensolver, which OpenBLAS carries (Debian's
+// libopenblas0 exports it; no lapack header is needed for one routine).
+void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,
+             double *work, const int *lwork, int *iwork, const int *liwork, int *info);
 #include <stddef.h>
 
 // The OpenCL entry points Atelier uses, called through pointers filled by
