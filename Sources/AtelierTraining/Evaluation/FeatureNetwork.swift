@@ -80,7 +80,10 @@ public enum FeatureNetwork {
                 Safetensors.Entry(name: name, shape: p.shape.dims, values: try backend.read(try p.bound()))
             }
             let data = try Safetensors.encode(entries, metadata: [recipeKey: recipe.key, accuracyKey: String(accuracy)])
-            do { try TemporaryFile.write(data, to: file) } catch {
+            do {
+                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try TemporaryFile.write(data, to: file)
+            } catch {
                 log("note: could not cache the feature network in \(file.path) (\(error)); it will be trained again next time")
             }
         }
