@@ -127,6 +127,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var residualBlocks: Int?
     /// CycleGAN: B pictures in order instead of at random.
     public var serialBatches = false
+    /// Score the generator every N epochs as `atelier eval` does (nil: never).
+    public var evalEvery: Int?
+    /// Samples each of those scores draws.
+    public var evalCount = 10_000
     /// Weights to start from instead of the random initialisation, each
     /// "PATH" or "NETWORK=PATH" (see WeightsFile); nil: none.
     public var initFrom: [String]?
@@ -176,7 +180,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case imageSize, loadSize, channels, randomCrop, flip, skipBadImages, ngf, ndf
         case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
         case direction, norm, lambdaL1, dropout, preprocess, noFlip
-        case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery, keepCheckpoints, initFrom
+        case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery, keepCheckpoints, initFrom, evalEvery, evalCount
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -225,6 +229,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         saveEvery = try c.decodeIfPresent(SaveInterval.self, forKey: .saveEvery)
         keepCheckpoints = try c.decodeIfPresent(KeptCheckpoints.self, forKey: .keepCheckpoints)
         initFrom = try c.decodeIfPresent([String].self, forKey: .initFrom)
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery)
+        evalCount = try value(.evalCount, evalCount)
     }
 }
 
@@ -240,6 +246,11 @@ public struct RunFiles: Sendable {
     public var losses: URL { directory.appendingPathComponent("losses.csv") }
     /// The loss chart (`loss.png`), redrawn after each epoch.
     public var lossCurve: URL { directory.appendingPathComponent("loss.png") }
+    /// The scores of `--eval-every` (`metrics.csv`) and their chart (`metrics.png`).
+    public var metrics: URL { directory.appendingPathComponent("metrics.csv") }
+    public var metricsChart: URL { directory.appendingPathComponent("metrics.png") }
+    /// The checkpoint with the lowest Fréchet distance so far (`best.safetensors`, with `--eval-every`).
+    public var best: URL { directory.appendingPathComponent("best.safetensors") }
     /// The latest checkpoint (`checkpoint.safetensors`).
     public var checkpoint: URL { directory.appendingPathComponent("checkpoint.safetensors") }
     /// A checkpoint kept after epoch `epoch` (--keep-checkpoints).
@@ -339,11 +350,15 @@ public final class TrainingRun {
                 throw CheckpointError("--continue: \(files.options.path) is missing or unreadable; it records the run's data, batch size, seed and the rest, without which the run cannot go on as it started")
             }
             let (epochs, device, saveEvery, keep) = (options.epochs, options.device, options.saveEvery, options.keepCheckpoints)
+            let (evalEvery, evalCount) = (options.evalEvery, options.evalCount)
             options = saved
             options.epochs = epochs
             options.device = device
             options.saveEvery = saveEvery
             options.keepCheckpoints = keep
+            // The scores do not change what the run computes.
+            options.evalEvery = evalEvery
+            options.evalCount = evalCount
             options.dryRun = false
             restoredTensors = tensors
             restoredState = state
@@ -459,6 +474,9 @@ public final class TrainingRun {
         defer { try? csv.close() }
         var lastSave = DispatchTime.now().uptimeNanoseconds
         var divergence = DivergenceWatch()
+        let quality = try (task as? GANTask).map {
+            try RunQuality(task: $0, files: files, options: options, resumedEpoch: state.epoch, backend: trainer.backend, log: write)
+        }
 
         while state.epoch < epochs {
             if state.stepInEpoch == 0 { state.epochStartRandom = state.random }
@@ -487,6 +505,7 @@ public final class TrainingRun {
                 state.update(from: trainer)
                 history.append(stats.values)
                 if let warning = divergence.observe(stats) { write(warning) }
+                quality?.observe(stats)
                 try appendLosses(csv, ("\(state.step),\(state.epoch + 1)," + stats.values.map { "\($0)" }.joined(separator: ",") + "\n"))
 
                 let now = DispatchTime.now().uptimeNanoseconds
@@ -528,7 +547,8 @@ public final class TrainingRun {
             let last = history.last.map { values in
                 curves.map { String(format: "%@ %.4f", statistics[$0].name, values[$0]) }.joined(separator: " ")
             } ?? ""
-            write("epoch \(state.epoch)/\(epochs) done: \(last); samples in \(files.sampleSheet(epoch: state.epoch).path)")
+            let scores = try quality.map { "; " + (try $0.afterEpoch(state.epoch, step: state.step, sheetSeed: state.seed)) } ?? ""
+            write("epoch \(state.epoch)/\(epochs) done: \(last)\(scores); samples in \(files.sampleSheet(epoch: state.epoch).path)")
             if shouldStop() && state.epoch < epochs {
                 write("stopped after epoch \(state.epoch); resume with --continue")
                 return .interrupted(epoch: state.epoch, step: 0)

@@ -148,6 +148,12 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("serial-batches"), help: "cyclegan: take B pictures in order instead of at random.")
     var serialBatches = false
 
+    @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "gan, dcgan, cdcgan: every N epochs, score the generator as `atelier eval` does (Fréchet distance, KID, class coverage, confidence) into the log, metrics.csv and metrics.png, and keep the best checkpoint by Fréchet distance as best.safetensors. May change with --continue.")
+    var evalEvery: Int?
+
+    @Option(name: .customLong("eval-count"), parsing: .unconditional, help: "Samples each --eval-every score draws.")
+    var evalCount = 10_000
+
     @Option(name: .customLong("init-from"), help: ArgumentHelp("Start from these weights instead of random ones: a file `atelier export` wrote, or a PyTorch state_dict saved with safetensors (see docs/weights.md). NETWORK=PATH loads one network (e.g. discriminator=netD.safetensors, G_A=latest_net_G_A.safetensors); repeat for more.", valueName: "[NETWORK=]PATH"))
     var initFrom: [String] = []
 
@@ -188,6 +194,11 @@ struct TrainCommand: ParsableCommand {
         if let channels, channels != 1 && channels != 3 { throw ValidationError("--channels takes 1 (gray) or 3 (RGB)") }
         guard (1...1024).contains(ngf), (1...1024).contains(ndf) else { throw ValidationError("--ngf and --ndf must lie in 1...1024") }
         if dryRun && resume { throw ValidationError("--dry-run starts a new run; it cannot be combined with --continue") }
+        if let evalEvery {
+            guard !translation else { throw ValidationError("--eval-every scores gan, dcgan and cdcgan; \(model) is measured by `atelier eval --real` on its outputs") }
+            guard (1...TrainingOptions.maximumEpochs).contains(evalEvery) else { throw ValidationError("--eval-every must be at least 1 (epochs)") }
+        }
+        guard (2...100_000).contains(evalCount) else { throw ValidationError("--eval-count must lie in 2...100000") }
         if !initFrom.isEmpty && resume {
             throw ValidationError("--init-from starts a new run from given weights; --continue resumes from the run's own checkpoint")
         }
@@ -255,6 +266,8 @@ struct TrainCommand: ParsableCommand {
         options.preprocess = preprocess
         options.noFlip = noFlip
         options.initFrom = initFrom.isEmpty ? nil : initFrom
+        options.evalEvery = evalEvery
+        options.evalCount = evalCount
         return options
     }
 
@@ -291,7 +304,7 @@ extension TrainCommand {
     /// What --continue may change: how far the run goes and where it runs.
     /// Everything else a resumed run takes from its options.json, so that it
     /// reproduces the uninterrupted run.
-    static let changeableOnResume: Set<String> = ["epochs", "device", "out", "dryRun", "saveEvery", "keepCheckpoints"]
+    static let changeableOnResume: Set<String> = ["epochs", "device", "out", "dryRun", "saveEvery", "keepCheckpoints", "evalEvery", "evalCount"]
 
     /// Refuses, by name, options given with --continue that differ from the
     /// run's (they were once ignored without a word), and a run whose
@@ -319,7 +332,7 @@ extension TrainCommand {
             }
         }
         guard differing.isEmpty else {
-            throw CommandError("--continue keeps the run's options so that it reproduces the uninterrupted run, and these differ from the run's: \(differing.joined(separator: ", ")). Only --epochs, --device, --save-every and --keep-checkpoints may change on resume; to train with other options, start a new run with another --out")
+            throw CommandError("--continue keeps the run's options so that it reproduces the uninterrupted run, and these differ from the run's: \(differing.joined(separator: ", ")). Only --epochs, --device, --save-every, --keep-checkpoints, --eval-every and --eval-count may change on resume; to train with other options, start a new run with another --out")
         }
     }
 

@@ -344,7 +344,7 @@ struct RobustnessTests {
         let changed = try Executables.run("atelier", ["train", "--model", "gan", "--continue", "--lr", "0.001", "--batch-size", "16",
                                                       "--device", "cpu", "--out", out.path])
         #expect(changed.status != 0 && changed.stderr.contains("--batch-size 16 (the run's: 64), --lr 0.001 (the run's: 0.0002)")
-                && changed.stderr.contains("Only --epochs, --device, --save-every and --keep-checkpoints may change"), "\(changed.stderr)")
+                && changed.stderr.contains("Only --epochs, --device, --save-every, --keep-checkpoints, --eval-every and --eval-count may change"), "\(changed.stderr)")
         let same = try Executables.run("atelier", ["train", "--model", "gan", "--continue", "--epochs", "2", "--limit-images", "64",
                                                    "--device", "cpu", "--out", out.path])
         #expect(same.status == 0, "stderr: \(same.stderr)")

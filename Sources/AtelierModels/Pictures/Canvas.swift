@@ -77,6 +77,14 @@ final class Canvas {
         cairo_set_dash(context, nil, 0, 0)
     }
 
+    /// A filled disc of `radius` centred on (x, y).
+    func dot(x: Double, y: Double, radius: Double, colour: Colour) {
+        setColour(colour)
+        cairo_new_path(context)
+        cairo_arc(context, x, y, radius, 0, 2 * Double.pi)
+        cairo_fill(context)
+    }
+
     /// Draws only inside the rectangle until `unclip()`.
     func clip(x: Double, y: Double, width: Double, height: Double) {
         cairo_rectangle(context, x, y, width, height)

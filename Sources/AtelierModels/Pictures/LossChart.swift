@@ -29,6 +29,13 @@ public struct LossChart: Sendable {
         (self.title, self.series, self.stepsPerEpoch) = (title, series, stepsPerEpoch)
     }
 
+    /// The axes' names.
+    public var xLabel = "step", yLabel = "loss"
+    /// The axis units between one value and the next, and where value 0
+    /// sits in them: steps are drawn mid-step (1, 0.5); figures measured
+    /// every N epochs at the epoch's end (N, 1).
+    public var spacing = 1, offset = 0.5
+
     /// The series' colours, in order (red and blue first: D and G).
     public static let colours = [Colour(200, 30, 30), Colour(30, 60, 200), Colour(30, 150, 50), Colour(230, 130, 0),
                                  Colour(140, 40, 170), Colour(0, 150, 160), Colour(120, 90, 40), Colour(220, 60, 160)]
@@ -40,8 +47,9 @@ public struct LossChart: Sendable {
     /// The chart as an RGB picture; throws when the size leaves no room for the plot.
     public func render(width: Int = 800, height: Int = 450) throws -> PixelImage {
         let canvas = try Canvas(width: width, height: height)
-        let steps = series.map(\.values.count).max() ?? 0
-        let window = Self.window(steps: steps)
+        let values = series.map(\.values.count).max() ?? 0
+        let steps = values * spacing
+        let window = Self.window(steps: values)
         let means = series.map { Self.runningMean($0.values, window: window) }
         let (bottom, top) = Self.valueRange(raw: series.map(\.values), means: means)
 
@@ -78,12 +86,12 @@ public struct LossChart: Sendable {
             canvas.line([(x(tick), plotBottom), (x(tick), plotBottom + 5)], colour: ink)
             canvas.text(Self.stepLabel(Int(tick)), x: x(tick), y: plotBottom + 18, size: 11, colour: ink, align: .center)
         }
-        canvas.text("step", x: (left + right) / 2, y: plotBottom + 36, size: 12, colour: ink, align: .center)
+        canvas.text(xLabel, x: (left + right) / 2, y: plotBottom + 36, size: 12, colour: ink, align: .center)
         if window > 1 {
             canvas.text("thin: each step   bold: mean of \(window) steps", x: right, y: plotBottom + 36,
                         size: 10, colour: Colour(120, 120, 120), align: .right)
         }
-        canvas.text("loss", x: 14, y: (plotTop + plotBottom) / 2, size: 12, colour: ink, align: .center, vertical: true)
+        canvas.text(yLabel, x: 14, y: (plotTop + plotBottom) / 2, size: 12, colour: ink, align: .center, vertical: true)
 
         // Epoch ends as dashed lines, named above the plot: each epoch in its
         // span when there is room, else the end of every 2nd, 5th, ... one.
@@ -111,12 +119,16 @@ public struct LossChart: Sendable {
         canvas.clip(x: left, y: plotTop, width: right - left, height: plotBottom - plotTop)
         let pixels = Int(right - left)
         for (index, one) in series.enumerated() where window > 1 {
-            let points = Self.envelope(one.values, columns: pixels).map { $0.map { (x($0.step), y($0.value)) } }
+            let points = Self.envelope(one.values, columns: pixels).map { $0.map { (x(($0.step - 0.5 + offset) * Double(spacing)), y($0.value)) } }
             canvas.line(points, colour: Self.colour(index), width: 1, alpha: 0.25)
         }
         for (index, mean) in means.enumerated() {
-            let points = mean.enumerated().map { step, value in value.map { (x(Double(step) + 0.5), y($0)) } }
+            let points = mean.enumerated().map { step, value in value.map { (x((Double(step) + offset) * Double(spacing)), y($0)) } }
             canvas.line(Self.thinned(points, columns: pixels), colour: Self.colour(index), width: 2)
+            // Few values (figures measured now and then): each one marked.
+            if window == 1 && points.count <= 200 {
+                for case let (px, py)? in points { canvas.dot(x: px, y: py, radius: 3, colour: Self.colour(index)) }
+            }
         }
         canvas.unclip()
         canvas.line([(left, plotTop), (left, plotBottom), (right, plotBottom)], colour: ink)

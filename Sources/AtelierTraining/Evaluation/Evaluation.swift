@@ -68,27 +68,41 @@ public final class Evaluator {
         let model = try GANModel(config: config, rng: &rng)
         for (_, p) in model.namedParameters { try p.place(on: backend) }
         try Checkpoint.restoreWeights(model, on: backend, from: tensors, path: path)
-        let sampler = GANSampler(model: model, backend: backend)
+        var report = try evaluate(GANSampler(model: model, backend: backend), count: count, seed: seed, source: path)
+        report.epoch = state.epoch
+        return report
+    }
+
+    /// `count` samples of a generator (noise from `seed`; a conditional
+    /// model's classes in turn), scored.
+    public func evaluate(_ sampler: GANSampler, count: Int, seed: UInt64, source: String) throws -> EvaluationReport {
+        let config = sampler.model.config
         var noise = RandomGenerator(seed: seed)
         let classes = config.isConditional ? (0..<count).map { $0 % config.classes } : nil
         var inputs: [Float] = []
         inputs.reserveCapacity(count * FeatureClassifier.side * FeatureClassifier.side)
-        let per = config.imageShape.reduce(1, *)
         for first in stride(from: 0, to: count, by: 256) {
             let n = min(256, count - first)
             let images = try sampler.generate(noise: noise.normal(n * config.nz), classes: classes.map { Array($0[first..<first + n]) })
-            for i in 0..<n {
-                // Through 8-bit pictures, as the sheets and `sample` write them.
-                let picture = Pictures.sheet(Array(images[i * per..<(i + 1) * per]), count: 1, channels: config.imageChannels,
-                                             size: config.imageSize, columns: 1, range: config.pixelRange, zoom: 1, border: false)
-                inputs += FeatureExtractor.input(picture)
-            }
+            inputs += Self.inputs(images, config: config)
         }
-        var report = try score(inputs, source: path, classNames: config.isConditional ? config.classNames : nil, requested: classes,
+        var report = try score(inputs, source: source, classNames: config.isConditional ? config.classNames : nil, requested: classes,
                                conversion: FeatureExtractor.conversion(width: config.imageSize, height: config.imageSize, channels: config.imageChannels))
         report.model = config.kind
-        report.epoch = state.epoch
         return report
+    }
+
+    /// A GAN's images (in its pixel range) as the network's inputs, through
+    /// 8-bit pictures as the sheets and `sample` write them.
+    static func inputs(_ images: [Float], config: ModelConfig) -> [Float] {
+        let per = config.imageShape.reduce(1, *)
+        var inputs: [Float] = []
+        for i in 0..<images.count / per {
+            let picture = Pictures.sheet(Array(images[i * per..<(i + 1) * per]), count: 1, channels: config.imageChannels,
+                                         size: config.imageSize, columns: 1, range: config.pixelRange, zoom: 1, border: false)
+            inputs += FeatureExtractor.input(picture)
+        }
+        return inputs
     }
 
     /// The pictures of `folder` (and its class folders), at most `limit`, scored.

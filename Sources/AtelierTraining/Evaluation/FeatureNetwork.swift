@@ -43,17 +43,10 @@ public enum FeatureNetwork {
     /// on the Fashion-MNIST of `dataroot`, with its progress sent to `log`.
     public static func load(backend: Backend, recipe: Recipe = Recipe(), dataroot: String = FashionMNIST.defaultDirectory,
                             cache: URL? = CacheDirectory.folder("eval"), log: (String) -> Void = { _ in }) throws -> Loaded {
+        if let loaded = loadCached(backend: backend, recipe: recipe, cache: cache) { return loaded }
         let file = cache?.appendingPathComponent(recipe.key + ".safetensors")
         var rng = RandomGenerator(seed: recipe.seed)
         let classifier = FeatureClassifier(rng: &rng)
-        if let file, let (tensors, accuracy) = try? cached(file, recipe: recipe) {
-            for (name, p) in classifier.namedParameters {
-                guard let entry = tensors[name], entry.shape == p.shape.dims else { throw EvaluationError("\(file.path) lacks \(name); delete it to train the network again") }
-                try p.place(on: backend)
-                try backend.write(entry.values, to: try p.bound())
-            }
-            return Loaded(extractor: FeatureExtractor(classifier: classifier, backend: backend), testAccuracy: accuracy, file: file, trained: false)
-        }
         log("training the feature network (\(recipe.key), first use only)...")
         var train = try FashionMNIST.load(directory: dataroot, train: true)
         if let limit = recipe.limitImages { train = train.prefix(limit) }
@@ -88,6 +81,24 @@ public enum FeatureNetwork {
             }
         }
         return Loaded(extractor: extractor, testAccuracy: accuracy, file: file, trained: true)
+    }
+
+    /// The network of `recipe` if the cache holds it whole; nil otherwise (nothing is trained).
+    public static func loadCached(backend: Backend, recipe: Recipe = Recipe(), cache: URL? = CacheDirectory.folder("eval")) -> Loaded? {
+        guard let file = cache?.appendingPathComponent(recipe.key + ".safetensors"),
+              let (tensors, accuracy) = try? cached(file, recipe: recipe) else { return nil }
+        var rng = RandomGenerator(seed: recipe.seed)
+        let classifier = FeatureClassifier(rng: &rng)
+        do {
+            for (name, p) in classifier.namedParameters {
+                guard let entry = tensors[name], entry.shape == p.shape.dims else { return nil }
+                try p.place(on: backend)
+                try backend.write(entry.values, to: try p.bound())
+            }
+        } catch {
+            return nil
+        }
+        return Loaded(extractor: FeatureExtractor(classifier: classifier, backend: backend), testAccuracy: accuracy, file: file, trained: false)
     }
 
     /// The share of `test`'s pictures the network classifies right.

@@ -68,14 +68,28 @@ final class GANTask: RunTask {
 
     /// 8x8 images from fixed noise, or one row of 8 per class, named.
     func sheet(seed: UInt64) throws -> PixelImage {
-        let (noise, classes) = Self.fixedNoise(config, seed: seed)
-        let images = try sampler.generate(noise: noise, classes: classes)
+        let (images, classes) = try fixedSamples(seed: seed)
+        let count = images.count / config.imageShape.reduce(1, *)
         if let classes {
             return try Pictures.classSheet(images, classes: classes, names: config.classNames, channels: config.imageChannels,
                                            size: config.imageSize, columns: 8, range: config.pixelRange)
         }
-        return Pictures.sheet(images, count: noise.count / config.nz, channels: config.imageChannels,
+        return Pictures.sheet(images, count: count, channels: config.imageChannels,
                               size: config.imageSize, columns: 8, range: config.pixelRange)
+    }
+
+    /// The sheet's images (and classes): G's pictures from the fixed noise.
+    func fixedSamples(seed: UInt64) throws -> (images: [Float], classes: [Int]?) {
+        let (noise, classes) = Self.fixedNoise(config, seed: seed)
+        return (try sampler.generate(noise: noise, classes: classes), classes)
+    }
+
+    /// `count` training pictures (the same ones every call), in the model's pixel range.
+    func realPictures(count: Int) -> [Float] {
+        var rng = RandomGenerator(seed: 0x2EA1_5A3B)
+        let picked = rng.permutation(dataset.count).prefix(min(count, dataset.count))
+        var unused = RandomGenerator(seed: 0)
+        return dataset.batch(picked, range: config.pixelRange, size: config.imageSize, randomCrop: false, flip: false, random: &unused)
     }
 
     /// The same noise every epoch, drawn from its own generator so it does
