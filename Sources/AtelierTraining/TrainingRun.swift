@@ -127,6 +127,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var residualBlocks: Int?
     /// CycleGAN: B pictures in order instead of at random.
     public var serialBatches = false
+    /// GANs: one-sided label smoothing, instance noise (annealed to 0) and
+    /// D's own learning rate (nil: --lr); `stable` records that --stable chose them.
+    public var labelSmoothing: Float = 0
+    public var instanceNoise: Float = 0
+    public var learningRateD: Float?
+    public var stable = false
     /// Score the generator every N epochs as `atelier eval` does (nil: never).
     public var evalEvery: Int?
     /// Samples each of those scores draws.
@@ -181,6 +187,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
         case direction, norm, lambdaL1, dropout, preprocess, noFlip
         case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery, keepCheckpoints, initFrom, evalEvery, evalCount
+        case labelSmoothing, instanceNoise, learningRateD, stable
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -231,6 +238,25 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         initFrom = try c.decodeIfPresent([String].self, forKey: .initFrom)
         evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery)
         evalCount = try value(.evalCount, evalCount)
+        labelSmoothing = try value(.labelSmoothing, labelSmoothing)
+        instanceNoise = try value(.instanceNoise, instanceNoise)
+        learningRateD = try c.decodeIfPresent(Float.self, forKey: .learningRateD)
+        stable = try value(.stable, stable)
+    }
+
+    /// What `--stable` sets (unless given explicitly): the remedies that keep
+    /// the reference article's GAN from collapsing (docs/quality.md).
+    public static var stablePreset: TrainingOptions {
+        var o = TrainingOptions()
+        o.labelSmoothing = 0.1
+        o.instanceNoise = 0.1
+        o.learningRateD = 1e-4
+        return o
+    }
+
+    /// The GAN remedies these options ask for.
+    public var remedies: GANRemedies {
+        GANRemedies(labelSmoothing: labelSmoothing, instanceNoise: instanceNoise, discriminatorLearningRate: learningRateD)
     }
 }
 
@@ -487,6 +513,7 @@ public final class TrainingRun {
             while state.stepInEpoch < stepLimit {
                 let start = state.stepInEpoch * state.batchSize
                 let indices = order[start..<min(start + state.batchSize, task.count)]
+                (task as? GANTask)?.progress = Float(state.epoch * stepLimit + state.stepInEpoch) / Float(max(1, epochs * stepLimit))
                 let (batch, feed) = try task.feed(indices, random: &state.random)
                 let prepared = DispatchTime.now().uptimeNanoseconds
                 session?.beforeStep(trainer)

@@ -148,6 +148,18 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("serial-batches"), help: "cyclegan: take B pictures in order instead of at random.")
     var serialBatches = false
 
+    @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "gan, dcgan, cdcgan: one-sided label smoothing, D's target for real pictures 1 - S (e.g. 0.1; default 0).")
+    var labelSmoothing: Float?
+
+    @Option(name: .customLong("instance-noise"), parsing: .unconditional, help: "gan, dcgan, cdcgan: Gaussian noise of this deviation added to every picture D sees, falling linearly to 0 over the run (e.g. 0.1; default 0).")
+    var instanceNoise: Float?
+
+    @Option(name: .customLong("lr-d"), parsing: .unconditional, help: "gan, dcgan, cdcgan: D's own learning rate (two time-scale update rule); default --lr.")
+    var lrD: Float?
+
+    @Flag(help: "gan, dcgan, cdcgan: train with the remedies that keep the reference article's GAN from collapsing (see docs/quality.md); options given explicitly still win.")
+    var stable = false
+
     @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "gan, dcgan, cdcgan: every N epochs, score the generator as `atelier eval` does (Fréchet distance, KID, class coverage, confidence) into the log, metrics.csv and metrics.png, and keep the best checkpoint by Fréchet distance as best.safetensors. May change with --continue.")
     var evalEvery: Int?
 
@@ -194,6 +206,9 @@ struct TrainCommand: ParsableCommand {
         if let channels, channels != 1 && channels != 3 { throw ValidationError("--channels takes 1 (gray) or 3 (RGB)") }
         guard (1...1024).contains(ngf), (1...1024).contains(ndf) else { throw ValidationError("--ngf and --ndf must lie in 1...1024") }
         if dryRun && resume { throw ValidationError("--dry-run starts a new run; it cannot be combined with --continue") }
+        if (stable || labelSmoothing != nil || instanceNoise != nil || lrD != nil) && translation {
+            throw ValidationError("--stable, --label-smoothing, --instance-noise and --lr-d apply to gan, dcgan and cdcgan")
+        }
         if let evalEvery {
             guard !translation else { throw ValidationError("--eval-every scores gan, dcgan and cdcgan; \(model) is measured by `atelier eval --real` on its outputs") }
             guard (1...TrainingOptions.maximumEpochs).contains(evalEvery) else { throw ValidationError("--eval-every must be at least 1 (epochs)") }
@@ -266,6 +281,12 @@ struct TrainCommand: ParsableCommand {
         options.preprocess = preprocess
         options.noFlip = noFlip
         options.initFrom = initFrom.isEmpty ? nil : initFrom
+        options.stable = stable
+        let preset = stable ? TrainingOptions.stablePreset : TrainingOptions()
+        options.labelSmoothing = labelSmoothing ?? preset.labelSmoothing
+        options.instanceNoise = instanceNoise ?? preset.instanceNoise
+        options.learningRateD = lrD ?? preset.learningRateD
+        if stable && ganMode == nil && !translation { options.ganMode = preset.ganMode }
         options.evalEvery = evalEvery
         options.evalCount = evalCount
         return options

@@ -13,11 +13,13 @@ public enum GANLoss: String, Codable, Sendable, CaseIterable, CustomStringConver
 
     public var description: String { rawValue }
 
-    /// D's loss on `scores` of real or fake samples.
-    public func discriminator(_ scores: Tensor, real: Bool, _ g: Graph) throws -> Tensor {
-        switch self {
-        case .vanilla: try g(.loss(.bceWithLogits), scores, g.constant(real ? 1 : 0, scores.shape))
-        case .lsgan: try g(.loss(.mse), scores, g.constant(real ? 1 : 0, scores.shape))
+    /// D's loss on `scores` of real or fake samples; `smoothing` lowers the
+    /// real target to 1 - smoothing (one-sided: fake stays 0).
+    public func discriminator(_ scores: Tensor, real: Bool, smoothing: Float = 0, _ g: Graph) throws -> Tensor {
+        let target: Float = real ? 1 - smoothing : 0
+        return switch self {
+        case .vanilla: try g(.loss(.bceWithLogits), scores, g.constant(target, scores.shape))
+        case .lsgan: try g(.loss(.mse), scores, g.constant(target, scores.shape))
         case .hinge: try g(.loss(.hinge), scores, g.constant(real ? 1 : -1, scores.shape))
         }
     }

@@ -48,6 +48,8 @@ final class GANTask: RunTask {
             throw CheckpointError("the checkpoint's model expects \(config.imageChannels)-channel images and \(config.classes) classes; --dataroot gives \(dataset.channels) and \(dataset.classNames.count)")
         }
         gan = try GANModel(config: config, rng: &rng)
+        try options.remedies.validate(mode: config.ganMode)
+        gan.remedies = options.remedies
         self.dataset = dataset
         self.preprocessing = preprocessing
         sampler = GANSampler(model: gan, backend: backend)
@@ -59,11 +61,21 @@ final class GANTask: RunTask {
         gan.schedule = schedule
     }
 
+    /// How far the run is, 0 to 1, which the instance noise anneals by (the run sets it before each step).
+    var progress: Float = 0
+
     func feed(_ indices: ArraySlice<Int>, random: inout RandomGenerator) throws -> (batch: Int, feed: [String: [Float]]) {
         let noise = random.normal(indices.count * config.nz)
         let real = dataset.batch(indices, range: config.pixelRange, size: config.imageSize, randomCrop: preprocessing.randomCrop,
                                  flip: preprocessing.flip, random: &random)
-        return try gan.feed(real: real, noise: noise, classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil)
+        // Drawn after the rest, so a run without it draws what it always did.
+        var instanceNoise: (real: [Float], fake: [Float])?
+        if gan.remedies.instanceNoise > 0 {
+            let deviation = gan.remedies.instanceNoise * max(0, 1 - progress)
+            instanceNoise = (random.normal(real.count, std: deviation), random.normal(real.count, std: deviation))
+        }
+        return try gan.feed(real: real, noise: noise, classes: config.isConditional ? indices.map { dataset.labels[$0] } : nil,
+                            instanceNoise: instanceNoise)
     }
 
     /// 8x8 images from fixed noise, or one row of 8 per class, named.

@@ -13,8 +13,10 @@ extension GANModel: TrainingModel {
 
     /// One group per network, each with its own Adam.
     public var parameterGroups: [ParameterGroupSpec] {
-        [ParameterGroupSpec(name: "discriminator", networks: ["discriminator"], optimizer: optimizer, schedule: schedule),
-         ParameterGroupSpec(name: "generator", networks: ["generator"], optimizer: optimizer, schedule: schedule)]
+        var discriminatorOptimizer = optimizer
+        if let rate = remedies.discriminatorLearningRate { discriminatorOptimizer.learningRate = rate }
+        return [ParameterGroupSpec(name: "discriminator", networks: ["discriminator"], optimizer: discriminatorOptimizer, schedule: schedule),
+                ParameterGroupSpec(name: "generator", networks: ["generator"], optimizer: optimizer, schedule: schedule)]
     }
 
     /// The D phase, then the G phase, on real images and noise fed each step.
@@ -26,13 +28,19 @@ extension GANModel: TrainingModel {
         let classes = c.isConditional ? try step.input("classes", sampleShape: [c.classes]) : nil
         // Class planes for D are expanded on the device from the one-hot labels.
         let planes = try classes.map { try g(.broadcastPlanes(height: c.imageSize, width: c.imageSize), $0) }
-        let real = try step.input("real", sampleShape: c.imageShape)
-        let fake = try generate(z, classes: classes, context)
+        var real = try step.input("real", sampleShape: c.imageShape)
+        var fake = try generate(z, classes: classes, context)
+        // Instance noise: what D sees, real or generated, with noise the feed scales as it anneals.
+        if remedies.instanceNoise > 0 {
+            real = try g(.add, real, try step.input("noise_real", sampleShape: c.imageShape))
+            fake = try g(.add, fake, try step.input("noise_fake", sampleShape: c.imageShape))
+        }
         let loss = c.ganMode
+        let smoothing = remedies.labelSmoothing
         try step.phase("D", updates: "discriminator", total: "Loss_D") { terms in
             let scoresReal = try discriminate(real, classPlanes: planes, context)
             let scoresFake = try discriminate(fake, classPlanes: planes, context)
-            try terms.add("D_real", try loss.discriminator(scoresReal, real: true, g), reported: false)
+            try terms.add("D_real", try loss.discriminator(scoresReal, real: true, smoothing: smoothing, g), reported: false)
             try terms.add("D_fake", try loss.discriminator(scoresFake, real: false, g), reported: false)
             try terms.report("D(x)", try loss.meanScore(scoresReal, g))
             try terms.report("D(G(z))", try loss.meanScore(scoresFake, g))
@@ -43,9 +51,11 @@ extension GANModel: TrainingModel {
     }
 
     /// A step's inputs: real images in the model's pixel range ([N, C, S, S]
-    /// flattened), noise [N, nz], and for a conditional model each sample's
-    /// class.
-    public func feed(real: [Float], noise: [Float], classes: [Int]? = nil) throws -> (batch: Int, feed: [String: [Float]]) {
+    /// flattened), noise [N, nz], for a conditional model each sample's
+    /// class, and with instance noise the noise added to D's real and
+    /// generated inputs (scaled already).
+    public func feed(real: [Float], noise: [Float], classes: [Int]? = nil,
+                     instanceNoise: (real: [Float], fake: [Float])? = nil) throws -> (batch: Int, feed: [String: [Float]]) {
         let perImage = config.imageShape.reduce(1, *)
         guard real.count % perImage == 0, real.count > 0 else {
             throw ShapeError("a batch of real images must hold a whole number of \(config.imageShape) images")
@@ -53,6 +63,12 @@ extension GANModel: TrainingModel {
         let batch = real.count / perImage
         var feed = ["real": real, "z": try checkedNoise(noise, batch: batch)]
         if let oneHot = try oneHot(classes, batch: batch) { feed["classes"] = oneHot }
+        if remedies.instanceNoise > 0 {
+            guard let instanceNoise, instanceNoise.real.count == real.count, instanceNoise.fake.count == real.count else {
+                throw ShapeError("with instance noise, a step needs the noise for every real and generated image")
+            }
+            (feed["noise_real"], feed["noise_fake"]) = (instanceNoise.real, instanceNoise.fake)
+        }
         return (batch, feed)
     }
 

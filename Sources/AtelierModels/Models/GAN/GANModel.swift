@@ -13,6 +13,8 @@ public final class GANModel {
     public var optimizer = OptimizerSettings()
     /// Both networks' learning-rate schedule.
     public var schedule = LearningRateSchedule.constant
+    /// Label smoothing, instance noise and D's own learning rate (none by default).
+    public var remedies = GANRemedies()
 
     /// Builds both networks for `config`, initialised from `rng`.
     public init(config: ModelConfig, rng: inout RandomGenerator) throws {

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+@testable import AtelierDevices
+@testable import AtelierGraph
+@testable import AtelierModels
+@testable import AtelierTraining
+
+/// The GAN remedies and the collapse alarm, each on its own.
+struct RemediesTests {
+    /// D's loss on fixed logits, from a plan.
+    static func discriminatorLoss(_ mode: GANLoss, logits: [Float], smoothing: Float) throws -> Float {
+        let g = Graph()
+        let scores = g.input("scores", [logits.count, 1])
+        let loss = try mode.discriminator(scores, real: true, smoothing: smoothing, g)
+        let plan = try Plan(g, on: CPUBackend(), keep: [loss])
+        try plan.write(logits, to: scores)
+        try plan.run()
+        return try plan.read(loss)[0]
+    }
+
+    @Test("One-sided label smoothing aims D's real target at 1 - s, for BCE and least squares")
+    func labelSmoothing() throws {
+        let logits: [Float] = [-1.5, 0.2, 2]
+        let bce = logits.map { z in Double(max(z, 0) - z * 0.9) + log1p(exp(-Double(abs(z)))) }.reduce(0, +) / 3
+        #expect(abs(Double(try Self.discriminatorLoss(.vanilla, logits: logits, smoothing: 0.1)) - bce) < 1e-6)
+        let squares = logits.map { pow(Double($0) - 0.9, 2) }.reduce(0, +) / 3
+        #expect(abs(Double(try Self.discriminatorLoss(.lsgan, logits: logits, smoothing: 0.1)) - squares) < 1e-6)
+        #expect(throws: ShapeError.self) { try GANRemedies(labelSmoothing: 0.1).validate(mode: .hinge) }
+        #expect(throws: ShapeError.self) { try GANRemedies(labelSmoothing: 1).validate(mode: .vanilla) }
+        #expect(throws: ShapeError.self) { try GANRemedies(discriminatorLearningRate: -1).validate(mode: .vanilla) }
+    }
+
+    @Test("D's own learning rate goes to D's group only")
+    func separateRates() throws {
+        var rng = RandomGenerator(seed: 1)
+        let model = try GANModel(config: ModelConfig(kind: .gan), rng: &rng)
+        model.optimizer.learningRate = 2e-4
+        model.remedies = GANRemedies(discriminatorLearningRate: 1e-4)
+        let rates = Dictionary(uniqueKeysWithValues: model.parameterGroups.map { ($0.name, $0.optimizer.learningRate) })
+        #expect(rates == ["discriminator": 1e-4, "generator": 2e-4])
+    }
+
+    @Test("Instance noise reaches D's inputs at the annealed deviation, and no noise is drawn without it",
+          .enabled(if: RobustnessTests.fashionMNIST, "needs dataset-fashion-mnist"))
+    func instanceNoise() throws {
+        var options = TrainingOptions()
+        options.model = .gan
+        options.limitImages = 64
+        options.instanceNoise = 0.2
+        var rng = RandomGenerator(seed: 0)
+        let task = try GANTask(options: options, restored: nil, backend: CPUBackend(), rng: &rng) { _ in }
+        var random = RandomGenerator(seed: 3)
+        task.progress = 0.75
+        let (_, feed) = try task.feed(Array(0..<64)[...], random: &random)
+        let noise = try #require(feed["noise_real"])
+        let deviation = (noise.reduce(0) { $0 + Double($1) * Double($1) } / Double(noise.count)).squareRoot()
+        #expect(abs(deviation - 0.05) < 0.002, "deviation \(deviation), expected 0.2 x (1 - 0.75)")
+        #expect(feed["noise_fake"]?.count == noise.count)
+        // Without instance noise: the same draws as ever, and no noise inputs.
+        options.instanceNoise = 0
+        var rng2 = RandomGenerator(seed: 0)
+        let plain = try GANTask(options: options, restored: nil, backend: CPUBackend(), rng: &rng2) { _ in }
+        var again = RandomGenerator(seed: 3)
+        let (_, plainFeed) = try plain.feed(Array(0..<64)[...], random: &again)
+        #expect(plainFeed["noise_real"] == nil && plainFeed["z"] == feed["z"])
+    }
+
+    @Test("The collapse alarm fires on collapsed samples and on a discriminator that has won, and stays quiet on a healthy run",
+          .enabled(if: RobustnessTests.fashionMNIST, "needs dataset-fashion-mnist"))
+    func collapseAlarm() throws {
+        let train = try FashionMNIST.load(train: true).prefix(200)
+        let real = train.batch(Array(0..<64)[...], range: -1...1)
+        let others = train.batch(Array(100..<164)[...], range: -1...1)
+        let one = Array(real[0..<784])
+        var rng = RandomGenerator(seed: 9)
+        let collapsed = (0..<64).flatMap { _ in zip(one, rng.normal(784, std: 0.02)).map { $0 + $1 } }
+        var healthy = CollapseWatch(realPictures: real, pictureSize: 784)
+        let quiet = healthy.observe(samples: others, pictureSize: 784, coverage: 2.2, epoch: 1)
+        #expect(quiet.warning == nil && quiet.variety > 0.8, "\(quiet)")
+        var watch = CollapseWatch(realPictures: real, pictureSize: 784)
+        let loud = watch.observe(samples: collapsed, pictureSize: 784, coverage: nil, epoch: 2)
+        #expect(loud.variety < 0.1 && loud.warning?.contains("mode collapse at epoch 2") == true && loud.warning?.contains("--stable") == true)
+        #expect(watch.observe(samples: collapsed, pictureSize: 784, coverage: nil, epoch: 3).warning == nil, "said once")
+        // Few classes alone also count.
+        var classes = CollapseWatch(realPictures: real, pictureSize: 784)
+        #expect(classes.observe(samples: others, pictureSize: 784, coverage: 0.7, epoch: 1).warning?.contains("few classes") == true)
+
+        let won = StepStatistics(names: ["Loss_D", "Loss_G", "D(x)", "D(G(z))"], kinds: [.total, .total, .score, .score], values: [0.01, 6, 0.99, 0.01])
+        let fine = StepStatistics(names: ["Loss_D", "Loss_G", "D(x)", "D(G(z))"], kinds: [.total, .total, .score, .score], values: [1.2, 1, 0.6, 0.35])
+        var steps = CollapseWatch(realPictures: real, pictureSize: 784)
+        for _ in 0..<1000 { #expect(steps.observe(fine, mode: .vanilla) == nil) }
+        var warnings: [String] = []
+        for _ in 0..<CollapseWatch.wonPatience { if let w = steps.observe(won, mode: .vanilla) { warnings.append(w) } }
+        #expect(warnings.count == 1 && warnings[0].contains("the discriminator has won"), "\(warnings)")
+    }
+}
