@@ -132,6 +132,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var labelSmoothing: Float = 0
     public var instanceNoise: Float = 0
     public var learningRateD: Float?
+    /// GANs: D sees the minibatch standard deviation (an architecture change, kept in the checkpoint).
+    public var minibatchStd = false
     public var stable = false
     /// Score the generator every N epochs as `atelier eval` does (nil: never).
     public var evalEvery: Int?
@@ -187,7 +189,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
         case direction, norm, lambdaL1, dropout, preprocess, noFlip
         case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery, keepCheckpoints, initFrom, evalEvery, evalCount
-        case labelSmoothing, instanceNoise, learningRateD, stable
+        case labelSmoothing, instanceNoise, learningRateD, stable, minibatchStd
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -242,6 +244,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         instanceNoise = try value(.instanceNoise, instanceNoise)
         learningRateD = try c.decodeIfPresent(Float.self, forKey: .learningRateD)
         stable = try value(.stable, stable)
+        minibatchStd = try value(.minibatchStd, minibatchStd)
     }
 
     /// What `--stable` sets (unless given explicitly): the remedies that keep
@@ -251,6 +254,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         o.labelSmoothing = 0.1
         o.instanceNoise = 0.1
         o.learningRateD = 1e-4
+        o.minibatchStd = true
         return o
     }
 

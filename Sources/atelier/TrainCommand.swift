@@ -157,6 +157,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("lr-d"), parsing: .unconditional, help: "gan, dcgan, cdcgan: D's own learning rate (two time-scale update rule); default --lr.")
     var lrD: Float?
 
+    @Flag(name: .customLong("minibatch-std"), help: "gan, and dcgan and cdcgan at 28 px: D also sees the minibatch standard deviation of its features, so a batch of near-copies gives itself away.")
+    var minibatchStd = false
+
     @Flag(help: "gan, dcgan, cdcgan: train with the remedies that keep the reference article's GAN from collapsing (see docs/quality.md); options given explicitly still win.")
     var stable = false
 
@@ -206,8 +209,8 @@ struct TrainCommand: ParsableCommand {
         if let channels, channels != 1 && channels != 3 { throw ValidationError("--channels takes 1 (gray) or 3 (RGB)") }
         guard (1...1024).contains(ngf), (1...1024).contains(ndf) else { throw ValidationError("--ngf and --ndf must lie in 1...1024") }
         if dryRun && resume { throw ValidationError("--dry-run starts a new run; it cannot be combined with --continue") }
-        if (stable || labelSmoothing != nil || instanceNoise != nil || lrD != nil) && translation {
-            throw ValidationError("--stable, --label-smoothing, --instance-noise and --lr-d apply to gan, dcgan and cdcgan")
+        if (stable || labelSmoothing != nil || instanceNoise != nil || lrD != nil || minibatchStd) && translation {
+            throw ValidationError("--stable, --label-smoothing, --instance-noise, --lr-d and --minibatch-std apply to gan, dcgan and cdcgan")
         }
         if let evalEvery {
             guard !translation else { throw ValidationError("--eval-every scores gan, dcgan and cdcgan; \(model) is measured by `atelier eval --real` on its outputs") }
@@ -286,6 +289,9 @@ struct TrainCommand: ParsableCommand {
         options.labelSmoothing = labelSmoothing ?? preset.labelSmoothing
         options.instanceNoise = instanceNoise ?? preset.instanceNoise
         options.learningRateD = lrD ?? preset.learningRateD
+        // The pytorch/examples layout (dcgan and cdcgan beyond 28 px) has no flattened features for it.
+        let stdFits = model == .gan || (imageSize ?? 28) == 28
+        options.minibatchStd = minibatchStd || (stable && stdFits && preset.minibatchStd)
         if stable && ganMode == nil && !translation { options.ganMode = preset.ganMode }
         options.evalEvery = evalEvery
         options.evalCount = evalCount

@@ -67,19 +67,45 @@ struct EvaluationTests {
         #expect(report.frechetDistance > good.frechetDistance, "two steps of training are far from garments")
     }
 
-    @Test("The eval command: text and JSON, RGB pictures converted and said so, and its errors",
-          .timeLimit(.minutes(5)))
-    func command() throws {
-        let dir = try temporaryDirectory("eval-command")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        // The default recipe's cache entry, made from the quick network so the command does not train for a minute.
+    /// A cache folder whose entry for the default recipe is the quick
+    /// network, so commands do not train for a minute; the environment that points at it.
+    static func quickCache(_ dir: URL) throws -> [String: String] {
         let quick = try FeatureNetwork.load(backend: CPUBackend(), recipe: Self.quick, cache: dir.appendingPathComponent("eval"))
         var (tensors, metadata) = try Safetensors.decode(try Data(contentsOf: quick.file!), source: "quick")
         metadata[FeatureNetwork.recipeKey] = FeatureNetwork.Recipe().key
         try Safetensors.encode(Array(tensors.values), metadata: metadata)
             .write(to: dir.appendingPathComponent("eval/" + FeatureNetwork.Recipe().key + ".safetensors"))
         tensors = [:]
-        let environment = ["ATELIER_CACHE_DIR": dir.path]
+        return ["ATELIER_CACHE_DIR": dir.path]
+    }
+
+    @Test("--eval-every scores the run into the log, metrics.csv and metrics.png, keeps best.safetensors, and resumes",
+          .timeLimit(.minutes(5)))
+    func evalEvery() throws {
+        let dir = try temporaryDirectory("eval-every")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let environment = try Self.quickCache(dir)
+        let out = dir.appendingPathComponent("run").path
+        let common = ["train", "--model", "dcgan", "--limit-images", "128", "--device", "cpu", "--eval-every", "1", "--eval-count", "100", "--out", out]
+        let first = try Executables.run("atelier", common + ["--epochs", "2"], environment: environment)
+        #expect(first.status == 0, "\(first.stderr)")
+        let files = RunFiles(out)
+        var rows = try String(contentsOf: files.metrics, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 3 && rows[0].hasPrefix("epoch,step,frechet_distance,kid"), "\(rows)")
+        #expect(FileManager.default.fileExists(atPath: files.metricsChart.path) && FileManager.default.fileExists(atPath: files.best.path))
+        #expect(first.stdout.contains("Fréchet distance") && first.stdout.contains("variety") && first.stdout.contains("best so far"), "\(first.stdout)")
+        let resumed = try Executables.run("atelier", common + ["--epochs", "3", "--continue"], environment: environment)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        rows = try String(contentsOf: files.metrics, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 4 && rows[3].hasPrefix("3,"), "\(rows)")
+    }
+
+    @Test("The eval command: text and JSON, RGB pictures converted and said so, and its errors",
+          .timeLimit(.minutes(5)))
+    func command() throws {
+        let dir = try temporaryDirectory("eval-command")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let environment = try Self.quickCache(dir)
 
         let pictures = dir.appendingPathComponent("rgb")
         try FileManager.default.createDirectory(at: pictures, withIntermediateDirectories: true)

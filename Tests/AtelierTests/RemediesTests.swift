@@ -93,4 +93,35 @@ struct RemediesTests {
         for _ in 0..<CollapseWatch.wonPatience { if let w = steps.observe(won, mode: .vanilla) { warnings.append(w) } }
         #expect(warnings.count == 1 && warnings[0].contains("the discriminator has won"), "\(warnings)")
     }
+
+    @Test("The minibatch deviation joins D where it flattens, and --stable sets every remedy unless told otherwise",
+          .enabled(if: RobustnessTests.fashionMNIST, "needs dataset-fashion-mnist"))
+    func minibatchStdAndStable() throws {
+        var config = ModelConfig(kind: .gan)
+        config.minibatchStd = true
+        var rng = RandomGenerator(seed: 0)
+        let model = try GANModel(config: config, rng: &rng)
+        let dense = model.discriminator.namedParameters().first { $0.name == "layers.6.weight" }
+        #expect(dense?.parameter.shape.dims == [1024, 64 * 6 * 6 + 1])
+        var large = ModelConfig(kind: .dcgan, imageSize: 64)
+        large.minibatchStd = true
+        #expect(throws: ShapeError.self) { try large.validate() }
+
+        let dir = try temporaryDirectory("stable")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("stable").path
+        let stable = try Executables.run("atelier", ["train", "--model", "gan", "--stable", "--label-smoothing", "0.2", "--dry-run",
+                                                     "--limit-images", "64", "--device", "cpu", "--out", run])
+        #expect(stable.status == 0, "\(stable.stderr)")
+        let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: RunFiles(run).options))
+        #expect(options.stable && options.labelSmoothing == 0.2 && options.instanceNoise == 0.1 && options.learningRateD == 1e-4
+                && options.minibatchStd)
+        let (state, _) = try Checkpoint.read(RunFiles(run).checkpoint.path)
+        #expect(state.model.minibatchStd && state.groups.first { $0.spec.name == "discriminator" }?.spec.optimizer.learningRate == 1e-4)
+        // Sampling rebuilds the model with its deviation layer from the checkpoint.
+        let sampled = try Executables.run("atelier", ["sample", "--checkpoint", RunFiles(run).checkpoint.path, "--count", "4", "--out", dir.path + "/s.png"])
+        #expect(sampled.status == 0, "\(sampled.stderr)")
+        let refused = try Executables.run("atelier", ["train", "--model", "pix2pix", "--stable", "--dry-run"])
+        #expect(refused.status != 0 && refused.stderr.contains("apply to gan, dcgan and cdcgan"), "\(refused.stderr)")
+    }
 }

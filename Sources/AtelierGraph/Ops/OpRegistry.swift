@@ -98,6 +98,7 @@ public enum OpRegistry {
         Sample("softmax cross-entropy", kind: "SoftmaxCrossEntropyOp", [x([5, 7], -3...3), (Shape([5, 7]), 0...1, false)]) { g, t in
             try g.apply(SoftmaxCrossEntropyOp(), t)[0]
         },
+        Sample("minibatch std", kind: "MinibatchStdOp", [x([5, 13])]) { g, t in try g.apply(MinibatchStdOp(), t)[0] },
         // Store, swap, and read back what this batch stored; no gradient.
         Sample("image_pool", kind: "ImagePoolOp", [(Shape([3, 2, 3, 5]), -1...1, false), (Shape([4, 2, 3, 5]), -1...1, false),
                                                    (Shape([3, 2]), 0...0, false)], fixed: [2: [-1, 0, 2, 2, 0, -1]]) { g, t in
@@ -113,7 +114,7 @@ public enum OpRegistry {
 
     /// The forward op definitions (Ops/Definitions).
     public static let definitions: Set<String> = ["InstanceNormOp", "PadOp", "UpsampleOp", "DropoutOp", "ImagePoolOp", "MaxPoolOp",
-                                                  "SoftmaxCrossEntropyOp"]
+                                                  "SoftmaxCrossEntropyOp", "MinibatchStdOp"]
 }
 
 extension GraphOp {

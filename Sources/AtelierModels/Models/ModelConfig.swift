@@ -47,6 +47,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// An image-to-image model's input channels, norm, loss weights and
     /// direction (nil for the GANs); `imageChannels` are its outputs'.
     public var translation: TranslationSettings?
+    /// gan and the 28 px dcgan and cdcgan: D's flattened features get the
+    /// minibatch standard deviation as one more (MinibatchStdOp).
+    public var minibatchStd = false
 
     /// An architecture; `classNames` only counts for cdcgan.
     public init(kind: ModelKind, nz: Int = 100, imageChannels: Int = 1, imageSize: Int = 28, classNames: [String] = [],
@@ -62,7 +65,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.translation = kind.isTranslation ? translation ?? TranslationSettings(inputChannels: imageChannels) : nil
     }
 
-    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf, ganMode, translation }
+    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf, ganMode, translation, minibatchStd }
 
     /// Checkpoints written before the widths and losses were options hold no
     /// ngf, ndf or ganMode: theirs were 64, 64 and vanilla.
@@ -74,6 +77,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                   ngf: try c.decodeIfPresent(Int.self, forKey: .ngf) ?? 64, ndf: try c.decodeIfPresent(Int.self, forKey: .ndf) ?? 64,
                   ganMode: try c.decodeIfPresent(GANLoss.self, forKey: .ganMode) ?? .vanilla,
                   translation: try c.decodeIfPresent(TranslationSettings.self, forKey: .translation))
+        minibatchStd = try c.decodeIfPresent(Bool.self, forKey: .minibatchStd) ?? false
     }
 
     /// Whether the model is conditioned on a class (cdcgan).
@@ -111,6 +115,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         guard (1...1024).contains(ngf), (1...1024).contains(ndf) else {
             throw ShapeError("--ngf and --ndf must lie in 1...1024 (pytorch/examples use 64)")
+        }
+        if minibatchStd && !(kind == .gan || ([.dcgan, .cdcgan].contains(kind) && imageSize == 28)) {
+            throw ShapeError("--minibatch-std is built for gan and for dcgan and cdcgan at 28 px (their D flattens before its last layer)")
         }
         if isConditional && classes < 2 {
             throw ShapeError("cdcgan needs a labelled dataset with at least two classes")

@@ -198,6 +198,16 @@ public final class MaxPool: Module {
     }
 }
 
+/// The minibatch standard deviation as one more feature of [N, F] (MinibatchStdOp).
+public final class MinibatchStd: Module {
+    /// The layer.
+    public override init() {}
+
+    public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
+        try c.graph.apply(MinibatchStdOp(), [x])[0]
+    }
+}
+
 /// Upsampling by an integer factor, nearest or bilinear.
 public final class Upsample: Module {
     /// The upsampling op.

@@ -14,7 +14,10 @@ import Foundation
 struct CollapseWatch {
     static let varietyFloor = 0.5, coverageFloor = 1.2
     static let wonScore: Float = 0.05, wonPatience = 200
-    static let advice = "try --stable (one-sided label smoothing, annealed instance noise and a slower discriminator), or --gan-mode lsgan"
+    static let advice = "try --stable (one-sided label smoothing, annealed instance noise, a slower discriminator and the minibatch deviation), or --gan-mode lsgan"
+    static let adviceWhenStable = "--stable is on already: try a lower --lr (e.g. 1e-4), a larger --instance-noise (e.g. 0.2) or --gan-mode lsgan"
+    /// What the warnings suggest (the run's remedies decide).
+    var advice = CollapseWatch.advice
 
     /// The variety of real pictures, the yardstick.
     let realVariety: Double
@@ -60,7 +63,7 @@ struct CollapseWatch {
         guard !signs.isEmpty else { return (variety, nil) }
         saidCollapse = true
         return (variety, "warning: mode collapse at epoch \(epoch): " + signs.joined(separator: ", and ")
-                + "; G draws a few garments whatever the noise. \(Self.advice)")
+                + "; G draws a few garments whatever the noise. \(advice)")
     }
 
     /// After a step: a warning the first time D has won for long.
@@ -70,6 +73,6 @@ struct CollapseWatch {
         guard lowScoreStreak >= Self.wonPatience else { return nil }
         saidWon = true
         return String(format: "warning: the discriminator has won: D(G(z)) has stayed under %.2f for %d steps (now %.4f), so G learns almost nothing. ",
-                      Self.wonScore, Self.wonPatience, score) + Self.advice
+                      Self.wonScore, Self.wonPatience, score) + advice
     }
 }

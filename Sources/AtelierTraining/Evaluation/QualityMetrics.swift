@@ -61,10 +61,11 @@ public enum QualityMetrics {
         guard !predicted.isEmpty else { return 0 }
         var counts = [Int](repeating: 0, count: classes)
         for c in predicted { counts[c] += 1 }
-        return -counts.filter { $0 > 0 }.reduce(0.0) { entropy, count in
+        let entropy = -counts.filter { $0 > 0 }.reduce(0.0) { entropy, count in
             let p = Double(count) / Double(predicted.count)
             return entropy + p * Foundation.log(p)
         }
+        return max(0, entropy)  // one class gives -0.0, which prints as "-0.00"
     }
 
     /// The mean probability of the predicted class: how clearly the pictures

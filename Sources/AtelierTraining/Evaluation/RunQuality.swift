@@ -25,6 +25,7 @@ final class RunQuality {
         (self.task, self.files, self.options, self.backend, self.log) = (task, files, options, backend, log)
         let config = task.config
         watch = CollapseWatch(realPictures: task.realPictures(count: 64), pictureSize: config.imageShape.reduce(1, *))
+        if options.stable { watch.advice = CollapseWatch.adviceWhenStable }
         fashionClasses = task.dataset.classNames == FashionMNIST.classNames
         if fashionClasses && !options.dryRun {
             coverageNetwork = FeatureNetwork.loadCached(backend: backend)?.extractor

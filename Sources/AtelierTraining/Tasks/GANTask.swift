@@ -41,9 +41,11 @@ final class GANTask: RunTask {
             dataset = dataset.prefix(limit)
         }
         dataset = dataset.converted(side: preprocessing.loadSize, channels: preprocessing.channels ?? dataset.channels)
-        let config = restored ?? ModelConfig(kind: options.model, nz: options.nz, imageChannels: dataset.channels,
-                                             imageSize: preprocessing.size, classNames: dataset.classNames,
-                                             ngf: options.ngf, ndf: options.ndf, ganMode: options.ganMode)
+        var fresh = ModelConfig(kind: options.model, nz: options.nz, imageChannels: dataset.channels,
+                                imageSize: preprocessing.size, classNames: dataset.classNames,
+                                ngf: options.ngf, ndf: options.ndf, ganMode: options.ganMode)
+        fresh.minibatchStd = options.minibatchStd
+        let config = restored ?? fresh
         if config.imageChannels != dataset.channels || (config.isConditional && config.classes != dataset.classNames.count) {
             throw CheckpointError("the checkpoint's model expects \(config.imageChannels)-channel images and \(config.classes) classes; --dataroot gives \(dataset.channels) and \(dataset.classNames.count)")
         }

@@ -17,11 +17,13 @@ enum GANNetworks {
             Dense(1024, c * s * s, initializer: glorot, rng: &rng), ActivationLayer(.sigmoid),
             Reshape([c, s, s]),
         ])
+        let std = config.minibatchStd ? 1 : 0
         let discriminator = Sequential([
             Conv2D(c, 32, kernel: 3, stride: 2, initializer: glorot, rng: &rng), ActivationLayer(.relu),
             Conv2D(32, 64, kernel: 3, stride: 2, initializer: glorot, rng: &rng), ActivationLayer(.relu),
             Reshape.flatten,
-            Dense(64 * after * after, 1024, initializer: glorot, rng: &rng), ActivationLayer(.relu),
+        ] + (config.minibatchStd ? [MinibatchStd()] : []) + [
+            Dense(64 * after * after + std, 1024, initializer: glorot, rng: &rng), ActivationLayer(.relu),
             Dense(1024, 1, initializer: glorot, rng: &rng),
         ])
         return (generator, discriminator)
@@ -50,7 +52,8 @@ enum GANNetworks {
             Conv2D(d1, d2, kernel: 4, stride: 2, padding: 1, bias: false, initializer: normal, rng: &rng),
             BatchNorm(d2), ActivationLayer(.leakyRelu(slope: 0.2)),
             Reshape.flatten,
-            Dense(d2 * 7 * 7, 1, initializer: normal, rng: &rng),
+        ] + (config.minibatchStd ? [MinibatchStd()] : []) + [
+            Dense(d2 * 7 * 7 + (config.minibatchStd ? 1 : 0), 1, initializer: normal, rng: &rng),
         ])
         return (generator, discriminator)
     }
