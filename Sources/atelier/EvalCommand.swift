@@ -5,13 +5,16 @@ import Foundation
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Measure a generator (or a folder of pictures) against Fashion-MNIST's test set.",
+        abstract: "Measure a generator (or a folder of pictures) against Fashion-MNIST's test set, or a pix2pix or CycleGAN model on its test pictures.",
         discussion: """
         The measures are taken in the 128 features of a small Fashion-MNIST classifier that Atelier trains on first use \
         (about a minute) and keeps in its cache: the Fréchet distance of the two feature distributions (the formula of FID, \
         in this network's features), the kernel distance (KID) with its standard error, class coverage (the entropy of the \
         predicted classes; 2.30 nats when all ten are equally present), confidence, and for cdcgan the share of each class's \
-        samples classified as that class. RGB or larger pictures are made gray and 28x28 first; the output says so.
+        samples classified as that class. RGB or larger pictures are made gray and 28x28 first; the output says so. \
+        A pix2pix checkpoint is measured on --test-data's test pairs (L1 and SSIM of outputs to targets, and the Fréchet \
+        distance of outputs to targets); a CycleGAN checkpoint on its testA/ pictures (how much of each silhouette the \
+        output keeps, and the Fréchet distance of the outputs to testB/).
         """
     )
 
@@ -20,6 +23,9 @@ struct EvalCommand: ParsableCommand {
 
     @Option(parsing: .unconditional, help: "The checkpoint kept after this epoch (train --keep-checkpoints), beside --checkpoint.")
     var epoch: Int?
+
+    @Option(name: .customLong("test-data"), help: "For a pix2pix or CycleGAN checkpoint: its data folder (test/ pairs, or testA/ and testB/), as `atelier datasets` writes it.")
+    var testData: String?
 
     @Option(help: "Instead of --checkpoint: a folder of pictures to score (class sub-folders allowed).")
     var real: String?
@@ -53,15 +59,39 @@ struct EvalCommand: ParsableCommand {
         if let real {
             report = try evaluator.evaluate(folder: real, limit: count)
         } else {
-            report = try evaluator.evaluate(checkpoint: try chosenCheckpoint(checkpoint ?? "", epoch: epoch), count: count, seed: seed, backend: backend)
+            let path = try chosenCheckpoint(checkpoint ?? "", epoch: epoch)
+            if try Checkpoint.read(path).state.model.kind.isTranslation {
+                guard let testData else {
+                    throw CommandError("\(path) holds an image-to-image model: give its test pictures with --test-data DIR (the folder `atelier datasets edges2fashion` or `fabrics` wrote)")
+                }
+                let translation = try evaluator.evaluate(translation: path, data: testData, limit: count, backend: backend)
+                print(json ? try Self.json(translation) : Self.text(translation))
+                return
+            }
+            report = try evaluator.evaluate(checkpoint: path, count: count, seed: seed, backend: backend)
         }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        } else {
-            print(Self.text(report, cache: evaluator.network.file))
+        print(json ? try Self.json(report) : Self.text(report, cache: evaluator.network.file))
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func text(_ r: TranslationReport) -> String {
+        var lines = ["\(r.model) checkpoint \(r.source) on \(r.count) pictures of \(r.data):"]
+        if let l1 = r.l1, let ssim = r.ssim {
+            lines.append(String(format: "  L1 to the targets     %8.4f   (mean absolute difference, 0 to 1)", l1))
+            lines.append(String(format: "  SSIM to the targets   %8.4f   (1 when equal)", ssim))
         }
+        if let iou = r.silhouetteIoU {
+            lines.append(String(format: "  silhouette kept       %8.4f   (intersection over union of input and output silhouettes)", iou))
+        }
+        lines.append(String(format: "  Fréchet distance      %8.3f   to the %d %@, in the feature network's features", r.frechetDistance,
+                            r.referenceCount, r.model == .pix2pix ? "targets" : "pictures of testB/"))
+        if let conversion = r.conversion { lines.append("  converted for the feature network: \(conversion)") }
+        return lines.joined(separator: "\n")
     }
 
     /// The report as the terminal shows it.

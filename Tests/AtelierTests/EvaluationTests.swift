@@ -100,6 +100,34 @@ struct EvaluationTests {
         #expect(rows.count == 4 && rows[3].hasPrefix("3,"), "\(rows)")
     }
 
+    @Test("eval measures pix2pix on its test pairs and CycleGAN on its test domains", .timeLimit(.minutes(5)))
+    func translation() throws {
+        let dir = try temporaryDirectory("eval-translation")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let environment = try Self.quickCache(dir)
+        for (model, maker) in [("pix2pix", ["edges2fashion"]), ("cyclegan", ["fabrics", "--pattern", "leopard"])] {
+            let data = dir.appendingPathComponent(model + "-data").path, run = dir.appendingPathComponent(model).path
+            let made = try Executables.run("atelier", ["datasets"] + maker + ["--out", data, "--size", "32", "--limit", "12"])
+            #expect(made.status == 0, "\(made.stderr)")
+            let trained = try Executables.run("atelier", ["train", "--model", model, "--dataroot", data, "--image-size", "32", "--dry-run",
+                                                          "--device", "cpu", "--out", run])
+            #expect(trained.status == 0, "\(trained.stderr)")
+            let checkpoint = RunFiles(run).checkpoint.path
+            let missing = try Executables.run("atelier", ["eval", "--checkpoint", checkpoint, "--device", "cpu"], environment: environment)
+            #expect(missing.status != 0 && missing.stderr.contains("--test-data DIR"), "\(missing.stderr)")
+            let json = try Executables.run("atelier", ["eval", "--checkpoint", checkpoint, "--test-data", data, "--device", "cpu", "--json"],
+                                           environment: environment)
+            #expect(json.status == 0, "\(json.stderr)")
+            let report = try JSONDecoder().decode(TranslationReport.self, from: Data(json.stdout.utf8))
+            #expect(report.count >= 2 && report.frechetDistance >= 0)
+            if model == "pix2pix" {
+                #expect(report.l1.map { (0...1).contains($0) } == true && report.ssim.map { (-1...1).contains($0) } == true && report.silhouetteIoU == nil)
+            } else {
+                #expect(report.silhouetteIoU.map { (0...1).contains($0) } == true && report.l1 == nil)
+            }
+        }
+    }
+
     @Test("The eval command: text and JSON, RGB pictures converted and said so, and its errors",
           .timeLimit(.minutes(5)))
     func command() throws {

@@ -95,4 +95,23 @@ struct QualityMetricsTests {
         let softmax = FeatureExtractor.softmax([0, log(3), 1000, 1000], classes: 2)
         #expect(abs(softmax[0] - 0.25) < 1e-6 && abs(softmax[1] - 0.75) < 1e-6 && softmax[2] == 0.5)
     }
+
+    @Test("SSIM, L1 and silhouettes against closed forms")
+    func translationMeasures() {
+        let gray = { (v: UInt8) in PixelImage(width: 16, height: 12, channels: 1, pixels: [UInt8](repeating: v, count: 192)) }
+        // Flat pictures: only the means differ, so SSIM = (2 a b + C1) / (a^2 + b^2 + C1).
+        let (a, b) = (Double(128) / 255, Double(153) / 255)
+        let expected = (2 * a * b + 1e-4) / (a * a + b * b + 1e-4)
+        #expect(abs(TranslationQuality.ssim(gray(128), gray(153)) - expected) < 1e-9)
+        var rng = RandomGenerator(seed: 2)
+        let noisy = PixelImage(width: 16, height: 12, channels: 3, pixels: rng.uniform(576, in: 0...255).map { UInt8($0) })
+        #expect(abs(TranslationQuality.ssim(noisy, noisy) - 1) < 1e-12 && TranslationQuality.l1(noisy, noisy) == 0)
+        #expect(abs(TranslationQuality.l1(gray(0), gray(51)) - 0.2) < 1e-12)
+        // A dark square on white against the same square shifted by half: IoU 1/3.
+        func square(_ x: Int) -> PixelImage {
+            PixelImage(width: 8, height: 4, channels: 1, pixels: (0..<32).map { ($0 % 8 >= x && $0 % 8 < x + 4) ? 20 : 255 })
+        }
+        #expect(abs(TranslationQuality.iou(TranslationQuality.silhouette(square(0)), TranslationQuality.silhouette(square(2))) - 1.0 / 3) < 1e-12)
+        #expect(TranslationQuality.iou([false], [false]) == 1)
+    }
 }

@@ -58,6 +58,9 @@ public final class FeatureExtractor {
         return gray.map { Float($0) / 127.5 - 1 }
     }
 
+    /// `p` in `channels` channels: gray as ITU-R 601 luma, or repeated to RGB.
+    public static func channels(_ p: PixelImage, _ channels: Int) -> PixelImage { Resample.channels(p, channels) }
+
     /// What `input` does to pictures of this kind, in words; nil when nothing (28x28 gray).
     public static func conversion(width: Int, height: Int, channels: Int) -> String? {
         let side = FeatureClassifier.side
