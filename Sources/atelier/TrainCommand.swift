@@ -160,7 +160,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("minibatch-std"), help: "gan, and dcgan and cdcgan at 28 px: D also sees the minibatch standard deviation of its features, so a batch of near-copies gives itself away.")
     var minibatchStd = false
 
-    @Flag(help: "gan, dcgan, cdcgan: train with the remedies that keep the reference article's GAN from collapsing (see docs/quality.md); options given explicitly still win.")
+    @Flag(help: "gan, and dcgan and cdcgan at 28 px: train with the remedy that keeps the reference article's GAN from collapsing, --minibatch-std (docs/quality.md has the trials).")
     var stable = false
 
     @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "gan, dcgan, cdcgan: every N epochs, score the generator as `atelier eval` does (Fréchet distance, KID, class coverage, confidence) into the log, metrics.csv and metrics.png, and keep the best checkpoint by Fréchet distance as best.safetensors. May change with --continue.")
@@ -289,9 +289,7 @@ struct TrainCommand: ParsableCommand {
         options.labelSmoothing = labelSmoothing ?? preset.labelSmoothing
         options.instanceNoise = instanceNoise ?? preset.instanceNoise
         options.learningRateD = lrD ?? preset.learningRateD
-        // The pytorch/examples layout (dcgan and cdcgan beyond 28 px) has no flattened features for it.
-        let stdFits = model == .gan || (imageSize ?? 28) == 28
-        options.minibatchStd = minibatchStd || (stable && stdFits && preset.minibatchStd)
+        options.minibatchStd = minibatchStd || preset.minibatchStd
         if stable && ganMode == nil && !translation { options.ganMode = preset.ganMode }
         options.evalEvery = evalEvery
         options.evalCount = evalCount

@@ -94,7 +94,7 @@ struct RemediesTests {
         #expect(warnings.count == 1 && warnings[0].contains("the discriminator has won"), "\(warnings)")
     }
 
-    @Test("The minibatch deviation joins D where it flattens, and --stable sets every remedy unless told otherwise",
+    @Test("The minibatch deviation joins D where it flattens, and --stable turns it on beside what is given",
           .enabled(if: RobustnessTests.fashionMNIST, "needs dataset-fashion-mnist"))
     func minibatchStdAndStable() throws {
         var config = ModelConfig(kind: .gan)
@@ -114,10 +114,10 @@ struct RemediesTests {
                                                      "--limit-images", "64", "--device", "cpu", "--out", run])
         #expect(stable.status == 0, "\(stable.stderr)")
         let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: RunFiles(run).options))
-        #expect(options.stable && options.labelSmoothing == 0.2 && options.instanceNoise == 0.1 && options.learningRateD == 1e-4
+        #expect(options.stable && options.labelSmoothing == 0.2 && options.instanceNoise == 0 && options.learningRateD == nil
                 && options.minibatchStd)
         let (state, _) = try Checkpoint.read(RunFiles(run).checkpoint.path)
-        #expect(state.model.minibatchStd && state.groups.first { $0.spec.name == "discriminator" }?.spec.optimizer.learningRate == 1e-4)
+        #expect(state.model.minibatchStd)
         // Sampling rebuilds the model with its deviation layer from the checkpoint.
         let sampled = try Executables.run("atelier", ["sample", "--checkpoint", RunFiles(run).checkpoint.path, "--count", "4", "--out", dir.path + "/s.png"])
         #expect(sampled.status == 0, "\(sampled.stderr)")

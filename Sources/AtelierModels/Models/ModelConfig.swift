@@ -117,7 +117,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             throw ShapeError("--ngf and --ndf must lie in 1...1024 (pytorch/examples use 64)")
         }
         if minibatchStd && !(kind == .gan || ([.dcgan, .cdcgan].contains(kind) && imageSize == 28)) {
-            throw ShapeError("--minibatch-std is built for gan and for dcgan and cdcgan at 28 px (their D flattens before its last layer)")
+            throw ShapeError("--minibatch-std (and --stable, which turns it on) is built for gan and for dcgan and cdcgan at 28 px, whose D flattens before its last layer; the \(imageSize) px DCGAN has no such place")
         }
         if isConditional && classes < 2 {
             throw ShapeError("cdcgan needs a labelled dataset with at least two classes")
