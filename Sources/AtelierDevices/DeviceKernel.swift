@@ -3,6 +3,7 @@
 /// same computation over host memory. Ops that need nothing more than this
 /// (AtelierGraph's Ops/Definitions) run on any backend without the backend knowing them.
 public struct DeviceKernel {
+    /// One kernel argument, in the kernel's order.
     public enum Argument {
         case buffer(DeviceBuffer)
         case int(Int)
@@ -12,21 +13,30 @@ public struct DeviceKernel {
     /// What the CPU version receives: the buffer arguments' host memory, the
     /// ints and the floats, each in argument order.
     public struct HostArguments {
+        /// The buffer arguments' host memory.
         public let buffers: [UnsafeMutablePointer<Float>]
+        /// The int arguments.
         public let ints: [Int]
+        /// The float arguments.
         public let floats: [Float]
     }
 
+    /// The kernel's file in Kernels/.
     public let file: String
+    /// The kernel's name in it.
     public let name: String
+    /// Its arguments, in order.
     public let arguments: [Argument]
+    /// The global work size (rounded up to the work-group size when launched).
     public let global: [Int]
     /// Work-group size; nil lets the OpenCL driver choose.
     public let local: [Int]?
     /// Build options (`-DNAME=value` for the file's tunables).
     public let options: String
+    /// The same computation on host memory, for the CPU path and the reference.
     public let cpu: (HostArguments) -> Void
 
+    /// A kernel launch and its CPU twin.
     public init(file: String, name: String, arguments: [Argument], global: [Int], local: [Int]? = nil, options: String = "",
                 cpu: @escaping (HostArguments) -> Void) {
         self.file = file

@@ -4,18 +4,30 @@
 /// Columns are [C*R*S, N*P*Q]: row (c, r, s), column (n, p, q). A whole batch
 /// is then a single GEMM: Y'[K, NPQ] = W[K, CRS] * columns.
 public struct ConvGeometry: Sendable, Hashable, CustomStringConvertible {
+    /// Images (N).
     public var batch: Int          // N
+    /// Input channels (C).
     public var inChannels: Int     // C
+    /// Input rows (H).
     public var height: Int         // H
+    /// Input columns (W).
     public var width: Int          // W
+    /// Output channels (K).
     public var outChannels: Int    // K
+    /// Kernel rows (R).
     public var kernelHeight: Int   // R
+    /// Kernel columns (S).
     public var kernelWidth: Int    // S
+    /// Vertical stride.
     public var strideH: Int
+    /// Horizontal stride.
     public var strideW: Int
+    /// Zero rows added above and below.
     public var padH: Int
+    /// Zero columns added left and right.
     public var padW: Int
 
+    /// A convolution with a square kernel and the same stride and padding both ways.
     public init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
                 kernel: Int, stride: Int = 1, padding: Int = 0) {
         self.init(batch: batch, inChannels: inChannels, height: height, width: width,
@@ -23,6 +35,7 @@ public struct ConvGeometry: Sendable, Hashable, CustomStringConvertible {
                   strideH: stride, strideW: stride, padH: padding, padW: padding)
     }
 
+    /// A convolution with its own vertical and horizontal kernel, stride and padding.
     public init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
                 kernelHeight: Int, kernelWidth: Int, strideH: Int, strideW: Int, padH: Int, padW: Int) {
         self.batch = batch
@@ -38,22 +51,33 @@ public struct ConvGeometry: Sendable, Hashable, CustomStringConvertible {
         self.padW = padW
     }
 
+    /// Output rows (P).
     public var outHeight: Int { (height + 2 * padH - kernelHeight) / strideH + 1 }   // P
+    /// Output columns (Q).
     public var outWidth: Int { (width + 2 * padW - kernelWidth) / strideW + 1 }      // Q
 
+    /// Floats of the input, N C H W.
     public var inputCount: Int { batch * inChannels * height * width }
+    /// Floats of the kernel, K C R S.
     public var weightCount: Int { outChannels * inChannels * kernelHeight * kernelWidth }
+    /// Floats of the output, N K P Q.
     public var outputCount: Int { batch * outChannels * outHeight * outWidth }
+    /// The input as [N, C, H W] for channel-wise kernels.
     public var inputLayout: ChannelLayout { ChannelLayout(outer: batch, channels: inChannels, inner: height * width) }
+    /// The output as [N, K, P Q].
     public var outputLayout: ChannelLayout { ChannelLayout(outer: batch, channels: outChannels, inner: outHeight * outWidth) }
+    /// Rows of the im2col matrix (C R S).
     public var columnRows: Int { inChannels * kernelHeight * kernelWidth }   // CRS
+    /// Columns of the im2col matrix (N P Q).
     public var columnCols: Int { batch * outHeight * outWidth }              // NPQ
+    /// Floats of the im2col matrix.
     public var columnCount: Int { columnRows * columnCols }
 
     /// Multiply-adds of the forward pass, times two. Backward data and
     /// backward weights cost the same.
     public var flops: Double { 2 * Double(outputCount) * Double(columnRows) }
 
+    /// `N C HxW -> K RxS s p -> PxQ`, for reports.
     public var description: String {
         "N\(batch) C\(inChannels) \(height)x\(width) -> K\(outChannels) \(kernelHeight)x\(kernelWidth)"
             + " s\(strideH) p\(padH) -> \(outHeight)x\(outWidth)"
