@@ -54,16 +54,19 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         let backend = try DeviceChoice(parsing: device).makeBackend()
         let log: (String) -> Void = { line in if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) } }
+        // What is asked for is checked before the network loads (or trains).
+        let path = try checkpoint.map { try chosenCheckpoint($0, epoch: epoch) }
+        let translation = try path.map { try Checkpoint.read($0).state.model.kind.isTranslation } ?? false
+        if translation && testData == nil {
+            throw CommandError("\(path!) holds an image-to-image model: give its test pictures with --test-data DIR (the folder `atelier datasets edges2fashion` or `fabrics` wrote)")
+        }
         let evaluator = try Evaluator(backend: backend, dataroot: dataroot, log: log)
         let report: EvaluationReport
         if let real {
             report = try evaluator.evaluate(folder: real, limit: count)
         } else {
-            let path = try chosenCheckpoint(checkpoint ?? "", epoch: epoch)
-            if try Checkpoint.read(path).state.model.kind.isTranslation {
-                guard let testData else {
-                    throw CommandError("\(path) holds an image-to-image model: give its test pictures with --test-data DIR (the folder `atelier datasets edges2fashion` or `fabrics` wrote)")
-                }
+            let path = path!
+            if translation, let testData {
                 let translation = try evaluator.evaluate(translation: path, data: testData, limit: count, backend: backend)
                 print(json ? try Self.json(translation) : Self.text(translation))
                 return

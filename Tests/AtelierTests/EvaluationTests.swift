@@ -100,7 +100,7 @@ struct EvaluationTests {
         #expect(rows.count == 4 && rows[3].hasPrefix("3,"), "\(rows)")
     }
 
-    @Test("eval measures pix2pix on its test pairs and CycleGAN on its test domains", .timeLimit(.minutes(5)))
+    @Test("eval measures pix2pix on its test pairs and CycleGAN on its test domains", .timeLimit(.minutes(10)))
     func translation() throws {
         let dir = try temporaryDirectory("eval-translation")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -113,13 +113,16 @@ struct EvaluationTests {
                                                           "--device", "cpu", "--out", run])
             #expect(trained.status == 0, "\(trained.stderr)")
             let checkpoint = RunFiles(run).checkpoint.path
-            let missing = try Executables.run("atelier", ["eval", "--checkpoint", checkpoint, "--device", "cpu"], environment: environment)
-            #expect(missing.status != 0 && missing.stderr.contains("--test-data DIR"), "\(missing.stderr)")
-            let json = try Executables.run("atelier", ["eval", "--checkpoint", checkpoint, "--test-data", data, "--device", "cpu", "--json"],
-                                           environment: environment)
+            if model == "pix2pix" {
+                let missing = try Executables.run("atelier", ["eval", "--checkpoint", checkpoint, "--device", "cpu"], environment: environment)
+                #expect(missing.status != 0 && missing.stderr.contains("--test-data DIR"), "\(missing.stderr)")
+            }
+            // Four pictures: translating in a debug build is slow.
+            let json = try Executables.run("atelier", ["eval", "--checkpoint", checkpoint, "--test-data", data, "--count", "4", "--device", "cpu",
+                                                       "--json"], environment: environment)
             #expect(json.status == 0, "\(json.stderr)")
             let report = try JSONDecoder().decode(TranslationReport.self, from: Data(json.stdout.utf8))
-            #expect(report.count >= 2 && report.frechetDistance >= 0)
+            #expect(report.count == 4 && report.frechetDistance >= 0)
             if model == "pix2pix" {
                 #expect(report.l1.map { (0...1).contains($0) } == true && report.ssim.map { (-1...1).contains($0) } == true && report.silhouetteIoU == nil)
             } else {

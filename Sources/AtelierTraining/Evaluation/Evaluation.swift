@@ -44,16 +44,25 @@ public final class Evaluator {
     /// The network and its device.
     public let network: FeatureNetwork.Loaded
     public let recipe: FeatureNetwork.Recipe
-    private let reference: (features: [Float], statistics: FeatureStatistics)
+    private let dataroot: String
+    private var measuredReference: (features: [Float], statistics: FeatureStatistics)?
 
-    /// Loads (or trains) the feature network and measures the test set.
+    /// Loads (or trains) the feature network.
     public init(backend: Backend, recipe: FeatureNetwork.Recipe = .init(), dataroot: String = FashionMNIST.defaultDirectory,
                 cache: URL? = CacheDirectory.folder("eval"), log: (String) -> Void = { _ in }) throws {
         network = try FeatureNetwork.load(backend: backend, recipe: recipe, dataroot: dataroot, cache: cache, log: log)
         self.recipe = recipe
+        self.dataroot = dataroot
+    }
+
+    /// The test set's features and their statistics, measured on first use.
+    private func reference() throws -> (features: [Float], statistics: FeatureStatistics) {
+        if let measuredReference { return measuredReference }
         let test = try FashionMNIST.load(directory: dataroot, train: false)
         let features = try network.extractor.measure(test.batch(Array(0..<test.count)[...], range: -1...1)).features
-        reference = (features, try FeatureStatistics(features: features, dimension: FeatureClassifier.featureCount))
+        let measured = (features, try FeatureStatistics(features: features, dimension: FeatureClassifier.featureCount))
+        measuredReference = measured
+        return measured
     }
 
     /// `count` samples of the GAN checkpoint at `path` (noise from `seed`;
@@ -125,6 +134,7 @@ public final class Evaluator {
         let classes = FeatureClassifier.classes
         let (features, probabilities) = try network.extractor.measure(inputs)
         let d = FeatureClassifier.featureCount
+        let reference = try reference()
         let statistics = try FeatureStatistics(features: features, dimension: d)
         let frechet = try statistics.frechetDistance(to: reference.statistics)
         let kid = try QualityMetrics.kernelDistance(features, reference.features, dimension: d)
