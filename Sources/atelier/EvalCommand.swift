@@ -42,6 +42,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Folder of the Fashion-MNIST IDX files (the reference, and the feature network's training set).")
     var dataroot = FashionMNIST.defaultDirectory
 
+    @Flag(name: .customLong("batch-statistics"), help: "Draw the samples with BatchNorm on each batch of 64's own statistics, as PyTorch's nets do in training mode (and the peers' --save-samples), instead of the running statistics.")
+    var batchStatistics = false
+
     @Flag(help: "Print the figures as JSON.")
     var json = false
 
@@ -71,7 +74,7 @@ struct EvalCommand: ParsableCommand {
                 print(json ? try Self.json(translation) : Self.text(translation))
                 return
             }
-            report = try evaluator.evaluate(checkpoint: path, count: count, seed: seed, backend: backend)
+            report = try evaluator.evaluate(checkpoint: path, count: count, seed: seed, backend: backend, batchStatistics: batchStatistics)
         }
         print(json ? try Self.json(report) : Self.text(report, cache: evaluator.network.file))
     }

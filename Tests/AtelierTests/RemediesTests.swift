@@ -124,4 +124,21 @@ struct RemediesTests {
         let refused = try Executables.run("atelier", ["train", "--model", "pix2pix", "--stable", "--dry-run"])
         #expect(refused.status != 0 && refused.stderr.contains("apply to gan, dcgan and cdcgan"), "\(refused.stderr)")
     }
+
+    @Test("Sampling with batch statistics, as PyTorch's peers draw, leaves the running statistics as they are")
+    func batchStatisticsSampling() throws {
+        var rng = RandomGenerator(seed: 1)
+        let model = try GANModel(config: ModelConfig(kind: .dcgan, ngf: 8), rng: &rng)
+        let backend = CPUBackend()
+        for (_, p) in model.namedParameters { try p.place(on: backend) }
+        // Running statistics away from 0 and 1, so that they differ from any batch's.
+        let means = model.namedParameters.filter { $0.name.hasSuffix("running_mean") }
+        for (_, p) in means { try backend.write([Float](repeating: 0.3, count: p.shape.count), to: try p.bound()) }
+        let noise = rng.normal(8 * 100)
+        let batch = GANSampler(model: model, backend: backend, batchStatistics: true)
+        let first = try batch.generate(noise: noise), second = try batch.generate(noise: noise)
+        #expect(first == second)
+        #expect(first != (try GANSampler(model: model, backend: backend).generate(noise: noise)))
+        for (name, p) in means { #expect(try backend.read(try p.bound()).allSatisfy { $0 == 0.3 }, "\(name) changed") }
+    }
 }

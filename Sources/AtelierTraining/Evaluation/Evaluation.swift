@@ -67,7 +67,8 @@ public final class Evaluator {
 
     /// `count` samples of the GAN checkpoint at `path` (noise from `seed`;
     /// a conditional model's classes in turn), scored.
-    public func evaluate(checkpoint path: String, count: Int, seed: UInt64, backend: Backend) throws -> EvaluationReport {
+    public func evaluate(checkpoint path: String, count: Int, seed: UInt64, backend: Backend,
+                         batchStatistics: Bool = false) throws -> EvaluationReport {
         let (state, tensors) = try Checkpoint.read(path)
         let config = state.model
         guard !config.kind.isTranslation else {
@@ -77,7 +78,7 @@ public final class Evaluator {
         let model = try GANModel(config: config, rng: &rng)
         for (_, p) in model.namedParameters { try p.place(on: backend) }
         try Checkpoint.restoreWeights(model, on: backend, from: tensors, path: path)
-        var report = try evaluate(GANSampler(model: model, backend: backend), count: count, seed: seed, source: path)
+        var report = try evaluate(GANSampler(model: model, backend: backend, batchStatistics: batchStatistics), count: count, seed: seed, source: path)
         report.epoch = state.epoch
         return report
     }
@@ -90,8 +91,10 @@ public final class Evaluator {
         let classes = config.isConditional ? (0..<count).map { $0 % config.classes } : nil
         var inputs: [Float] = []
         inputs.reserveCapacity(count * FeatureClassifier.side * FeatureClassifier.side)
-        for first in stride(from: 0, to: count, by: 256) {
-            let n = min(256, count - first)
+        // Batch statistics over a training batch's worth, as PyTorch's peers draw them.
+        let chunk = sampler.batchStatistics ? 64 : 256
+        for first in stride(from: 0, to: count, by: chunk) {
+            let n = min(chunk, count - first)
             let images = try sampler.generate(noise: noise.normal(n * config.nz), classes: classes.map { Array($0[first..<first + n]) })
             inputs += Self.inputs(images, config: config)
         }

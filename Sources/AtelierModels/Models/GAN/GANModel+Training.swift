@@ -100,10 +100,16 @@ public final class GANSampler {
     public let backend: Backend
     private var plans: [Int: (plan: Plan, z: Tensor, classes: Tensor?, images: Tensor, seed: Tensor?)] = [:]
 
+    /// BatchNorm on each call's own batch statistics, as PyTorch's nets draw
+    /// in training mode (the running statistics are left as they are);
+    /// false: the running statistics, as `netG.eval()` draws.
+    public let batchStatistics: Bool
+
     /// The model's parameters must be on `backend` (a Trainer puts them there).
-    public init(model: GANModel, backend: Backend) {
+    public init(model: GANModel, backend: Backend, batchStatistics: Bool = false) {
         self.model = model
         self.backend = backend
+        self.batchStatistics = batchStatistics
     }
 
     /// Images from noise [N, nz] (and classes), in the model's pixel range.
@@ -115,7 +121,8 @@ public final class GANSampler {
             let g = Graph()
             let z = g.input("z", [batch, nz])
             let classes = model.config.isConditional ? g.input("classes", [batch, model.config.classes]) : nil
-            let images = try model.generate(z, classes: classes, ForwardContext(graph: g, training: false))
+            let context = ForwardContext(graph: g, training: batchStatistics, updatesRunningStatistics: false)
+            let images = try model.generate(z, classes: classes, context)
             plans[batch] = (try Plan(g, on: backend, keep: [images]), z, classes, images, g.seedInput)
         }
         let p = plans[batch]!
