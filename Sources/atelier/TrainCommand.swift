@@ -290,7 +290,6 @@ struct TrainCommand: ParsableCommand {
         options.instanceNoise = instanceNoise ?? preset.instanceNoise
         options.learningRateD = lrD ?? preset.learningRateD
         options.minibatchStd = minibatchStd || preset.minibatchStd
-        if stable && ganMode == nil && !translation { options.ganMode = preset.ganMode }
         options.evalEvery = evalEvery
         options.evalCount = evalCount
         return options

@@ -18,7 +18,6 @@ final class RunQuality {
     private var coverageNetwork: FeatureExtractor?
     /// Whether the fixed samples' classes mean anything (Fashion-MNIST's classes, 28x28 gray or not).
     private let fashionClasses: Bool
-    private var rows: [(epoch: Int, report: EvaluationReport)] = []
     static let header = "epoch,step,frechet_distance,kid,kid_error,class_coverage,confidence,class_agreement"
 
     init(task: GANTask, files: RunFiles, options: TrainingOptions, resumedEpoch: Int, backend: Backend, log: @escaping (String) -> Void) throws {
@@ -76,7 +75,6 @@ final class RunQuality {
     }
 
     private func append(epoch: Int, step: Int, _ r: EvaluationReport) throws {
-        rows.append((epoch, r))
         let line = [String(epoch), String(step), String(r.frechetDistance), String(r.kernelDistance), String(r.kernelDistanceError),
                     String(r.classCoverage), String(r.confidence), r.meanClassAgreement.map { String($0) } ?? ""].joined(separator: ",")
         let handle = try FileHandle(forWritingTo: files.metrics)

@@ -119,7 +119,7 @@ extension Evaluator {
             let targets = try pairs.map { try PictureFit.half(of: $0, right: !transfer.inputIsRightHalf) }
             let outputs = try batches(inputs)
             // Compared in the targets' channels (a gray target: the output's luma).
-            let matched = zip(outputs, targets).map { o, t in t.channels == o.channels ? o : Self.converted(o, channels: t.channels) }
+            let matched = zip(outputs, targets).map { o, t in t.channels == o.channels ? o : FeatureExtractor.channels(o, t.channels) }
             let l1 = zip(matched, targets).reduce(0.0) { $0 + TranslationQuality.l1($1.0, $1.1) } / Double(targets.count)
             let ssim = zip(matched, targets).reduce(0.0) { $0 + TranslationQuality.ssim($1.0, $1.1) } / Double(targets.count)
             let distance = try FeatureStatistics(features: features(outputs), dimension: d)
@@ -144,10 +144,5 @@ extension Evaluator {
         return TranslationReport(source: path, data: data, model: kind, count: outputs.count, l1: nil, ssim: nil, silhouetteIoU: iou,
                                  frechetDistance: distance, referenceCount: domainB.count,
                                  conversion: FeatureExtractor.conversion(width: domainB[0].width, height: domainB[0].height, channels: domainB[0].channels))
-    }
-
-    /// `p` in `channels` channels (gray as ITU-R 601 luma, or repeated to RGB).
-    static func converted(_ p: PixelImage, channels: Int) -> PixelImage {
-        FeatureExtractor.channels(p, channels)
     }
 }
