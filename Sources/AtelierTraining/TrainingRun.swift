@@ -134,6 +134,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var learningRateD: Float?
     /// GANs: D sees the minibatch standard deviation (an architecture change, kept in the checkpoint).
     public var minibatchStd = false
+    /// GANs: D's convolutions and dense layers are spectrally normalised (kept in the checkpoint).
+    public var spectralNorm = false
     public var stable = false
     /// Score the generator every N epochs as `atelier eval` does (nil: never).
     public var evalEvery: Int?
@@ -189,7 +191,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
         case direction, norm, lambdaL1, dropout, preprocess, noFlip
         case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery, keepCheckpoints, initFrom, evalEvery, evalCount
-        case labelSmoothing, instanceNoise, learningRateD, stable, minibatchStd
+        case labelSmoothing, instanceNoise, learningRateD, stable, minibatchStd, spectralNorm
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -245,6 +247,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         learningRateD = try c.decodeIfPresent(Float.self, forKey: .learningRateD)
         stable = try value(.stable, stable)
         minibatchStd = try value(.minibatchStd, minibatchStd)
+        spectralNorm = try value(.spectralNorm, spectralNorm)
     }
 
     /// What `--stable` sets (unless given explicitly): the remedy that kept

@@ -160,6 +160,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("minibatch-std"), help: "gan, and dcgan and cdcgan at 28 px: D also sees the minibatch standard deviation of its features, so a batch of near-copies gives itself away.")
     var minibatchStd = false
 
+    @Flag(name: .customLong("spectral-norm"), help: "gan, dcgan, cdcgan: divide each of D's convolution and dense weights by its largest singular value (one power iteration per step), so D cannot sharpen without bound.")
+    var spectralNorm = false
+
     @Flag(help: "gan, and dcgan and cdcgan at 28 px: train with the remedy that keeps the reference article's GAN from collapsing, --minibatch-std (docs/quality.md has the trials).")
     var stable = false
 
@@ -209,8 +212,8 @@ struct TrainCommand: ParsableCommand {
         if let channels, channels != 1 && channels != 3 { throw ValidationError("--channels takes 1 (gray) or 3 (RGB)") }
         guard (1...1024).contains(ngf), (1...1024).contains(ndf) else { throw ValidationError("--ngf and --ndf must lie in 1...1024") }
         if dryRun && resume { throw ValidationError("--dry-run starts a new run; it cannot be combined with --continue") }
-        if (stable || labelSmoothing != nil || instanceNoise != nil || lrD != nil || minibatchStd) && translation {
-            throw ValidationError("--stable, --label-smoothing, --instance-noise, --lr-d and --minibatch-std apply to gan, dcgan and cdcgan")
+        if (stable || labelSmoothing != nil || instanceNoise != nil || lrD != nil || minibatchStd || spectralNorm) && translation {
+            throw ValidationError("--stable, --label-smoothing, --instance-noise, --lr-d, --minibatch-std and --spectral-norm apply to gan, dcgan and cdcgan")
         }
         if let evalEvery {
             guard !translation else { throw ValidationError("--eval-every scores gan, dcgan and cdcgan; \(model) is measured by `atelier eval --real` on its outputs") }
@@ -290,6 +293,7 @@ struct TrainCommand: ParsableCommand {
         options.instanceNoise = instanceNoise ?? preset.instanceNoise
         options.learningRateD = lrD ?? preset.learningRateD
         options.minibatchStd = minibatchStd || preset.minibatchStd
+        options.spectralNorm = spectralNorm || preset.spectralNorm
         options.evalEvery = evalEvery
         options.evalCount = evalCount
         return options

@@ -28,6 +28,19 @@ public enum OpRegistry {
     /// `count` values in [-4, 4), evenly spaced and scrambled (37 is prime to the counts used).
     static func distinct(_ count: Int) -> [Float] { (0..<count).map { Float(($0 * 37) % count) * 8 / Float(count) - 4 } }
 
+    /// A [rows, columns] weight of `distinct` values (input 0) and its top
+    /// singular vectors u and v (inputs 1 and 2), by power iteration in Double.
+    static func singularVectorsSample(rows: Int, columns: Int) -> [Int: [Float]] {
+        let w = distinct(rows * columns).map(Double.init)
+        var u = [Double](repeating: 1, count: rows), v = [Double](repeating: 0, count: columns)
+        func normalized(_ x: [Double]) -> [Double] { let n = x.reduce(0) { $0 + $1 * $1 }.squareRoot(); return x.map { $0 / n } }
+        for _ in 0..<500 {
+            v = normalized((0..<columns).map { j in (0..<rows).reduce(0) { $0 + w[$1 * columns + j] * u[$1] } })
+            u = normalized((0..<rows).map { i in (0..<columns).reduce(0) { $0 + w[i * columns + $1] * v[$1] } })
+        }
+        return [0: w.map(Float.init), 1: u.map(Float.init), 2: v.map(Float.init)]
+    }
+
     static func x(_ shape: Shape, _ range: ClosedRange<Float> = -1...1) -> (Shape, ClosedRange<Float>, Bool) { (shape, range, true) }
 
     public static let samples: [Sample] = [
@@ -99,6 +112,13 @@ public enum OpRegistry {
             try g.apply(SoftmaxCrossEntropyOp(), t)[0]
         },
         Sample("minibatch std", kind: "MinibatchStdOp", [x([5, 13])]) { g, t in try g.apply(MinibatchStdOp(), t)[0] },
+        // u and v start at W's top singular vectors, so the power iteration each run makes moves them by
+        // rounding only, and the finite differences see one function (PyTorch's gradient is exact there).
+        Sample("spectral norm [5, 2, 2, 3]", kind: "SpectralNormOp",
+               [x([5, 2, 2, 3], -4...4), (Shape([5]), -1...1, false), (Shape([12]), -1...1, false)],
+               fixed: singularVectorsSample(rows: 5, columns: 12)) { g, t in
+            try g.apply(SpectralNormOp(updatesVectors: true), t)[0]
+        },
         // Store, swap, and read back what this batch stored; no gradient.
         Sample("image_pool", kind: "ImagePoolOp", [(Shape([3, 2, 3, 5]), -1...1, false), (Shape([4, 2, 3, 5]), -1...1, false),
                                                    (Shape([3, 2]), 0...0, false)], fixed: [2: [-1, 0, 2, 2, 0, -1]]) { g, t in
@@ -114,7 +134,7 @@ public enum OpRegistry {
 
     /// The forward op definitions (Ops/Definitions).
     public static let definitions: Set<String> = ["InstanceNormOp", "PadOp", "UpsampleOp", "DropoutOp", "ImagePoolOp", "MaxPoolOp",
-                                                  "SoftmaxCrossEntropyOp", "MinibatchStdOp"]
+                                                  "SoftmaxCrossEntropyOp", "MinibatchStdOp", "SpectralNormOp"]
 }
 
 extension GraphOp {

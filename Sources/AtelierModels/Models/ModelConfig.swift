@@ -50,6 +50,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// gan and the 28 px dcgan and cdcgan: D's flattened features get the
     /// minibatch standard deviation as one more (MinibatchStdOp).
     public var minibatchStd = false
+    /// The GANs: D's Conv2D and Dense weights are spectrally normalised
+    /// (`Module.normalizeSpectrally`), with their power-iteration vectors.
+    public var spectralNorm = false
 
     /// An architecture; `classNames` only counts for cdcgan.
     public init(kind: ModelKind, nz: Int = 100, imageChannels: Int = 1, imageSize: Int = 28, classNames: [String] = [],
@@ -65,7 +68,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.translation = kind.isTranslation ? translation ?? TranslationSettings(inputChannels: imageChannels) : nil
     }
 
-    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf, ganMode, translation, minibatchStd }
+    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf, ganMode, translation, minibatchStd, spectralNorm }
 
     /// Checkpoints written before the widths and losses were options hold no
     /// ngf, ndf or ganMode: theirs were 64, 64 and vanilla.
@@ -78,6 +81,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                   ganMode: try c.decodeIfPresent(GANLoss.self, forKey: .ganMode) ?? .vanilla,
                   translation: try c.decodeIfPresent(TranslationSettings.self, forKey: .translation))
         minibatchStd = try c.decodeIfPresent(Bool.self, forKey: .minibatchStd) ?? false
+        spectralNorm = try c.decodeIfPresent(Bool.self, forKey: .spectralNorm) ?? false
     }
 
     /// Whether the model is conditioned on a class (cdcgan).
@@ -118,6 +122,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         if minibatchStd && !(kind == .gan || ([.dcgan, .cdcgan].contains(kind) && imageSize == 28)) {
             throw ShapeError("--minibatch-std (and --stable, which turns it on) is built for gan and for dcgan and cdcgan at 28 px, whose D flattens before its last layer; the \(imageSize) px DCGAN has no such place")
+        }
+        if spectralNorm && kind.isTranslation {
+            throw ShapeError("--spectral-norm is built for the discriminators of gan, dcgan and cdcgan")
         }
         if isConditional && classes < 2 {
             throw ShapeError("cdcgan needs a labelled dataset with at least two classes")

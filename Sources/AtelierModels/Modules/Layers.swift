@@ -1,11 +1,13 @@
 import AtelierDevices
 import AtelierGraph
 /// y = x W^T + b with W [out, in] (PyTorch's layout).
-public final class Dense: Module {
+public final class Dense: Module, SpectrallyNormalizable {
     /// W, [out, in].
     public let weight: Parameter
     /// b, [out], unless built without.
     public let bias: Parameter?
+    /// The power iteration's vectors when W is spectrally normalised (`normalizeSpectrally`).
+    public internal(set) var weightU: Parameter?, weightV: Parameter?
 
     /// A layer from `inputs` to `outputs` features, W drawn by `initializer` (b zero).
     public init(_ inputs: Int, _ outputs: Int, bias: Bool = true, initializer: Initializer, rng: inout RandomGenerator) {
@@ -16,7 +18,7 @@ public final class Dense: Module {
 
     public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
         let g = c.graph
-        let y = try g(.matmul(transposeA: false, transposeB: true), x, g.parameter(weight))
+        let y = try g(.matmul(transposeA: false, transposeB: true), x, SpectralNorm.weight(weight, u: weightU, v: weightV, c))
         return try bias.map { try g(.biasAdd, y, g.parameter($0)) } ?? y
     }
 }
@@ -32,6 +34,10 @@ public class ConvolutionLayer: Module {
     public let stride: Int
     /// Zeros added on every side (a transposed convolution crops them).
     public let padding: Int
+    /// The power iteration's vectors when the kernel is spectrally
+    /// normalised (`normalizeSpectrally`; Conv2D only: a transposed
+    /// convolution's output channels are not its weight's first dimension).
+    public internal(set) var weightU: Parameter?, weightV: Parameter?
     fileprivate var op: GraphOp { fatalError("subclass") }
 
     fileprivate init(weightShape: Shape, outputs: Int, fanIn: Int, fanOut: Int, stride: Int, padding: Int, bias: Bool,
@@ -45,13 +51,13 @@ public class ConvolutionLayer: Module {
 
     public override func callAsFunction(_ x: Tensor, _ c: ForwardContext) throws -> Tensor {
         let g = c.graph
-        let y = try g(op, x, g.parameter(weight))
+        let y = try g(op, x, SpectralNorm.weight(weight, u: weightU, v: weightV, c))
         return try bias.map { try g(.biasAdd, y, g.parameter($0)) } ?? y
     }
 }
 
 /// 2-D convolution, weight [out, in, k, k].
-public final class Conv2D: ConvolutionLayer {
+public final class Conv2D: ConvolutionLayer, SpectrallyNormalizable {
     /// A `kernel` x `kernel` convolution from `inputs` to `outputs` channels, its kernel
     /// drawn by `initializer` (the bias zero).
     public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,

@@ -29,6 +29,7 @@ public final class GANModel {
             throw ShapeError("\(config.kind) is an image-to-image model, not a GAN from noise; build it as Pix2PixModel")
         }
         (generator, discriminator) = networks
+        if config.spectralNorm { discriminator.normalizeSpectrally() }
     }
 
     /// Images [N, C, S, S] from z [N, nz] (and one-hot classes [N, k]).
