@@ -39,10 +39,11 @@ public enum WeightsFile {
         var entries: [Safetensors.Entry] = []
         for network in chosen {
             let prefix = chosen.count == 1 ? "" : network + "."
-            var keys: [String] = []
-            for (name, entry) in tensors.sorted(by: { $0.key < $1.key }) {
-                guard let (owner, key) = names.pytorchName(name), owner == network else { continue }
-                keys.append(key)
+            let owned = tensors.sorted(by: { $0.key < $1.key }).compactMap { name, entry in
+                names.pytorchName(name).flatMap { $0.network == network ? (key: $0.key, entry: entry) : nil }
+            }
+            let keys = PyTorchNames.spectralNormNames(owned.map(\.key))
+            for (key, (_, entry)) in zip(keys, owned) {
                 entries.append(.init(name: prefix + key, shape: entry.shape, values: entry.values, dtype: dtype))
             }
             guard !keys.isEmpty else { throw CheckpointError("\(checkpoint) holds no weights of \(network): it is damaged") }
@@ -118,9 +119,10 @@ public enum WeightsFile {
             }
             let prefix = several ? network + "." : ""
             // Names first (they tell an architecture apart), then shapes and values.
-            let wanted = model.namedParameters.compactMap { name, parameter in
-                names.pytorchName(name).flatMap { $0.network == network ? (key: prefix + $0.key, parameter: parameter) : nil }
+            let owned = model.namedParameters.compactMap { name, parameter in
+                names.pytorchName(name).flatMap { $0.network == network ? (key: $0.key, parameter: parameter) : nil }
             }
+            let wanted = zip(PyTorchNames.spectralNormNames(owned.map(\.key)), owned).map { (key: prefix + $0, parameter: $1.parameter) }
             let missing = wanted.map(\.key).filter { tensors[$0] == nil }
             if !missing.isEmpty {
                 let shown = missing.prefix(4).joined(separator: ", ") + (missing.count > 4 ? " and \(missing.count - 4) more" : "")

@@ -9,6 +9,9 @@
   by side), D an image [N, C, S, S] (cdcgan: with the one-hot class as k constant planes beside it).
 - dcgan/cdcgan at 32 px and up: pytorch/examples' DCGAN Generator and Discriminator ("main.N");
   G takes z as [N, nz(+k), 1, 1], D ends in a sigmoid as there (Atelier's D gives the logit).
+- D of a run trained with --spectral-norm: `discriminator(..., spectral_norm=True)` wraps each
+  convolution and linear layer in torch.nn.utils.spectral_norm ("N.weight_orig", "N.weight_u",
+  "N.weight_v", as Atelier exports them).
 - pix2pix and CycleGAN: junyanz/pytorch-CycleGAN-and-pix2pix's own networks (networks.define_G /
   define_D); the names are theirs, nothing here is needed.
 """
@@ -36,7 +39,17 @@ def generator(model, image_size=28, channels=1, nz=100, ngf=64, classes=0):
     return ExamplesGenerator(nz + k, ngf, c, s)
 
 
-def discriminator(model, image_size=28, channels=1, ndf=64, classes=0):
+def discriminator(model, image_size=28, channels=1, ndf=64, classes=0, spectral_norm=False):
+    D = _discriminator(model, image_size, channels, ndf, classes)
+    if spectral_norm:
+        for parent in list(D.modules()):
+            for name, child in parent.named_children():
+                if isinstance(child, (nn.Conv2d, nn.Linear)):
+                    setattr(parent, name, nn.utils.spectral_norm(child))
+    return D
+
+
+def _discriminator(model, image_size, channels, ndf, classes):
     k = classes if model == "cdcgan" else 0
     c, s = channels, image_size
     if model == "gan":

@@ -155,6 +155,32 @@ def check_i2i(a, work, model):
     return not failures
 
 
+def check_spectral(a, work, model, size):
+    """A spectrally normalised D loads into PyTorch's spectral_norm layers. The sigma PyTorch takes
+    from the exported u and v is a power-iteration estimate: at most the largest singular value,
+    and close to it after the warm-up iterations and one step (a wide layer converges slowest)."""
+    tag = f"{model}-{size}-sn"
+    out = os.path.join(work, tag)
+    run([a.atelier, "train", "--model", model, "--image-size", str(size), "--ndf", "16", "--ngf", "16", "--spectral-norm",
+         "--limit-images", "256", "--dry-run", "--device", "cpu", "--out", out])
+    path = os.path.join(work, f"{tag}-discriminator.safetensors")
+    run([a.atelier, "export", "--checkpoint", os.path.join(out, "checkpoint.safetensors"), "--network", "discriminator", "--out", path])
+    D = atelier_nets.discriminator(model, image_size=size, ndf=16, classes=10 if model == "cdcgan" else 0, spectral_norm=True)
+    D.load_state_dict(load_file(path), strict=True)
+    D.eval()
+    worst = 0.0
+    with torch.no_grad():
+        for m in D.modules():
+            if hasattr(m, "weight_orig"):
+                W = m.weight_orig.flatten(1)
+                sigma = torch.dot(m.weight_u, W @ m.weight_v)
+                ratio = float(sigma / torch.linalg.matrix_norm(W, ord=2))
+                worst = max(worst, 1 - ratio if ratio <= 1 + 1e-4 else math.inf)
+    ok = worst < 0.15
+    print(f"{tag:16} {'ok' if ok else 'FAILED'}   (strict load; sigma from u, v at most {worst:.1%} under the largest singular value)")
+    return ok
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--atelier", default=".build/release/atelier")
@@ -164,6 +190,7 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     cases = [("gan", 28, 1), ("dcgan", 28, 1), ("cdcgan", 28, 1), ("dcgan", 64, 3), ("dcgan", 32, 1), ("cdcgan", 32, 1)]
     ok = all([check(a, a.work, *case) for case in cases])
+    ok = all([check_spectral(a, a.work, model, size) for model, size in (("gan", 28), ("dcgan", 28), ("dcgan", 32))]) and ok
     if a.i2i:
         ok = all([check_i2i(a, a.work, model) for model in ("pix2pix", "cyclegan")]) and ok
     sys.exit(0 if ok else 1)

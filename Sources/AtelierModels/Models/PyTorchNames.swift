@@ -75,6 +75,14 @@ public struct PyTorchNames: Sendable {
         }
     }
 
+    /// `keys` as PyTorch's `spectral_norm` names them: a spectrally
+    /// normalised layer's raw weight (the one beside a `weight_u`) is its
+    /// `weight_orig`; the rest are as they were.
+    public static func spectralNormNames(_ keys: [String]) -> [String] {
+        let normalized = Set(keys.filter { $0.hasSuffix(".weight_u") }.map { String($0.dropLast("_u".count)) })
+        return keys.map { normalized.contains($0) ? $0 + "_orig" : $0 }
+    }
+
     /// The BatchNorm counters PyTorch keeps beside these parameters: one
     /// per layer with running statistics.
     public static func batchCounters(_ keys: [String]) -> [String] {

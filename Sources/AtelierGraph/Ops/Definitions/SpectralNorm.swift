@@ -57,11 +57,12 @@ public struct SpectralNormOp: OpDefinition {
             DeviceKernel(file: "spectral.cl", name: "sn_transposed_product",
                          arguments: [.int(rows), .int(columns), .buffer(w), .buffer(u), .buffer(t)], global: [columns]) { a in
                 let (w, u, t) = (a.buffers[0], a.buffers[1], a.buffers[2])
+                // Row by row over each core's columns, so W is read in order (a column walk misses the cache).
                 HostLoops.forEachPlane(columns, rows) { (range: Range<Int>) in
-                    for j in range {
-                        var sum = Float(0)
-                        for i in 0..<rows { sum += w[i * columns + j] * u[i] }
-                        t[j] = sum
+                    for j in range { t[j] = 0 }
+                    for i in 0..<rows {
+                        let (row, ui) = (w + i * columns, u[i])
+                        for j in range { t[j] += row[j] * ui }
                     }
                 }
             },
