@@ -30,20 +30,23 @@ __kernel void sn_transposed_product(const int rows, const int columns, __global 
   t[j] = sum;
 }
 
-// vectors[rows + j] = t / max(|t|, eps), and the stored v when `update`; one group.
+// vectors[at + k] = x / max(|x|, eps) for k < count, and store[k] too when `update`;
+// vectors[sigma_at] = |x| (floored at eps) when sigma_at >= 0. One work-group.
 __kernel __attribute__((reqd_work_group_size(SN_GROUP, 1, 1)))
-void sn_normalize(const int columns, const int rows, const float eps, const int update, __global const float *restrict t,
-                  __global float *restrict vectors, __global float *restrict v) {
+void sn_normalize(const int count, const int at, const int sigma_at, const float eps, const int update,
+                  __global const float *restrict x, __global float *restrict vectors, __global float *restrict store) {
   __local float partial[SN_GROUP];
-  const int k = get_local_id(0);
+  const int t = get_local_id(0);
   float squares = 0.0f;
-  for (int j = k; j < columns; j += SN_GROUP) squares += t[j] * t[j];
-  const float scale = 1.0f / fmax(sqrt(sn_group_sum(squares, partial)), eps);
-  for (int j = k; j < columns; j += SN_GROUP) {
-    const float value = t[j] * scale;
-    vectors[rows + j] = value;
-    if (update) v[j] = value;
+  for (int k = t; k < count; k += SN_GROUP) squares += x[k] * x[k];
+  const float length = sqrt(sn_group_sum(squares, partial));
+  const float scale = 1.0f / fmax(length, eps);
+  for (int k = t; k < count; k += SN_GROUP) {
+    const float value = x[k] * scale;
+    vectors[at + k] = value;
+    if (update) store[k] = value;
   }
+  if (sigma_at >= 0 && t == 0) vectors[sigma_at] = fmax(length, eps);
 }
 
 // s = W v: one work-group per row, its items striding along the row.
@@ -57,25 +60,6 @@ void sn_product(const int rows, const int columns, __global const float *restric
   for (int j = k; j < columns; j += SN_GROUP) sum += row[j] * v[j];
   sum = sn_group_sum(sum, partial);
   if (k == 0) s[i] = sum;
-}
-
-// vectors[0..rows) = u' = s / max(|s|, eps) (and the stored u when `update`),
-// vectors[rows + columns] = sigma = |s| (floored at eps); one group.
-__kernel __attribute__((reqd_work_group_size(SN_GROUP, 1, 1)))
-void sn_finish(const int rows, const int columns, const float eps, const int update, __global const float *restrict s,
-               __global float *restrict vectors, __global float *restrict u) {
-  __local float partial[SN_GROUP];
-  const int k = get_local_id(0);
-  float squares = 0.0f;
-  for (int i = k; i < rows; i += SN_GROUP) squares += s[i] * s[i];
-  const float length = sqrt(sn_group_sum(squares, partial));
-  const float scale = 1.0f / fmax(length, eps);
-  for (int i = k; i < rows; i += SN_GROUP) {
-    const float value = s[i] * scale;
-    vectors[i] = value;
-    if (update) u[i] = value;
-  }
-  if (k == 0) vectors[rows + columns] = fmax(length, eps);
 }
 
 // out = W / sigma.

@@ -51,7 +51,7 @@ public struct SpectralNormOp: OpDefinition {
         let (rows, columns) = Self.matrix(inputShapes[0])
         let (w, u, v, out, vectors) = (inputs[0], inputs[1], inputs[2], outputs[0], outputs[1])
         let (t, s) = (try scratch(columns), try scratch(rows))
-        let group = Self.group, update = updatesVectors ? 1 : 0
+        let group = Self.group
         return [
             // t = W^T u: one work-item per column, reading W's rows in step (coalesced).
             DeviceKernel(file: "spectral.cl", name: "sn_transposed_product",
@@ -67,11 +67,7 @@ public struct SpectralNormOp: OpDefinition {
                 }
             },
             // v = t / |t| into vectors[O...], and into the stored v when training.
-            DeviceKernel(file: "spectral.cl", name: "sn_normalize",
-                         arguments: [.int(columns), .int(rows), .float(Self.epsilon), .int(update), .buffer(t), .buffer(vectors), .buffer(v)],
-                         global: [group], local: [group]) { a in
-                Self.normalize(a.buffers[0], count: columns, into: a.buffers[1] + rows, store: update == 1 ? a.buffers[2] : nil)
-            },
+            normalize(count: columns, at: rows, sigmaAt: nil, x: t, vectors: vectors, store: v),
             // s = W v: one work-group per row, reduced in local memory.
             DeviceKernel(file: "spectral.cl", name: "sn_product",
                          arguments: [.int(rows), .int(columns), .buffer(w), .buffer(vectors), .buffer(s)],
@@ -84,12 +80,7 @@ public struct SpectralNormOp: OpDefinition {
                 }
             },
             // u' = s / |s| into vectors[0..<O] (and the stored u), sigma = |s| last.
-            DeviceKernel(file: "spectral.cl", name: "sn_finish",
-                         arguments: [.int(rows), .int(columns), .float(Self.epsilon), .int(update), .buffer(s), .buffer(vectors), .buffer(u)],
-                         global: [group], local: [group]) { a in
-                let sigma = Self.normalize(a.buffers[0], count: rows, into: a.buffers[1], store: update == 1 ? a.buffers[2] : nil)
-                a.buffers[1][rows + columns] = max(sigma, Self.epsilon)  // a zero W gives zeros, not NaN
-            },
+            normalize(count: rows, at: 0, sigmaAt: rows + columns, x: s, vectors: vectors, store: u),
             DeviceKernel(file: "spectral.cl", name: "sn_scale",
                          arguments: [.int(rows * columns), .int(rows + columns), .buffer(w), .buffer(vectors), .buffer(out)],
                          global: [rows * columns]) { a in
@@ -101,19 +92,25 @@ public struct SpectralNormOp: OpDefinition {
         ]
     }
 
-    /// x / max(|x|, eps) into `out` (and `store`); returns |x|, which is
-    /// sigma = u'^T W v when x = W v.
-    @discardableResult
-    static func normalize(_ x: UnsafeMutablePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>,
-                          store: UnsafeMutablePointer<Float>?) -> Float {
-        var squares = Float(0)
-        for k in 0..<count { squares += x[k] * x[k] }
-        let length = squares.squareRoot(), scale = 1 / max(length, epsilon)
-        for k in 0..<count {
-            out[k] = x[k] * scale
-            store?[k] = out[k]
+    /// vectors[at...] = x / max(|x|, eps) (and `store`, when training);
+    /// vectors[sigmaAt] = |x|, floored at eps so that a zero W gives zeros,
+    /// not NaN (|W v| = u'^T W v is sigma).
+    func normalize(count: Int, at: Int, sigmaAt: Int?, x: DeviceBuffer, vectors: DeviceBuffer, store: DeviceBuffer) -> DeviceKernel {
+        let update = updatesVectors
+        return DeviceKernel(file: "spectral.cl", name: "sn_normalize",
+                            arguments: [.int(count), .int(at), .int(sigmaAt ?? -1), .float(Self.epsilon), .int(update ? 1 : 0),
+                                        .buffer(x), .buffer(vectors), .buffer(store)],
+                            global: [Self.group], local: [Self.group]) { a in
+            let (x, out, store) = (a.buffers[0], a.buffers[1], a.buffers[2])
+            var squares = Float(0)
+            for k in 0..<count { squares += x[k] * x[k] }
+            let length = squares.squareRoot(), scale = 1 / max(length, Self.epsilon)
+            for k in 0..<count {
+                out[at + k] = x[k] * scale
+                if update { store[k] = out[at + k] }
+            }
+            if let sigmaAt { out[sigmaAt] = max(length, Self.epsilon) }
         }
-        return length
     }
 }
 
