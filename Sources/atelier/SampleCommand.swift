@@ -92,9 +92,7 @@ struct SampleCommand: ParsableCommand {
             throw CommandError("--class '\(className)' needs a conditional model (cdcgan); \(source) holds \(config.kind)")
         }
         let backend = try DeviceChoice(parsing: device).makeBackend()
-        var rng = RandomGenerator(seed: 0)
-        let model = try GANModel(config: config, rng: &rng)
-        for (_, p) in model.namedParameters { try p.place(on: backend) }
+        let model = try GANModel.placed(config, on: backend)
         if weights != nil {
             for note in try WeightsFile.load(tensors, path: source, into: model, config: config, networks: ["generator"], on: backend) {
                 print(note)

@@ -25,11 +25,7 @@ struct LibraryExampleTests {
         _ = try run.run(onStep: { _ in }, shouldStop: { false })
 
         // Sample 16 garments from the checkpoint it wrote.
-        let (state, tensors) = try Checkpoint.read(run.files.checkpoint.path)
-        var rng = RandomGenerator(seed: 0)
-        let model = try GANModel(config: state.model, rng: &rng)
-        for (_, p) in model.namedParameters { try p.place(on: backend) }
-        try Checkpoint.restoreWeights(model, on: backend, from: tensors, path: run.files.checkpoint.path)
+        let (model, state) = try GANModel.restored(from: run.files.checkpoint.path, on: backend)
         var noise = RandomGenerator(seed: 1)
         let images = try GANSampler(model: model, backend: backend).generate(noise: noise.normal(16 * state.model.nz))
         try PNG.write(Pictures.sheet(images, count: 16, channels: 1, size: 28, columns: 4, range: state.model.pixelRange), to: sheetPath)

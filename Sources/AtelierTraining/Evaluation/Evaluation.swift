@@ -69,15 +69,7 @@ public final class Evaluator {
     /// a conditional model's classes in turn), scored.
     public func evaluate(checkpoint path: String, count: Int, seed: UInt64, backend: Backend,
                          batchStatistics: Bool = false) throws -> EvaluationReport {
-        let (state, tensors) = try Checkpoint.read(path)
-        let config = state.model
-        guard !config.kind.isTranslation else {
-            throw EvaluationError("\(path) holds a \(config.kind) model; `atelier eval` scores generators of gan, dcgan and cdcgan (give --real DIR to score a folder of its outputs)")
-        }
-        var rng = RandomGenerator(seed: 0)
-        let model = try GANModel(config: config, rng: &rng)
-        for (_, p) in model.namedParameters { try p.place(on: backend) }
-        try Checkpoint.restoreWeights(model, on: backend, from: tensors, path: path)
+        let (model, state) = try GANModel.restored(from: path, on: backend)
         var report = try evaluate(GANSampler(model: model, backend: backend, batchStatistics: batchStatistics), count: count, seed: seed, source: path)
         report.epoch = state.epoch
         return report
