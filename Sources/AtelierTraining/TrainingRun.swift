@@ -136,6 +136,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var minibatchStd = false
     /// GANs: D's convolutions and dense layers are spectrally normalised (kept in the checkpoint).
     public var spectralNorm = false
+    /// cdcgan: the auxiliary class loss's weight (0: off; an architecture change, kept in the checkpoint).
+    public var classLoss: Float = 0
     public var stable = false
     /// Score the generator every N epochs as `atelier eval` does (nil: never).
     public var evalEvery: Int?
@@ -191,7 +193,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case ganMode, lrPolicy, lrDecayEpochs, lrStepEpochs, lrGamma
         case direction, norm, lambdaL1, dropout, preprocess, noFlip
         case lambdaA, lambdaB, lambdaIdentity, poolSize, residualBlocks, serialBatches, saveEvery, keepCheckpoints, initFrom, evalEvery, evalCount
-        case labelSmoothing, instanceNoise, learningRateD, stable, minibatchStd, spectralNorm
+        case labelSmoothing, instanceNoise, learningRateD, stable, minibatchStd, spectralNorm, classLoss
     }
 
     /// Options files of older runs lack the newer keys: those keep their defaults.
@@ -248,15 +250,18 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         stable = try value(.stable, stable)
         minibatchStd = try value(.minibatchStd, minibatchStd)
         spectralNorm = try value(.spectralNorm, spectralNorm)
+        classLoss = try value(.classLoss, classLoss)
     }
 
-    /// What `--stable` sets (unless given explicitly): the remedy that kept
-    /// the reference article's GAN from collapsing in docs/quality.md's
-    /// trials, the minibatch deviation. Label smoothing, instance noise and a
-    /// slower D, alone or with it, did worse there, so it leaves them off.
+    /// What `--stable` sets (unless given explicitly): the remedies that
+    /// trained the reference article's GAN best in docs/quality.md's trials,
+    /// the minibatch deviation and spectral normalisation in D. Label
+    /// smoothing, instance noise and a slower D did worse there, so it
+    /// leaves them off.
     public static var stablePreset: TrainingOptions {
         var o = TrainingOptions()
         o.minibatchStd = true
+        o.spectralNorm = true
         return o
     }
 

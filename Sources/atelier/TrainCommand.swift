@@ -163,7 +163,10 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("spectral-norm"), help: "gan, dcgan, cdcgan: divide each of D's convolution and dense weights by its largest singular value (one power iteration per step), so D cannot sharpen without bound.")
     var spectralNorm = false
 
-    @Flag(help: "gan, and dcgan and cdcgan at 28 px: train with the remedy that keeps the reference article's GAN from collapsing, --minibatch-std (docs/quality.md has the trials).")
+    @Option(name: .customLong("class-loss"), parsing: .unconditional, help: "cdcgan: D names the class of each picture instead of being told it (an auxiliary classifier, AC-GAN), and G is trained to draw what D names as the class asked for; this is the weight of that class loss (e.g. 1; default off).")
+    var classLoss: Float?
+
+    @Flag(help: "gan, and dcgan and cdcgan at 28 px: train with the remedies that keep the reference article's GAN from collapsing, --minibatch-std and --spectral-norm (docs/quality.md has the trials).")
     var stable = false
 
     @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "gan, dcgan, cdcgan: every N epochs, score the generator as `atelier eval` does (Fréchet distance, KID, class coverage, confidence) into the log, metrics.csv and metrics.png, and keep the best checkpoint by Fréchet distance as best.safetensors. May change with --continue.")
@@ -214,6 +217,10 @@ struct TrainCommand: ParsableCommand {
         if dryRun && resume { throw ValidationError("--dry-run starts a new run; it cannot be combined with --continue") }
         if (stable || labelSmoothing != nil || instanceNoise != nil || lrD != nil || minibatchStd || spectralNorm) && translation {
             throw ValidationError("--stable, --label-smoothing, --instance-noise, --lr-d, --minibatch-std and --spectral-norm apply to gan, dcgan and cdcgan")
+        }
+        if let classLoss {
+            guard model == .cdcgan else { throw ValidationError("--class-loss trains D to name each picture's class; only cdcgan has classes") }
+            guard classLoss.isFinite, classLoss > 0, classLoss <= 100 else { throw ValidationError("--class-loss takes a weight in (0, 100], e.g. 1") }
         }
         if let evalEvery {
             guard !translation else { throw ValidationError("--eval-every scores gan, dcgan and cdcgan; \(model) is measured by `atelier eval --real` on its outputs") }
@@ -294,6 +301,7 @@ struct TrainCommand: ParsableCommand {
         options.learningRateD = lrD ?? preset.learningRateD
         options.minibatchStd = minibatchStd || preset.minibatchStd
         options.spectralNorm = spectralNorm || preset.spectralNorm
+        options.classLoss = classLoss ?? 0
         options.evalEvery = evalEvery
         options.evalCount = evalCount
         return options

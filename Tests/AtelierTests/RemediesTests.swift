@@ -115,9 +115,9 @@ struct RemediesTests {
         #expect(stable.status == 0, "\(stable.stderr)")
         let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(contentsOf: RunFiles(run).options))
         #expect(options.stable && options.labelSmoothing == 0.2 && options.instanceNoise == 0 && options.learningRateD == nil
-                && options.minibatchStd)
+                && options.minibatchStd && options.spectralNorm)
         let (state, _) = try Checkpoint.read(RunFiles(run).checkpoint.path)
-        #expect(state.model.minibatchStd)
+        #expect(state.model.minibatchStd && state.model.spectralNorm)
         // Sampling rebuilds the model with its deviation layer from the checkpoint.
         let sampled = try Executables.run("atelier", ["sample", "--checkpoint", RunFiles(run).checkpoint.path, "--count", "4", "--out", dir.path + "/s.png"])
         #expect(sampled.status == 0, "\(sampled.stderr)")

@@ -53,6 +53,17 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// The GANs: D's Conv2D and Dense weights are spectrally normalised
     /// (`Module.normalizeSpectrally`), with their power-iteration vectors.
     public var spectralNorm = false
+    /// cdcgan: the weight of the auxiliary class loss (AC-GAN, Odena et
+    /// al. 2017); 0 leaves it off. With it, D is not given the class: it
+    /// names it, with k more outputs beside its verdict, and G is trained to
+    /// draw what D names as the class asked for.
+    public var classLoss: Float = 0
+    /// Whether D has the auxiliary classifier (and takes no class planes).
+    public var auxiliaryClassifier: Bool { classLoss > 0 }
+    /// D's class planes: a conditional model's classes, unless D names them itself.
+    public var discriminatorClassPlanes: Int { auxiliaryClassifier ? 0 : classes }
+    /// D's outputs: its verdict, and the classes' logits with the auxiliary classifier.
+    public var discriminatorOutputs: Int { 1 + (auxiliaryClassifier ? classes : 0) }
 
     /// An architecture; `classNames` only counts for cdcgan.
     public init(kind: ModelKind, nz: Int = 100, imageChannels: Int = 1, imageSize: Int = 28, classNames: [String] = [],
@@ -68,7 +79,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.translation = kind.isTranslation ? translation ?? TranslationSettings(inputChannels: imageChannels) : nil
     }
 
-    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf, ganMode, translation, minibatchStd, spectralNorm }
+    private enum CodingKeys: String, CodingKey { case kind, nz, imageChannels, imageSize, classNames, ngf, ndf, ganMode, translation, minibatchStd, spectralNorm, classLoss }
 
     /// Checkpoints written before the widths and losses were options hold no
     /// ngf, ndf or ganMode: theirs were 64, 64 and vanilla.
@@ -82,6 +93,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
                   translation: try c.decodeIfPresent(TranslationSettings.self, forKey: .translation))
         minibatchStd = try c.decodeIfPresent(Bool.self, forKey: .minibatchStd) ?? false
         spectralNorm = try c.decodeIfPresent(Bool.self, forKey: .spectralNorm) ?? false
+        classLoss = try c.decodeIfPresent(Float.self, forKey: .classLoss) ?? 0
     }
 
     /// Whether the model is conditioned on a class (cdcgan).
@@ -125,6 +137,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         if spectralNorm && kind.isTranslation {
             throw ShapeError("--spectral-norm is built for the discriminators of gan, dcgan and cdcgan")
+        }
+        guard classLoss.isFinite && classLoss >= 0 else { throw ShapeError("--class-loss must be a weight of 0 or more, not \(classLoss)") }
+        if classLoss > 0 && !isConditional {
+            throw ShapeError("--class-loss trains D to name the class of each picture; only cdcgan has classes")
         }
         if isConditional && classes < 2 {
             throw ShapeError("cdcgan needs a labelled dataset with at least two classes")

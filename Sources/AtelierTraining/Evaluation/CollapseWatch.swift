@@ -14,7 +14,7 @@ import Foundation
 struct CollapseWatch {
     static let varietyFloor = 0.5, coverageFloor = 1.2
     static let wonScore: Float = 0.05, wonPatience = 200
-    static let advice = "try --stable (D sees the minibatch deviation, so a batch of near-copies gives G away; see docs/quality.md)"
+    static let advice = "try --stable (D sees the minibatch deviation, so a batch of near-copies gives G away, and its layers are spectrally normalised, so it cannot win outright; see docs/quality.md)"
     static let adviceWhenStable = "--stable is on already: train longer, or try --gan-mode lsgan, --instance-noise 0.1 or a lower --lr (e.g. 1e-4)"
     /// What the warnings suggest (the run's remedies decide).
     var advice = CollapseWatch.advice

@@ -46,6 +46,7 @@ final class GANTask: RunTask {
                                 ngf: options.ngf, ndf: options.ndf, ganMode: options.ganMode)
         fresh.minibatchStd = options.minibatchStd
         fresh.spectralNorm = options.spectralNorm
+        fresh.classLoss = options.classLoss
         let config = restored ?? fresh
         if config.imageChannels != dataset.channels || (config.isConditional && config.classes != dataset.classNames.count) {
             throw CheckpointError("the checkpoint's model expects \(config.imageChannels)-channel images and \(config.classes) classes; --dataroot gives \(dataset.channels) and \(dataset.classNames.count)")

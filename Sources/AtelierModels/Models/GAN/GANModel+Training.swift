@@ -7,6 +7,10 @@ import AtelierGraph
 ///     D(x) and D(G(z)) are reported;
 ///   phase G (updates "generator"): Loss_G = G's loss on D(fake) through the
 ///     just-updated D, with no gradient for D's weights.
+/// With the auxiliary classifier (cdcgan, `classLoss` > 0), D also names
+/// the class of real and generated pictures (softmax cross-entropy, D_class)
+/// and G is trained to have its pictures named as asked (G_class), both
+/// weighted by `classLoss`.
 extension GANModel: TrainingModel {
     /// `generator` and `discriminator`.
     public var networks: [Network] { [Network("generator", generator), Network("discriminator", discriminator)] }
@@ -27,7 +31,7 @@ extension GANModel: TrainingModel {
         let z = try step.input("z", sampleShape: [c.nz])
         let classes = c.isConditional ? try step.input("classes", sampleShape: [c.classes]) : nil
         // Class planes for D are expanded on the device from the one-hot labels.
-        let planes = try classes.map { try g(.broadcastPlanes(height: c.imageSize, width: c.imageSize), $0) }
+        let planes = c.auxiliaryClassifier ? nil : try classes.map { try g(.broadcastPlanes(height: c.imageSize, width: c.imageSize), $0) }
         var real = try step.input("real", sampleShape: c.imageShape)
         var fake = try generate(z, classes: classes, context)
         // Instance noise: what D sees, real or generated, with noise the feed scales as it anneals.
@@ -38,16 +42,27 @@ extension GANModel: TrainingModel {
         let loss = c.ganMode
         let smoothing = remedies.labelSmoothing
         try step.phase("D", updates: "discriminator", total: "Loss_D") { terms in
-            let scoresReal = try discriminate(real, classPlanes: planes, context)
-            let scoresFake = try discriminate(fake, classPlanes: planes, context)
+            let (scoresReal, namedReal) = try verdictAndClasses(try discriminate(real, classPlanes: planes, context), g)
+            let (scoresFake, namedFake) = try verdictAndClasses(try discriminate(fake, classPlanes: planes, context), g)
+            if let namedReal, let namedFake, let classes {
+                let named = try g(.add, try classLoss(namedReal, classes, g), try classLoss(namedFake, classes, g))
+                try terms.add("D_class", named, weight: c.classLoss)
+            }
             try terms.add("D_real", try loss.discriminator(scoresReal, real: true, smoothing: smoothing, g), reported: false)
             try terms.add("D_fake", try loss.discriminator(scoresFake, real: false, g), reported: false)
             try terms.report("D(x)", try loss.meanScore(scoresReal, g))
             try terms.report("D(G(z))", try loss.meanScore(scoresFake, g))
         }
         try step.phase("G", updates: "generator", total: "Loss_G") { terms in
-            try terms.add("G_GAN", try loss.generator(try discriminate(fake, classPlanes: planes, context), g), reported: false)
+            let (scores, named) = try verdictAndClasses(try discriminate(fake, classPlanes: planes, context), g)
+            if let named, let classes { try terms.add("G_class", try classLoss(named, classes, g), weight: c.classLoss) }
+            try terms.add("G_GAN", try loss.generator(scores, g), reported: named != nil)
         }
+    }
+
+    /// The mean softmax cross-entropy of class logits [N, k] against one-hot classes [N, k].
+    func classLoss(_ logits: Tensor, _ classes: Tensor, _ g: Graph) throws -> Tensor {
+        try g(.loss(.mean), try g.apply(SoftmaxCrossEntropyOp(), [logits, classes])[0])
     }
 
     /// A step's inputs: real images in the model's pixel range ([N, C, S, S]

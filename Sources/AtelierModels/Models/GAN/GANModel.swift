@@ -37,9 +37,17 @@ public final class GANModel {
         try generator(try conditioned(z, on: classes, context), context)
     }
 
-    /// Logits [N, 1] for images (with class planes [N, k, S, S]).
+    /// Logits [N, 1] for images (with class planes [N, k, S, S]); with the
+    /// auxiliary classifier, [N, 1 + k]: the verdict, then the classes'
+    /// logits (`verdictAndClasses` splits them), and no class planes.
     public func discriminate(_ images: Tensor, classPlanes: Tensor?, _ context: ForwardContext) throws -> Tensor {
-        try discriminator(try conditioned(images, on: classPlanes, context), context)
+        try discriminator(config.auxiliaryClassifier ? images : try conditioned(images, on: classPlanes, context), context)
+    }
+
+    /// D's output as its verdict [N, 1] and, with the auxiliary classifier, the classes' logits [N, k].
+    public func verdictAndClasses(_ scores: Tensor, _ g: Graph) throws -> (verdict: Tensor, classes: Tensor?) {
+        guard config.auxiliaryClassifier else { return (scores, nil) }
+        return (try g(.sliceChannels(start: 0, count: 1), scores), try g(.sliceChannels(start: 1, count: config.classes), scores))
     }
 
     /// A conditional model's input: `x` with the class joined along axis 1.

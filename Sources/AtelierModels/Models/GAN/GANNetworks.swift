@@ -47,13 +47,13 @@ enum GANNetworks {
             ActivationLayer(.tanh),
         ])
         let discriminator = Sequential([
-            Conv2D(c + k, d1, kernel: 4, stride: 2, padding: 1, initializer: normal, rng: &rng),
+            Conv2D(c + config.discriminatorClassPlanes, d1, kernel: 4, stride: 2, padding: 1, initializer: normal, rng: &rng),
             ActivationLayer(.leakyRelu(slope: 0.2)),
             Conv2D(d1, d2, kernel: 4, stride: 2, padding: 1, bias: false, initializer: normal, rng: &rng),
             BatchNorm(d2), ActivationLayer(.leakyRelu(slope: 0.2)),
             Reshape.flatten,
         ] + (config.minibatchStd ? [MinibatchStd()] : []) + [
-            Dense(d2 * 7 * 7 + (config.minibatchStd ? 1 : 0), 1, initializer: normal, rng: &rng),
+            Dense(d2 * 7 * 7 + (config.minibatchStd ? 1 : 0), config.discriminatorOutputs, initializer: normal, rng: &rng),
         ])
         return (generator, discriminator)
     }
@@ -82,7 +82,7 @@ enum GANNetworks {
         g += [ConvTranspose2D(width, c, kernel: 4, stride: 2, padding: 1, bias: false, initializer: normal, rng: &rng),
               ActivationLayer(.tanh)]
 
-        var d: [Module] = [Conv2D(c + k, config.ndf, kernel: 4, stride: 2, padding: 1, bias: false, initializer: normal, rng: &rng),
+        var d: [Module] = [Conv2D(c + config.discriminatorClassPlanes, config.ndf, kernel: 4, stride: 2, padding: 1, bias: false, initializer: normal, rng: &rng),
                            ActivationLayer(.leakyRelu(slope: 0.2))]
         width = config.ndf
         for _ in 1..<levels {
@@ -90,7 +90,8 @@ enum GANNetworks {
                   norm(width * 2), ActivationLayer(.leakyRelu(slope: 0.2))]
             width *= 2
         }
-        d += [Conv2D(width, 1, kernel: 4, stride: 1, padding: 0, bias: false, initializer: normal, rng: &rng), Reshape.flatten]
+        d += [Conv2D(width, config.discriminatorOutputs, kernel: 4, stride: 1, padding: 0, bias: false, initializer: normal, rng: &rng),
+              Reshape.flatten]
         return (Sequential(g), Sequential(d))
     }
 }
