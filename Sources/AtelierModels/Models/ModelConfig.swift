@@ -55,8 +55,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var spectralNorm = false
     /// cdcgan: the weight of the auxiliary class loss (AC-GAN, Odena et
     /// al. 2017); 0 leaves it off. With it, D is not given the class: it
-    /// names it, with k more outputs beside its verdict, and G is trained to
-    /// draw what D names as the class asked for.
+    /// names it, with k more outputs beside its verdict, learning from the
+    /// real pictures' labels, and G is trained to draw what D names as the
+    /// class asked for.
     public var classLoss: Float = 0
     /// Whether D has the auxiliary classifier (and takes no class planes).
     public var auxiliaryClassifier: Bool { classLoss > 0 }

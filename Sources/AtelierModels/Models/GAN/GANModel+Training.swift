@@ -7,10 +7,12 @@ import AtelierGraph
 ///     D(x) and D(G(z)) are reported;
 ///   phase G (updates "generator"): Loss_G = G's loss on D(fake) through the
 ///     just-updated D, with no gradient for D's weights.
-/// With the auxiliary classifier (cdcgan, `classLoss` > 0), D also names
-/// the class of real and generated pictures (softmax cross-entropy, D_class)
-/// and G is trained to have its pictures named as asked (G_class), both
-/// weighted by `classLoss`.
+/// With the auxiliary classifier (cdcgan, `classLoss` > 0), D also learns
+/// to name the class of real pictures (softmax cross-entropy, D_class) and G
+/// is trained to have its pictures named as asked (G_class), both weighted
+/// by `classLoss`. D learns classes from real pictures only: taught to name
+/// generated ones as asked too, it would accept a poor garment for its
+/// label, and G would have less to live up to (docs/quality.md measures both).
 extension GANModel: TrainingModel {
     /// `generator` and `discriminator`.
     public var networks: [Network] { [Network("generator", generator), Network("discriminator", discriminator)] }
@@ -43,10 +45,9 @@ extension GANModel: TrainingModel {
         let smoothing = remedies.labelSmoothing
         try step.phase("D", updates: "discriminator", total: "Loss_D") { terms in
             let (scoresReal, namedReal) = try verdictAndClasses(try discriminate(real, classPlanes: planes, context), g)
-            let (scoresFake, namedFake) = try verdictAndClasses(try discriminate(fake, classPlanes: planes, context), g)
-            if let namedReal, let namedFake, let classes {
-                let named = try g(.add, try classLoss(namedReal, classes, g), try classLoss(namedFake, classes, g))
-                try terms.add("D_class", named, weight: c.classLoss)
+            let (scoresFake, _) = try verdictAndClasses(try discriminate(fake, classPlanes: planes, context), g)
+            if let namedReal, let classes {
+                try terms.add("D_class", try classLoss(namedReal, classes, g), weight: c.classLoss)
             }
             try terms.add("D_real", try loss.discriminator(scoresReal, real: true, smoothing: smoothing, g), reported: false)
             try terms.add("D_fake", try loss.discriminator(scoresFake, real: false, g), reported: false)
