@@ -12,7 +12,7 @@ import AtelierGraph
 /// is trained to have its pictures named as asked (G_class), both weighted
 /// by `classLoss`. D learns classes from real pictures only: taught to name
 /// generated ones as asked too, it would accept a poor garment for its
-/// label, and G would have less to live up to (docs/quality.md measures both).
+/// label, and G would have less to live up to.
 extension GANModel: TrainingModel {
     /// `generator` and `discriminator`.
     public var networks: [Network] { [Network("generator", generator), Network("discriminator", discriminator)] }
