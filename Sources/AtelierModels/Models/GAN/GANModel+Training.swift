@@ -45,7 +45,8 @@ extension GANModel: TrainingModel {
         let smoothing = remedies.labelSmoothing
         try step.phase("D", updates: "discriminator", total: "Loss_D") { terms in
             let (scoresReal, namedReal) = try verdictAndClasses(try discriminate(real, classPlanes: planes, context), g)
-            let (scoresFake, _) = try verdictAndClasses(try discriminate(fake, classPlanes: planes, context), g)
+            // Only real pictures teach D the classes, so the generated batch's class logits are not sliced (every node runs).
+            let scoresFake = try verdict(try discriminate(fake, classPlanes: planes, context), g)
             if let namedReal, let classes {
                 try terms.add("D_class", try classLoss(namedReal, classes, g), weight: c.classLoss)
             }

@@ -44,10 +44,15 @@ public final class GANModel {
         try discriminator(config.auxiliaryClassifier ? images : try conditioned(images, on: classPlanes, context), context)
     }
 
+    /// D's verdict [N, 1]: its whole output, or the first column with the auxiliary classifier.
+    public func verdict(_ scores: Tensor, _ g: Graph) throws -> Tensor {
+        config.auxiliaryClassifier ? try g(.sliceChannels(start: 0, count: 1), scores) : scores
+    }
+
     /// D's output as its verdict [N, 1] and, with the auxiliary classifier, the classes' logits [N, k].
     public func verdictAndClasses(_ scores: Tensor, _ g: Graph) throws -> (verdict: Tensor, classes: Tensor?) {
         guard config.auxiliaryClassifier else { return (scores, nil) }
-        return (try g(.sliceChannels(start: 0, count: 1), scores), try g(.sliceChannels(start: 1, count: config.classes), scores))
+        return (try verdict(scores, g), try g(.sliceChannels(start: 1, count: config.classes), scores))
     }
 
     /// A conditional model's input: `x` with the class joined along axis 1.
